@@ -1,0 +1,55 @@
+"""Shared fixtures: generated text and tiny trained models (vocab <= 200, units <= 16)."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample.txt"
+SHARED = ROOT.parent / "shared" / "corpora"
+
+SUBJECTS = ["the cat", "the dog", "a bird", "my friend", "the old man", "she", "he", "they"]
+VERBS = ["sees", "likes", "finds", "wants", "follows"]
+OBJECTS = ["the ball", "a red apple", "the green tree", "the small house", "a blue car", "the river"]
+ENDINGS = [".", "!", " today.", " again.", " every day."]
+
+
+def make_text(sentences: int = 400, seed: int = 0) -> str:
+    """A small, learnable language: subject verb object ending, one sentence a line."""
+    rng = random.Random(seed)
+    lines = [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}{rng.choice(ENDINGS)}" for _ in range(sentences)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def text_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "grammar.txt"
+    path.write_text(make_text(), encoding="utf-8")
+    return path
+
+
+def train_tiny(corpus: Path, out: Path, cell: str = "lstm", epochs: int = 2, **overrides):
+    """Train a tiny model quickly; returns the engine summary."""
+    from wordrnn.config import ModelConfig, TrainConfig
+    from wordrnn.training import train_text
+
+    model = ModelConfig(vocab_size=1, cell=cell, units=16, embedding=8, layers=overrides.pop("layers", 1),
+                        tied=overrides.pop("tied", False))
+    train = TrainConfig(epochs=epochs, batch_size=overrides.pop("batch_size", 8), window=overrides.pop("window", 10),
+                        seed=overrides.pop("seed", 1), learning_rate=overrides.pop("learning_rate", 0.01),
+                        early_stopping=0, **overrides)
+    return train_text([corpus], out, model_config=model, train_config=train, max_vocab=200)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, text_file) -> Path:
+    """A 16-unit LSTM trained for two epochs on the generated grammar."""
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    train_tiny(text_file, out, epochs=8, learning_rate=0.02)
+    return out

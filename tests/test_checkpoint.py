@@ -1,0 +1,119 @@
+import json
+
+import numpy as np
+import pytest
+
+from wordrnn import checkpoint as ckpt
+from wordrnn.errors import LockedError, ModelFormatError, OutputExistsError, ResourceError
+
+
+def _save(directory, value):
+    return ckpt.write_manifest(directory, ckpt.MODEL_MANIFEST, {"config": {}},
+                               {"weights.npz": {"w": np.full(3, value)}, "vocab.json": {"v": value}})
+
+
+def test_save_and_read_back(tmp_path):
+    _save(tmp_path, 1.0)
+    manifest = ckpt.read_manifest(tmp_path)
+    assert ckpt.read_arrays(tmp_path, manifest, "weights")["w"].tolist() == [1.0] * 3
+    assert ckpt.read_json(tmp_path, manifest, "vocab") == {"v": 1.0}
+
+
+def test_old_generation_files_are_removed(tmp_path):
+    _save(tmp_path, 1.0)
+    _save(tmp_path, 2.0)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["vocab-000002.json", "weights-000002.npz", "wordrnn.json"]
+
+
+def test_interrupted_save_leaves_previous_model_intact(tmp_path, monkeypatch):
+    _save(tmp_path, 1.0)
+    real = ckpt._write_durable
+    calls = []
+
+    def dying(path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed while writing the second file
+        real(path, data)
+
+    monkeypatch.setattr(ckpt, "_write_durable", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _save(tmp_path, 2.0)
+    monkeypatch.setattr(ckpt, "_write_durable", real)
+    manifest = ckpt.read_manifest(tmp_path)
+    assert ckpt.read_arrays(tmp_path, manifest, "weights")["w"].tolist() == [1.0] * 3
+
+
+def test_full_disk_is_a_clean_error_and_keeps_previous(tmp_path, monkeypatch):
+    _save(tmp_path, 1.0)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("builtins.open", full)
+    with pytest.raises(ResourceError, match="disk is full"):
+        _save(tmp_path, 2.0)
+    monkeypatch.undo()
+    assert ckpt.read_json(tmp_path, ckpt.read_manifest(tmp_path), "vocab") == {"v": 1.0}
+
+
+def test_truncated_file_fails_checksum(tmp_path):
+    manifest = _save(tmp_path, 1.0)
+    target = tmp_path / manifest["files"]["weights"]
+    target.write_bytes(target.read_bytes()[:-10])
+    with pytest.raises(ModelFormatError, match="checksum"):
+        ckpt.read_arrays(tmp_path, ckpt.read_manifest(tmp_path), "weights")
+
+
+def test_pickled_arrays_are_refused(tmp_path):
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, w=np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    ckpt.write_manifest(tmp_path, ckpt.MODEL_MANIFEST, {}, {"weights.npz": buffer.getvalue()})
+    with pytest.raises(ModelFormatError, match="refusing"):
+        ckpt.read_arrays(tmp_path, ckpt.read_manifest(tmp_path), "weights")
+
+
+def test_bad_manifests(tmp_path):
+    with pytest.raises(ModelFormatError, match="no such model directory"):
+        ckpt.read_manifest(tmp_path / "nope")
+    with pytest.raises(ModelFormatError, match="not a wordrnn model"):
+        ckpt.read_manifest(tmp_path)
+    (tmp_path / ckpt.MODEL_MANIFEST).write_text("{not json")
+    with pytest.raises(ModelFormatError, match="not valid JSON"):
+        ckpt.read_manifest(tmp_path)
+    (tmp_path / ckpt.MODEL_MANIFEST).write_text(json.dumps({"format": ckpt.FORMAT, "format_version": 99}))
+    with pytest.raises(ModelFormatError, match="version 99"):
+        ckpt.read_manifest(tmp_path)
+
+
+def test_prepare_output_rules(tmp_path):
+    _save(tmp_path / "m", 1.0)
+    with pytest.raises(OutputExistsError, match="--force"):
+        ckpt.prepare_output(tmp_path / "m", force=False, resume=False)
+    ckpt.prepare_output(tmp_path / "m", force=True, resume=False)
+    with pytest.raises(OutputExistsError, match="nothing to resume"):
+        ckpt.prepare_output(tmp_path / "m", force=False, resume=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="not empty"):
+        ckpt.prepare_output(tmp_path / "other", force=False, resume=False)
+
+
+def test_lock_refuses_live_owner_and_takes_over_stale(tmp_path):
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / ckpt.LOCK_FILE).write_text(f"{other.pid}\n")
+        with pytest.raises(LockedError, match=str(other.pid)):
+            ckpt.TrainingLock(tmp_path).__enter__()
+    finally:
+        other.kill()
+        other.wait()
+    with ckpt.TrainingLock(tmp_path):  # the owner is dead now: the stale lock is taken over
+        assert (tmp_path / ckpt.LOCK_FILE).read_text().strip().isdigit()
+    assert not (tmp_path / ckpt.LOCK_FILE).exists()

@@ -1,0 +1,152 @@
+"""``wordrnn train`` / ``info`` through Typer's CliRunner: help, success, and every bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_text
+from wordrnn.cli import app
+
+runner = CliRunner()
+TINY = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5", "--epochs", "1", "-q", "--seed", "1"]
+
+
+def run(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input)
+
+
+def assert_clean_error(result, *needles: str):
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def _command_paths(command, prefix=()):
+    yield prefix
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            yield from _command_paths(sub, prefix + (name,))
+
+
+def test_every_command_has_help():
+    import typer
+
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert {("train",), ("info",)} <= set(paths)
+    for path in paths:
+        result = run(*path, "--help")
+        assert result.exit_code == 0, path
+        assert "Usage" in result.output
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text(make_text(150), encoding="utf-8")
+    return path
+
+
+def test_train_then_info(tmp_path, corpus):
+    out = tmp_path / "m"
+    result = run("train", str(corpus), "-o", str(out), *TINY)
+    assert result.exit_code == 0, result.output
+    info = run("info", str(out), "--json")
+    assert info.exit_code == 0
+    data = json.loads(info.stdout)
+    assert data["vocab_size"] > 10 and data["parameters"] > 0 and len(data["history"]) == 1
+    assert data["config"]["train"]["batch_size"] == 4
+
+
+def test_train_reads_standard_input(tmp_path):
+    out = tmp_path / "m"
+    result = run("train", "-", "-o", str(out), *TINY, input=make_text(150))
+    assert result.exit_code == 0, result.output
+    assert (out / "wordrnn.json").is_file()
+
+
+def test_existing_model_is_not_overwritten_without_force(tmp_path, corpus):
+    out = tmp_path / "m"
+    assert run("train", str(corpus), "-o", str(out), *TINY).exit_code == 0
+    before = (out / "wordrnn.json").read_bytes()
+    assert_clean_error(run("train", str(corpus), "-o", str(out), *TINY), "--force", "--resume")
+    assert (out / "wordrnn.json").read_bytes() == before
+    assert run("train", str(corpus), "-o", str(out), *TINY, "--force").exit_code == 0
+
+
+def test_resume_continues_training(tmp_path, corpus):
+    out = tmp_path / "m"
+    assert run("train", str(corpus), "-o", str(out), *TINY).exit_code == 0
+    resumed = [a if a != "1" or TINY[i - 1] != "--epochs" else "2" for i, a in enumerate(TINY)]
+    result = run("train", str(corpus), "-o", str(out), *resumed, "--resume")
+    assert result.exit_code == 0, result.output
+    history = json.loads(run("info", str(out), "--json").stdout)["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "make, needles",
+    [
+        (lambda d: d / "missing.txt", ["missing.txt", "no such file"]),
+        (lambda d: (d / "empty_dir").mkdir() or d / "empty_dir", ["no *.txt files"]),
+        (lambda d: (d / "e.txt").write_text("") and d / "e.txt" or d / "e.txt", ["no words"]),
+        (lambda d: (d / "w.txt").write_text("  \n\t\n") and d / "w.txt", ["no words"]),
+        (lambda d: (d / "b.txt").write_bytes(b"\x00\x01\x02abc") and d / "b.txt", ["binary", "b.txt"]),
+        (lambda d: (d / "l.txt").write_bytes(b"caf\xe9 au lait") and d / "l.txt", ["l.txt", "byte 3", "--encoding"]),
+        (lambda d: (d / "s.txt").write_text("just a few words here\n") and d / "s.txt", ["has", "needs at least"]),
+    ],
+)
+def test_bad_corpus_inputs(tmp_path, make, needles):
+    path = make(tmp_path)
+    out = tmp_path / "out"
+    assert_clean_error(run("train", str(path), "-o", str(out), *TINY), *needles)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "option, value, needle",
+    [
+        ("--units", "0", "--units"),
+        ("--units", "100000000", "unreasonably large"),
+        ("--epochs", "-1", "--epochs"),
+        ("--window", "0", "--window"),
+        ("--batch-size", "0", "--batch-size"),
+        ("--learning-rate", "0", "--learning-rate"),
+        ("--dropout", "1.5", "--dropout"),
+        ("--cell", "transformer", "--cell"),
+        ("--max-vocab", "1", "--max-vocab"),
+        ("--min-count", "0", "--min-count"),
+        ("--eos", "sometimes", "eos"),
+        ("--warmup-steps", "-3", "--warmup-steps"),
+    ],
+)
+def test_bad_hyper_parameters(tmp_path, corpus, option, value, needle):
+    out = tmp_path / "out"
+    args = [a for a in TINY]
+    if option in args:
+        i = args.index(option)
+        del args[i : i + 2]
+    assert_clean_error(run("train", str(corpus), "-o", str(out), *args, option, value), needle)
+    assert not out.exists()
+
+
+def test_unwritable_output(tmp_path, corpus):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert_clean_error(run("train", str(corpus), "-o", str(blocker / "m"), *TINY), "not a directory")
+    assert_clean_error(run("train", str(corpus), "-o", str(blocker), *TINY), "not a directory")
+
+
+def test_resume_without_checkpoint(tmp_path, corpus):
+    assert_clean_error(run("train", str(corpus), "-o", str(tmp_path / "new"), *TINY, "--resume"), "nothing to resume")
+
+
+def test_info_on_bad_directories(tmp_path):
+    assert_clean_error(run("info", str(tmp_path / "nope")), "no such model directory")
+    (tmp_path / "wordrnn.json").write_text("{broken")
+    assert_clean_error(run("info", str(tmp_path)), "not valid JSON")

@@ -1,0 +1,93 @@
+"""The engine: explicit state carried across windows, reset at epoch start, and learning."""
+
+import numpy as np
+import pytest
+
+from wordrnn.batching import StreamBatches
+from wordrnn.config import ModelConfig, TrainConfig
+from wordrnn.engine import Engine
+from wordrnn.model import build_model, loss_function, state_sizes
+
+
+def _engine(cell="lstm", **train):
+    config = ModelConfig(vocab_size=20, cell=cell, units=8, embedding=4)
+    model = build_model(config)
+    cfg = TrainConfig(**{"epochs": 2, "batch_size": 3, "window": 5, "early_stopping": 0, "lr_patience": 0, **train})
+    return Engine(model, loss_function(config), cfg, state_sizes(config)), model
+
+
+def test_state_flows_from_window_to_window_and_resets_each_epoch():
+    engine, _ = _engine()
+    calls = []
+    real = engine._train_step
+
+    def spy(x, y, w, states):
+        total, count, new_states = real(x, y, w, states)
+        calls.append(([np.asarray(s) for s in states], [np.asarray(s) for s in new_states]))
+        return total, count, new_states
+
+    engine._train_step = spy
+    data = np.arange(61) % 20
+    batches = StreamBatches(data, 3, 5)
+    engine.fit(batches)
+    per_epoch = batches.num_windows
+    assert len(calls) == 2 * per_epoch
+    for k, (states_in, _) in enumerate(calls):
+        if k % per_epoch == 0:
+            assert all(np.all(s == 0) for s in states_in), "state must be reset at epoch start"
+        else:
+            previous_out = calls[k - 1][1]
+            assert all(np.array_equal(a, b) for a, b in zip(states_in, previous_out))
+            assert any(np.any(s != 0) for s in states_in)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "elman", "jordan"])
+def test_windowed_evaluation_equals_one_pass_over_the_whole_stream(cell):
+    """Carrying the state across windows is the same computation as reading everything at once."""
+    engine, model = _engine(cell)
+    data = (np.arange(41) * 7) % 20
+    windowed = engine.evaluate(StreamBatches(data, 1, 4))
+    whole = engine.evaluate(StreamBatches(data, 1, 40))
+    assert windowed == pytest.approx(whole, rel=1e-5)
+
+
+def test_training_lowers_the_loss():
+    engine, _ = _engine(epochs=8, learning_rate=0.02)
+    data = np.tile(np.arange(10), 30)
+    summary = engine.fit(StreamBatches(data, 3, 5))
+    losses = [h["loss"] for h in summary["history"]]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_stop_request_ends_after_the_current_step_and_saves():
+    engine, _ = _engine(epochs=3)
+    saved = []
+    summary = engine.fit(StreamBatches(np.arange(200) % 20, 3, 5), save=lambda kind, snap: saved.append((kind, snap)),
+                         should_stop=lambda: True)
+    assert summary["stopped"] == "interrupted" and summary["steps"] == 1
+    assert saved[-1][0] == "last" and saved[-1][1].position["window"] == 1
+
+
+def test_resume_continues_the_same_position_and_optimizer_state():
+    engine, model = _engine(epochs=2)
+    data = np.arange(200) % 20
+    saved = []
+    engine.fit(StreamBatches(data, 3, 5), save=lambda kind, snap: saved.append(snap), should_stop=lambda: True)
+    snapshot = saved[-1]
+    fresh, fresh_model = _engine(epochs=2)
+    calls = []
+    real = fresh._train_step
+    fresh._train_step = lambda x, y, w, s: calls.append([np.asarray(t) for t in s]) or real(x, y, w, s)
+    summary = fresh.fit(StreamBatches(data, 3, 5), resume=snapshot)
+    assert np.array_equal(calls[0][0], snapshot.states[0])  # the carried state, not zeros
+    assert summary["steps"] == 2 * StreamBatches(data, 3, 5).num_windows
+    assert int(np.asarray(fresh.optimizer.iterations)) == summary["steps"]
+
+
+def test_warmup_positions_carry_no_loss():
+    engine, _ = _engine()
+    x = np.zeros((3, 5), np.int32)
+    y = np.ones((3, 5), np.int32)
+    w = np.zeros((3, 5), np.float32)
+    total, count, _ = engine._eval_step(x, y, w, engine.zero_states(3))
+    assert float(total) == 0.0 and float(count) == 0.0

@@ -1,0 +1,72 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wordrnn.config import TokenizerConfig
+from wordrnn.tokenizer import EOS, MAX_TOKEN_CHARS, Tokenizer
+
+
+def test_contractions_stay_whole_and_punctuation_splits():
+    assert Tokenizer().tokenize("I don't know, do you?") == ["I", "don't", "know", ",", "do", "you", "?"]
+
+
+def test_curly_apostrophe_is_unified():
+    assert Tokenizer().tokenize("it\u2019s") == ["it's"]
+
+
+def test_line_ends_become_sentence_ends():
+    assert Tokenizer().tokenize("one two\nthree\n") == ["one", "two", EOS, "three", EOS]
+
+
+def test_paragraph_mode_joins_wrapped_lines():
+    tok = Tokenizer(TokenizerConfig(eos="paragraph"))
+    assert list(tok.iter_sentences(["one two", "three", "", "four"])) == [["one", "two", "three", EOS], ["four", EOS]]
+
+
+def test_lowercase_option():
+    assert Tokenizer(TokenizerConfig(lowercase=True)).tokenize("The Cat") == ["the", "cat"]
+    assert Tokenizer().tokenize("The Cat") == ["The", "Cat"]
+
+
+def test_pretokenized_splits_on_whitespace_only():
+    tok = Tokenizer(TokenizerConfig(pretokenized=True))
+    assert tok.tokenize("`` Hello , world '' .") == ["``", "Hello", ",", "world", "''", "."]
+
+
+def test_split_context_finds_partial_word():
+    tok = Tokenizer()
+    assert tok.split_context("the nex") == (["the"], "nex")
+    assert tok.split_context("the next ") == (["the", "next"], "")
+    assert tok.split_context("hello,") == (["hello", ","], "")
+    assert tok.split_context("") == ([], "")
+    assert tok.split_context("I don") == (["I"], "don")
+
+
+def test_detokenize_restores_spacing():
+    tok = Tokenizer()
+    text = 'He said "no," and left. Didn\'t he?'
+    assert tok.detokenize(tok.tokenize(text)) == text
+
+
+def test_hostile_characters_do_not_break_tokens():
+    tok = Tokenizer()
+    assert tok.tokenize("a\x00b\u202ec") == ["a", "b", "c"]
+    assert tok.tokenize("x" * 500) == ["x" * MAX_TOKEN_CHARS]
+    assert tok.tokenize("שלום 😀 world") == ["שלום", "😀", "world"]
+
+
+words = st.text(alphabet=st.characters(whitelist_categories=("Ll", "Lu", "Nd")), min_size=1, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(words, min_size=1, max_size=12), st.sampled_from([".", "!", "?", ","]))
+def test_round_trip_of_plain_sentences(parts, mark):
+    tok = Tokenizer()
+    text = " ".join(parts) + mark
+    assert tok.detokenize(tok.tokenize(text)) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_tokenizes_without_whitespace_or_empty_tokens(text):
+    for token in Tokenizer().tokenize(text):
+        assert token and not any(c.isspace() for c in token) and len(token) <= MAX_TOKEN_CHARS

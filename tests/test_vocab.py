@@ -1,0 +1,60 @@
+from collections import Counter
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wordrnn.errors import ConfigError, ModelFormatError
+from wordrnn.tokenizer import EOS, UNK
+from wordrnn.vocab import EOS_ID, UNK_ID, Vocabulary
+
+
+def test_build_orders_by_frequency_and_keeps_specials_first():
+    vocab = Vocabulary.build(Counter({"b": 3, "a": 3, "c": 5, EOS: 2}))
+    assert vocab.words == (EOS, UNK, "c", "a", "b")
+    assert vocab.id(EOS) == EOS_ID and vocab.id("zzz") == UNK_ID
+
+
+def test_max_size_and_min_count():
+    counts = Counter({"a": 10, "b": 5, "c": 2, "d": 1})
+    assert len(Vocabulary.build(counts, max_size=4)) == 4
+    assert "d" not in Vocabulary.build(counts, min_count=2)
+    assert Vocabulary.build(counts, min_count=2).counts[UNK_ID] == 1
+
+
+def test_bad_limits_are_config_errors():
+    with pytest.raises(ConfigError):
+        Vocabulary.build(Counter({"a": 1}), min_count=0)
+    with pytest.raises(ConfigError):
+        Vocabulary.build(Counter({"a": 1}), max_size=2)
+
+
+def test_lookup_tries_case_variants():
+    vocab = Vocabulary.build(Counter({"I": 3, "London": 2, "the": 5}))
+    assert vocab.lookup("i") == vocab.id("I")
+    assert vocab.lookup("london") == vocab.id("London")
+    assert vocab.lookup("The") == vocab.id("the")
+
+
+def test_prefix_ids_are_exactly_the_words_with_that_prefix():
+    vocab = Vocabulary.build(Counter({"next": 3, "new": 2, "New": 2, "news": 1, "apple": 1}))
+    found = {vocab.words[i] for i in vocab.prefix_ids("ne")}
+    assert found == {"next", "new", "New", "news"}
+    assert {vocab.words[i] for i in vocab.prefix_ids("Ne")} == {"New"}
+    assert len(vocab.prefix_ids("zz")) == 0
+
+
+def test_json_round_trip_and_damage_detection():
+    vocab = Vocabulary.build(Counter({"a": 2, "b": 1}))
+    assert Vocabulary.from_json(vocab.to_json()).words == vocab.words
+    with pytest.raises(ModelFormatError):
+        Vocabulary.from_json({"words": ["a", "b"]})
+    with pytest.raises(ModelFormatError):
+        Vocabulary.from_json([1, 2])
+
+
+@given(st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=50))
+def test_encode_decode_round_trips_known_words(words):
+    vocab = Vocabulary.build(Counter(words))
+    known = [w for w in words if w in vocab]
+    assert vocab.decode(vocab.encode(known)) == known

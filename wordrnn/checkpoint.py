@@ -1,0 +1,256 @@
+"""The model directory on disk: self-describing, atomic, and safe to load.
+
+Layout (every data file carries a generation number)::
+
+    DIR/wordrnn.json          manifest of the usable model: format version, full config,
+                              file names and their SHA-256 checksums
+    DIR/checkpoint.json       manifest of the latest resumable training state
+    DIR/weights-000007.npz    arrays only (loaded with allow_pickle=False: no code runs)
+    DIR/vocab-000007.json, history-..., metrics-..., optimizer-..., ...
+
+A save writes new files under a new generation, fsyncs them, and only then
+replaces the manifest with ``os.replace`` (atomic on POSIX). A crash or
+``kill -9`` at any moment therefore leaves a manifest that names a complete,
+checksummed set of files: the previous one or the new one. Files no manifest
+names are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import LockedError, ModelFormatError, OutputExistsError, ResourceError
+
+FORMAT = "wordrnn-model"
+FORMAT_VERSION = 1
+MODEL_MANIFEST = "wordrnn.json"
+CHECKPOINT_MANIFEST = "checkpoint.json"
+LOCK_FILE = "train.lock"
+_GENERATED = re.compile(r"^[a-z_]+-\d{6}\.(npz|json|tflite)$")
+
+Payload = bytes | dict | list | Mapping[str, np.ndarray]
+
+
+def _encode(name: str, payload: Payload) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if name.endswith(".npz"):
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: np.asarray(v) for k, v in payload.items()})  # type: ignore[union-attr]
+        return buffer.getvalue()
+    return json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _write_durable(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
+        raise ResourceError(f"cannot write {path}: {reason}; the previous model is left intact") from None
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _generation(directory: Path) -> int:
+    highest = 0
+    for entry in directory.glob("*-*.*"):
+        match = re.search(r"-(\d{6})\.", entry.name)
+        if match:
+            highest = max(highest, int(match.group(1)))
+    return highest + 1
+
+
+def write_manifest(directory: Path, manifest_name: str, meta: dict[str, Any], files: Mapping[str, Payload]) -> dict:
+    """Write ``files`` under a new generation, then atomically point ``manifest_name`` at them.
+
+    Args:
+        meta: JSON-ready description (config, step counts...); stored in the manifest.
+        files: role -> payload (bytes, JSON-ready object, or a dict of arrays for ``.npz`` roles).
+            A role is ``"weights.npz"``-style: the stem names it, the suffix picks the encoding.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    generation = _generation(directory)
+    names: dict[str, str] = {}
+    checksums: dict[str, str] = {}
+    for role, payload in files.items():
+        stem, suffix = role.rsplit(".", 1)
+        name = f"{stem}-{generation:06d}.{suffix}"
+        data = _encode(role, payload)
+        _write_durable(directory / name, data)
+        names[stem] = name
+        checksums[name] = hashlib.sha256(data).hexdigest()
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "generation": generation,
+        **meta,
+        "files": names,
+        "checksums": checksums,
+    }
+    _write_durable(directory / manifest_name, _encode(".json", manifest))
+    _fsync_dir(directory)
+    collect_garbage(directory)
+    return manifest
+
+
+def collect_garbage(directory: Path) -> None:
+    """Remove generated files that no manifest names (left by earlier saves or crashes)."""
+    keep: set[str] = set()
+    for manifest_name in (MODEL_MANIFEST, CHECKPOINT_MANIFEST):
+        try:
+            keep.update(json.loads((directory / manifest_name).read_text(encoding="utf-8")).get("files", {}).values())
+        except (OSError, ValueError, AttributeError):
+            continue
+    for entry in directory.iterdir():
+        if _GENERATED.match(entry.name) and entry.name not in keep:
+            entry.unlink(missing_ok=True)
+        elif entry.name.startswith(".") and ".tmp-" in entry.name:
+            pid = entry.name.rsplit("-", 1)[-1]
+            if not pid.isdigit() or not _pid_alive(int(pid)):
+                entry.unlink(missing_ok=True)
+
+
+def read_manifest(directory: Path, manifest_name: str = MODEL_MANIFEST) -> dict[str, Any]:
+    """The manifest, checked for format and version (not yet the files it names)."""
+    path = Path(directory) / manifest_name
+    if not Path(directory).is_dir():
+        raise ModelFormatError(f"{directory}: no such model directory; train one with `wordrnn train` or check --model")
+    if not path.is_file():
+        raise ModelFormatError(f"{directory}: not a wordrnn model (no {manifest_name}); train one with `wordrnn train`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ModelFormatError(f"{path}: damaged manifest (not valid JSON); retrain or restore the model") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelFormatError(f"{path}: not a wordrnn manifest; point --model at a directory made by `wordrnn train`")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{directory}: model format version {version!r} is not supported (this wordrnn reads {FORMAT_VERSION}); "
+            "upgrade wordrnn or retrain the model"
+        )
+    if not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("checksums"), dict):
+        raise ModelFormatError(f"{path}: manifest lists no files; the model directory is damaged")
+    return manifest
+
+
+def read_file(directory: Path, manifest: dict, stem: str) -> bytes:
+    """The bytes of one file named by a manifest, verified against its checksum."""
+    name = manifest["files"].get(stem)
+    if not isinstance(name, str) or "/" in name or name.startswith("."):
+        raise ModelFormatError(f"{directory}: the manifest names no {stem} file; the model directory is damaged")
+    try:
+        data = (Path(directory) / name).read_bytes()
+    except OSError:
+        raise ModelFormatError(f"{directory}: {name} is missing; the model directory is damaged, retrain or restore it") from None
+    if hashlib.sha256(data).hexdigest() != manifest["checksums"].get(name):
+        raise ModelFormatError(f"{directory}: {name} fails its checksum (truncated or altered); retrain or restore the model")
+    return data
+
+
+def read_json(directory: Path, manifest: dict, stem: str) -> Any:
+    try:
+        return json.loads(read_file(directory, manifest, stem).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ModelFormatError(f"{directory}: {stem} file is not valid JSON; the model directory is damaged") from None
+
+
+def read_arrays(directory: Path, manifest: dict, stem: str) -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` file; pickled objects are refused, so loading never runs code."""
+    data = read_file(directory, manifest, stem)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise ModelFormatError(f"{directory}: {stem} file is not a plain array archive ({exc}); refusing to load it") from None
+
+
+def has_model(directory: Path) -> bool:
+    return (Path(directory) / MODEL_MANIFEST).is_file() or (Path(directory) / CHECKPOINT_MANIFEST).is_file()
+
+
+def prepare_output(directory: Path, *, force: bool, resume: bool) -> None:
+    """Check that training may write into ``directory`` before any work starts."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise OutputExistsError(f"{directory}: exists and is not a directory; choose another -o")
+    if has_model(directory) and not (force or resume):
+        raise OutputExistsError(f"{directory}: already holds a model; pass --force to replace it or --resume to continue it")
+    if resume and not (directory / CHECKPOINT_MANIFEST).is_file():
+        raise OutputExistsError(f"{directory}: nothing to resume (no checkpoint.json); train without --resume")
+    if directory.is_dir() and not has_model(directory) and any(p for p in directory.iterdir() if not p.name.startswith(".")):
+        raise OutputExistsError(f"{directory}: is not empty and holds no wordrnn model; choose an empty or new directory")
+    parent = directory if directory.exists() else directory.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputExistsError(f"{directory}: {parent} is a file, not a directory; choose another -o")
+    if not os.access(parent, os.W_OK):
+        raise OutputExistsError(f"{directory}: not writable; choose a directory you can write to")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TrainingLock:
+    """An exclusive lock on a model directory; a lock left by a dead process is taken over."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / LOCK_FILE
+
+    def __enter__(self) -> TrainingLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().split()[0])
+                except (OSError, ValueError, IndexError):
+                    pid = -1
+                if pid > 0 and pid != os.getpid() and _pid_alive(pid):
+                    raise LockedError(
+                        f"{self.path.parent}: process {pid} is already training into it; wait for it or stop it"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(f"{os.getpid()}\n")
+            return self
+        raise LockedError(f"{self.path.parent}: could not take the training lock; remove {self.path} if no training runs")
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)

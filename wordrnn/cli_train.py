@@ -1,0 +1,130 @@
+"""``wordrnn train`` and ``wordrnn info``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from .cli import app, err, out, quiet_tensorflow
+from .config import ModelConfig, TokenizerConfig, TrainConfig
+
+
+@app.command()
+def train(
+    corpus: list[str] = typer.Argument(..., help="Text files, directories of *.txt files, or '-' for standard input."),
+    output: Path = typer.Option(Path("wordrnn-model"), "-o", "--output", help="Model directory to write."),
+    valid: Optional[list[str]] = typer.Option(None, "--valid", help="Validation text (default: a held-out tail of the corpus)."),
+    pretokenized: bool = typer.Option(False, "--pretokenized", help="Split on whitespace only (text already tokenized)."),
+    lowercase: bool = typer.Option(False, "--lowercase/--keep-case", help="Fold the text to lower case."),
+    eos: str = typer.Option("line", "--eos", help="Sentence end at every 'line' break or only at blank lines ('paragraph')."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the corpus."),
+    max_vocab: int = typer.Option(20000, "--max-vocab", help="Keep at most this many words (others become <unk>)."),
+    min_count: int = typer.Option(1, "--min-count", help="Keep only words seen at least this often."),
+    cell: str = typer.Option("lstm", "--cell", help="Recurrent cell: lstm, gru, elman or jordan."),
+    layers: int = typer.Option(1, "--layers", help="Number of recurrent layers."),
+    units: int = typer.Option(256, "--units", help="Units per recurrent layer."),
+    embedding: int = typer.Option(128, "--embedding", help="Word embedding width."),
+    dropout: float = typer.Option(0.1, "--dropout", help="Dropout on embeddings and between layers."),
+    recurrent_dropout: float = typer.Option(0.0, "--recurrent-dropout", help="Dropout on recurrent connections (slower)."),
+    tied: bool = typer.Option(False, "--tied/--untied", help="Share the embedding matrix with the output layer."),
+    epochs: int = typer.Option(10, "--epochs", help="Passes over the corpus."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Parallel contiguous streams."),
+    window: int = typer.Option(35, "--window", help="Truncated-BPTT window: steps between weight updates."),
+    warmup_steps: int = typer.Option(0, "--warmup-steps", help="Outputs without loss after each state reset."),
+    optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
+    learning_rate: float = typer.Option(2e-3, "--learning-rate", "--lr", help="Initial learning rate."),
+    clipnorm: float = typer.Option(5.0, "--clipnorm", help="Clip the global gradient norm (0: off)."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Decoupled weight decay (AdamW)."),
+    lr_patience: int = typer.Option(1, "--lr-patience", help="Halve the learning rate after this many epochs without improvement."),
+    early_stopping: int = typer.Option(3, "--early-stopping", help="Stop after this many epochs without improvement (0: never)."),
+    valid_fraction: float = typer.Option(0.05, "--valid-fraction", help="Held-out tail used for validation without --valid."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible training."),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a resumable checkpoint every N steps (0: epoch ends only)."),
+    max_steps: int = typer.Option(0, "--max-steps", help="Stop after this many steps (0: no limit)."),
+    force: bool = typer.Option(False, "--force", help="Replace a model already in the output directory."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted training in the output directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Train a next-word model on plain text (stateful truncated BPTT) and save it."""
+    from .progress import RichProgress, StopFlag
+    from .training import train_text, validate_max_vocab
+
+    tokenizer_config = TokenizerConfig(lowercase=lowercase, pretokenized=pretokenized, eos=eos)
+    model_config = ModelConfig(vocab_size=1, cell=cell, layers=layers, units=units, embedding=embedding,
+                               dropout=dropout, recurrent_dropout=recurrent_dropout, tied=tied)
+    train_config = TrainConfig(epochs=epochs, batch_size=batch_size, window=window, warmup_steps=warmup_steps,
+                               optimizer=optimizer, learning_rate=learning_rate, clipnorm=clipnorm,
+                               weight_decay=weight_decay, lr_patience=lr_patience, early_stopping=early_stopping,
+                               valid_fraction=valid_fraction, seed=seed, checkpoint_every=checkpoint_every,
+                               max_steps=max_steps)
+    validate_max_vocab(max_vocab)
+    quiet_tensorflow()
+    progress = RichProgress(err, "ppl", quiet)
+
+    def stage(name: str) -> None:
+        if not quiet:
+            err.print(f"[dim]{name}…[/]")
+
+    with StopFlag(err) as stop:
+        summary = train_text(corpus, output, tokenizer_config=tokenizer_config, model_config=model_config,
+                             train_config=train_config, valid=valid, max_vocab=max_vocab, min_count=min_count,
+                             encoding=encoding, force=force, resume=resume, callbacks=[progress],
+                             should_stop=stop, on_stage=stage)
+    if not quiet:
+        err.print(progress.summary_table(summary, {"model": str(output), "vocabulary": summary["vocab_size"],
+                                                   "training tokens": f"{summary['train_tokens']:,}"}))
+    if summary["stopped"] == "interrupted":
+        err.print(f"[yellow]stopped early; continue with: wordrnn train ... -o {output} --resume[/]")
+
+
+@app.command()
+def info(
+    model: Optional[Path] = typer.Argument(None, help="Model directory (default: $WORDRNN_MODEL or the bundled model)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+) -> None:
+    """Describe a model: config, vocabulary, parameters, training history and metrics."""
+    from .saved import SavedModel, find_model
+
+    saved = SavedModel.load(find_model(model))
+    manifest = saved.manifest
+    description = {
+        "path": str(saved.path),
+        "kind": manifest.get("kind"),
+        "written": manifest.get("written"),
+        "wordrnn_version": manifest.get("wordrnn_version"),
+        "parameters": saved.parameter_count(),
+        "vocab_size": len(saved.vocab) if saved.vocab else None,
+        "config": manifest.get("config"),
+        "corpus": manifest.get("corpus"),
+        "history": saved.history,
+        "metrics": saved.metrics,
+        "card": saved.optional_json("card"),
+    }
+    if as_json:
+        out.print_json(json.dumps(description))
+        return
+    table = Table(title=f"model {saved.path}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for key in ("kind", "written", "wordrnn_version", "parameters", "vocab_size"):
+        if description[key] is not None:
+            table.add_row(key, f"{description[key]:,}" if isinstance(description[key], int) else str(description[key]))
+    for section, values in (description["config"] or {}).items():
+        table.add_row(section, ", ".join(f"{k}={v}" for k, v in values.items()))
+    for key, value in (description["corpus"] or {}).items():
+        table.add_row(f"corpus {key}", str(value))
+    for key, value in (description["metrics"] or {}).items():
+        table.add_row(f"metric {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
+    out.print(table)
+    if description["history"]:
+        history = Table(title="training history")
+        for column in ("epoch", "loss", "val_loss", "learning_rate", "seconds"):
+            history.add_column(column, justify="right")
+        for record in description["history"]:
+            history.add_row(*(f"{record[c]:.4g}" if isinstance(record.get(c), float) else str(record.get(c, "-"))
+                              for c in ("epoch", "loss", "val_loss", "learning_rate", "seconds")))
+        out.print(history)

@@ -1,0 +1,172 @@
+"""Frozen configuration records, saved inside every model directory.
+
+Standard library only. Each record validates itself on construction so that a
+bad hyper-parameter fails before any data is read or any file is written, and
+round-trips through plain JSON (no code is ever executed to load a config).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+CELLS = ("lstm", "gru", "elman", "jordan")
+INPUT_KINDS = ("tokens", "series")
+EOS_MODES = ("line", "paragraph")
+
+T = TypeVar("T")
+
+
+def _positive(name: str, value: int | float, maximum: int | float | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value} is unreasonably large (the limit is {maximum}); choose a smaller value")
+
+
+def _in_range(name: str, value: float, low: float, high: float) -> None:
+    if not (low <= value <= high):
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """How raw text becomes words; saved so typed context is tokenized the same way.
+
+    Args:
+        lowercase: fold case (a smaller vocabulary, but suggestions lose capitals).
+        pretokenized: split on whitespace only (for corpora that are already tokenized).
+        eos: "line" ends a sentence at every line break, "paragraph" only at blank lines.
+    """
+
+    lowercase: bool = False
+    pretokenized: bool = False
+    eos: str = "line"
+
+    def __post_init__(self) -> None:
+        if self.eos not in EOS_MODES:
+            raise ConfigError(f"eos must be one of {', '.join(EOS_MODES)}, got {self.eos!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network's shape. Everything needed to rebuild it before loading weights.
+
+    Args:
+        input_kind: "tokens" (embedding in, softmax out) or "series" (floats in, linear out).
+        vocab_size: number of token ids (tokens only).
+        features: number of series columns (series only).
+        cell: recurrent cell family: lstm, gru, elman (SimpleRNN) or jordan.
+        layers, units: depth and width of the recurrent stack.
+        embedding: embedding width (tokens only).
+        dropout: dropout on embeddings and between layers while training.
+        recurrent_dropout: dropout on the recurrent connections (slower: disables fused kernels).
+        tied: share the embedding matrix with the output layer (tokens only).
+    """
+
+    input_kind: str = "tokens"
+    vocab_size: int = 0
+    features: int = 1
+    cell: str = "lstm"
+    layers: int = 1
+    units: int = 256
+    embedding: int = 128
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    tied: bool = False
+
+    def __post_init__(self) -> None:
+        if self.input_kind not in INPUT_KINDS:
+            raise ConfigError(f"input_kind must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
+        if self.cell not in CELLS:
+            raise ConfigError(f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        _positive("--layers", self.layers, 16)
+        _positive("--units", self.units, 8192)
+        _in_range("--dropout", self.dropout, 0.0, 0.95)
+        _in_range("--recurrent-dropout", self.recurrent_dropout, 0.0, 0.95)
+        if self.input_kind == "tokens":
+            _positive("vocab_size", self.vocab_size, 10_000_000)
+            _positive("--embedding", self.embedding, 8192)
+        else:
+            _positive("features", self.features, 10_000)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the engine trains: truncated BPTT over contiguous parallel streams.
+
+    Args:
+        batch_size: number of parallel contiguous streams.
+        window: truncated-BPTT length; the state carries from one window to the next.
+        warmup_steps: after a state reset, this many outputs carry no loss.
+        optimizer: "adam" or "sgd".
+        learning_rate, clipnorm: step size and global gradient-norm clip.
+        lr_patience, lr_factor: reduce the learning rate after this many epochs without improvement.
+        early_stopping: stop after this many epochs without validation improvement (0: never).
+        valid_fraction: held-out tail of the corpus used for validation when no --valid is given.
+        checkpoint_every: also write a resumable checkpoint every N steps (0: at epoch ends only).
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    window: int = 35
+    warmup_steps: int = 0
+    optimizer: str = "adam"
+    learning_rate: float = 2e-3
+    clipnorm: float = 5.0
+    weight_decay: float = 0.0
+    lr_patience: int = 1
+    lr_factor: float = 0.5
+    early_stopping: int = 3
+    valid_fraction: float = 0.05
+    seed: int | None = None
+    checkpoint_every: int = 0
+    max_steps: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("--epochs", self.epochs, 100_000)
+        _positive("--batch-size", self.batch_size, 65_536)
+        _positive("--window", self.window, 100_000)
+        _positive("--learning-rate", self.learning_rate, 100.0)
+        if self.warmup_steps < 0:
+            raise ConfigError(f"--warmup-steps must be 0 or more, got {self.warmup_steps}")
+        if self.warmup_steps >= self.window * 1000:
+            raise ConfigError("--warmup-steps is larger than any training stream; choose a smaller value")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ConfigError(f"--optimizer must be adam or sgd, got {self.optimizer!r}")
+        if self.clipnorm < 0 or self.weight_decay < 0:
+            raise ConfigError("--clipnorm and --weight-decay must be 0 or more")
+        _in_range("--valid-fraction", self.valid_fraction, 0.0, 0.5)
+        _in_range("lr_factor", self.lr_factor, 0.01, 1.0)
+        for name in ("lr_patience", "early_stopping", "checkpoint_every", "max_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be 0 or more")
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config record."""
+    return dataclasses.asdict(record)
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
+    """Rebuild a config record, ignoring unknown keys from newer versions and validating values."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__} must be a JSON object")
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    try:
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except TypeError as exc:
+        raise ConfigError(f"invalid {cls.__name__}: {exc}") from None
+
+
+def replace(record: T, **changes: Any) -> T:
+    """A copy with some fields changed (validated again)."""
+    return dataclasses.replace(record, **changes)  # type: ignore[type-var]
+
+
+__all__ = ["CELLS", "TokenizerConfig", "ModelConfig", "TrainConfig", "to_dict", "from_dict", "replace", "field"]

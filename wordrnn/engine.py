@@ -1,0 +1,262 @@
+"""The stateful training engine: truncated BPTT with explicit recurrent state.
+
+The engine knows nothing about text. It trains any Keras model of the form
+``[inputs, *states] -> [outputs, *states]`` on windows from ``StreamBatches``
+with a per-position loss function; token and series models differ only in the
+model and the loss they pass in. The state at the end of window k is the
+initial state of window k+1; it is reset to zeros at every epoch start, so
+training, validation and prediction all begin from the same start state.
+
+Progress goes to callbacks; checkpoints go to a ``save`` callable the caller
+supplies (it knows the model directory, the engine does not).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from .tfimport import tensorflow
+
+tf = tensorflow()
+import keras  # noqa: E402  (after the quiet TensorFlow import)
+
+from .batching import StreamBatches
+from .config import TrainConfig
+from .model import get_weight_arrays, set_weight_arrays
+
+
+class Callback(Protocol):
+    """What the engine reports; every method is optional."""
+
+    def on_train_begin(self, info: dict[str, Any]) -> None: ...
+    def on_step(self, info: dict[str, Any]) -> None: ...
+    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
+    def on_train_end(self, summary: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Snapshot:
+    """Everything needed to continue training exactly where it stopped."""
+
+    weights: dict[str, np.ndarray]
+    optimizer: list[np.ndarray]
+    states: list[np.ndarray]
+    position: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+SaveFn = Callable[[str, Snapshot], None]
+
+
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    clip = {"global_clipnorm": config.clipnorm} if config.clipnorm else {}
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=config.learning_rate, **clip)
+    if config.weight_decay:
+        return keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay, **clip)
+    return keras.optimizers.Adam(learning_rate=config.learning_rate, **clip)
+
+
+class Engine:
+    """Trains and evaluates one model with explicit state.
+
+    Args:
+        model: ``[inputs, *states] -> [outputs, *states]`` (see ``model.build_model``).
+        loss_fn: ``(targets, outputs) -> per-position loss (B, T)``.
+        config: batch, window, optimizer and schedule settings.
+        state_sizes: width of each state tensor, in model order.
+    """
+
+    def __init__(self, model: keras.Model, loss_fn: Callable, config: TrainConfig, state_sizes: Sequence[int]) -> None:
+        self.model = model
+        self.loss_fn = loss_fn
+        self.config = config
+        self.state_sizes = list(state_sizes)
+        self.optimizer = make_optimizer(config)
+        self.optimizer.build(model.trainable_variables)
+        input_spec = model.inputs[0]
+        x_spec = tf.TensorSpec((None, None, *input_spec.shape[2:]), input_spec.dtype)
+        y_spec = tf.TensorSpec((None, None, *input_spec.shape[2:]), "int32" if input_spec.dtype == "int32" else "float32")
+        w_spec = tf.TensorSpec((None, None), tf.float32)
+        s_specs = [tf.TensorSpec((None, size), tf.float32) for size in self.state_sizes]
+        self._x_dtype, self._y_dtype = x_spec.dtype.as_numpy_dtype, y_spec.dtype.as_numpy_dtype
+        signature = [x_spec, y_spec, w_spec, s_specs]
+        self._train_step = tf.function(self._train_step_impl, input_signature=signature, reduce_retracing=True)
+        self._eval_step = tf.function(self._eval_step_impl, input_signature=signature, reduce_retracing=True)
+
+    def zero_states(self, batch_size: int) -> list[tf.Tensor]:
+        return [tf.zeros((batch_size, size), tf.float32) for size in self.state_sizes]
+
+    def _weighted_loss(self, y, w, outputs):
+        per_position = self.loss_fn(y, outputs)
+        total = tf.reduce_sum(per_position * w)
+        count = tf.reduce_sum(w)
+        return total, count
+
+    def _train_step_impl(self, x, y, w, states):
+        with tf.GradientTape() as tape:
+            outputs, *new_states = self.model([x, *states], training=True)
+            total, count = self._weighted_loss(y, w, outputs)
+            loss = total / tf.maximum(count, 1.0)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply(grads, self.model.trainable_variables)
+        return total, count, [tf.stop_gradient(s) for s in new_states]
+
+    def _eval_step_impl(self, x, y, w, states):
+        outputs, *new_states = self.model([x, *states], training=False)
+        total, count = self._weighted_loss(y, w, outputs)
+        return total, count, new_states
+
+    def _cast(self, batch: tuple[np.ndarray, np.ndarray, np.ndarray]):
+        x, y, w = batch
+        return x.astype(self._x_dtype, copy=False), y.astype(self._y_dtype, copy=False), w
+
+    def train_window(self, x, y, w, states):
+        """One truncated-BPTT step: returns (loss sum, target count, state for the next window)."""
+        return self._train_step(*self._cast((x, y, w)), states)
+
+    def evaluate(self, batches: StreamBatches, on_window: Callable[[int], None] | None = None) -> float:
+        """Mean loss over every weighted position, from a freshly reset state."""
+        states = self.zero_states(batches.batch_size)
+        total = count = 0.0
+        for k in range(batches.num_windows):
+            x, y, w = self._cast(batches.batch(k))
+            t, c, states = self._eval_step(x, y, w, states)
+            total += float(t)
+            count += float(c)
+            if on_window:
+                on_window(k)
+        return total / max(count, 1.0)
+
+    @property
+    def learning_rate(self) -> float:
+        return float(np.asarray(self.optimizer.learning_rate))
+
+    def snapshot(self, states, position: dict[str, Any], history: list[dict[str, Any]]) -> Snapshot:
+        return Snapshot(
+            weights=get_weight_arrays(self.model),
+            optimizer=[np.asarray(v) for v in self.optimizer.variables],
+            states=[np.asarray(s) for s in states],
+            position=dict(position, learning_rate=self.learning_rate),
+            history=list(history),
+        )
+
+    def restore(self, snapshot: Snapshot) -> None:
+        set_weight_arrays(self.model, snapshot.weights, "checkpoint weights")
+        variables = self.optimizer.variables
+        if len(variables) != len(snapshot.optimizer):
+            from .errors import ModelFormatError
+
+            raise ModelFormatError("the checkpoint's optimizer state does not match --optimizer; resume with the same settings")
+        for variable, value in zip(variables, snapshot.optimizer):
+            variable.assign(value)
+        self.optimizer.learning_rate.assign(snapshot.position.get("learning_rate", self.config.learning_rate))
+
+    def fit(
+        self,
+        train: StreamBatches,
+        valid: StreamBatches | None = None,
+        callbacks: Sequence[Any] = (),
+        save: SaveFn | None = None,
+        resume: Snapshot | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> dict[str, Any]:
+        """Train for ``config.epochs`` epochs (or until early stopping, ``max_steps`` or ``should_stop``).
+
+        ``save("best" | "last", snapshot)`` is called when validation improves, at every epoch
+        end, every ``checkpoint_every`` steps, and when stopped early.
+        """
+        cfg = self.config
+        history: list[dict[str, Any]] = []
+        epoch, window, step = 0, 0, 0
+        best, bad_epochs = math.inf, 0
+        states = self.zero_states(train.batch_size)
+        if resume is not None:
+            self.restore(resume)
+            pos = resume.position
+            epoch, window, step = pos["epoch"], pos["window"], pos["step"]
+            best, bad_epochs = pos.get("best", math.inf), pos.get("bad_epochs", 0)
+            history = list(resume.history)
+            if window:
+                states = [tf.constant(s) for s in resume.states]
+
+        def emit(name: str, payload: dict[str, Any]) -> None:
+            for callback in callbacks:
+                method = getattr(callback, name, None)
+                if method:
+                    method(payload)
+
+        def position() -> dict[str, Any]:
+            return {"epoch": epoch, "window": window, "step": step, "best": best, "bad_epochs": bad_epochs}
+
+        emit("on_train_begin", {"epochs": cfg.epochs, "windows": train.num_windows, "epoch": epoch,
+                                "window": window, "step": step, "targets_per_epoch": train.num_targets})
+        stopped = None
+        started = time.perf_counter()
+        while epoch < cfg.epochs and stopped is None:
+            epoch_start = time.perf_counter()
+            total = count = 0.0
+            while window < train.num_windows:
+                x, y, w = self._cast(train.batch(window))
+                t, c, states = self._train_step(x, y, w, states)
+                window += 1
+                step += 1
+                total += float(t)
+                count += float(c)
+                emit("on_step", {"epoch": epoch, "window": window, "step": step, "loss": float(t) / max(float(c), 1.0),
+                                 "targets": float(c)})
+                if save and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                    save("last", self.snapshot(states, position(), history))
+                if should_stop():
+                    stopped = "interrupted"
+                    break
+                if cfg.max_steps and step >= cfg.max_steps:
+                    stopped = "max_steps"
+                    break
+            if stopped == "interrupted" and window < train.num_windows:
+                if save:
+                    save("last", self.snapshot(states, position(), history))
+                break
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "loss": total / max(count, 1.0),
+                "learning_rate": self.learning_rate,
+                "seconds": round(time.perf_counter() - epoch_start, 3),
+                "targets": int(count),
+                "step": step,
+            }
+            monitored = record["loss"]
+            if valid is not None:
+                record["val_loss"] = monitored = self.evaluate(valid)
+            improved = monitored < best - 1e-4
+            if improved:
+                best, bad_epochs = monitored, 0
+            else:
+                bad_epochs += 1
+            history.append(record)
+            epoch, window = epoch + 1, 0
+            states = self.zero_states(train.batch_size)
+            emit("on_epoch_end", record)
+            if save:
+                if improved:
+                    save("best", self.snapshot(states, position(), history))
+                save("last", self.snapshot(states, position(), history))
+            if cfg.early_stopping and bad_epochs >= cfg.early_stopping and valid is not None:
+                stopped = "early_stopping"
+            elif cfg.lr_patience and bad_epochs and bad_epochs % cfg.lr_patience == 0:
+                self.optimizer.learning_rate.assign(self.learning_rate * cfg.lr_factor)
+        summary = {
+            "stopped": stopped or "completed",
+            "epochs": epoch,
+            "steps": step,
+            "best": best,
+            "seconds": round(time.perf_counter() - started, 3),
+            "history": history,
+        }
+        emit("on_train_end", summary)
+        return summary

@@ -1,0 +1,126 @@
+"""Text <-> words, keyboard style, with NLTK tokenizers that need no downloaded data.
+
+A "word" is what a phone keyboard would suggest: contractions (``don't``),
+hyphenated words and numbers stay whole, punctuation marks stand alone, and a
+line (or paragraph) end becomes the end-of-sentence token. The same code
+tokenizes training text and what a user types, so context always matches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from nltk.tokenize import RegexpTokenizer
+from nltk.tokenize.treebank import TreebankWordDetokenizer
+
+from .config import TokenizerConfig
+
+EOS = "</s>"
+UNK = "<unk>"
+
+# Longest token kept whole; longer runs (base64 blobs, hostile input) are cut.
+MAX_TOKEN_CHARS = 64
+
+_WORD = r"\w+(?:['\-]\w+)*"
+_PATTERN = (
+    r"https?://\S+"  # URLs stay one word
+    r"|\d+(?:[.,:]\d+)+"  # 3.14, 1,000, 10:30
+    rf"|{_WORD}"
+    r"|\.\.\.|--|[^\w\s]"  # punctuation, one mark a token
+)
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_WORD_END = re.compile(r"[\w'\-]$")
+
+
+class Tokenizer:
+    """Splits text into words and joins words back into text.
+
+    Args:
+        config: case folding, pre-tokenized mode and what counts as a sentence end.
+    """
+
+    def __init__(self, config: TokenizerConfig | None = None) -> None:
+        self.config = config or TokenizerConfig()
+        self._regexp = RegexpTokenizer(_PATTERN)
+        self._detok = TreebankWordDetokenizer()
+
+    def normalize(self, text: str) -> str:
+        """Unify apostrophes, drop control and bidi-override characters, fold case if asked."""
+        text = _CONTROL.sub(" ", text.translate(_APOSTROPHES))
+        return text.lower() if self.config.lowercase else text
+
+    def words(self, text: str) -> list[str]:
+        """The words of one line of text (no end-of-sentence tokens)."""
+        text = self.normalize(text)
+        tokens = text.split() if self.config.pretokenized else self._regexp.tokenize(text)
+        return [t if len(t) <= MAX_TOKEN_CHARS else t[:MAX_TOKEN_CHARS] for t in tokens]
+
+    def tokenize(self, text: str) -> list[str]:
+        """Words of a possibly multi-line text, with sentence ends where lines (paragraphs) end.
+
+        A trailing line break counts as a sentence end; the end of the text itself does not,
+        because typed context is usually an unfinished sentence.
+        """
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        return [t for sentence in self.iter_sentences(lines[:-1]) for t in sentence] + self.words(lines[-1])
+
+    def iter_sentences(self, lines: Iterable[str]) -> Iterator[list[str]]:
+        """Token lists for a stream of lines, each ending with the end-of-sentence token.
+
+        In paragraph mode consecutive non-blank lines join into one sentence.
+        """
+        pending: list[str] = []
+        for line in lines:
+            words = self.words(line)
+            if self.config.eos == "line":
+                if words:
+                    words.append(EOS)
+                    yield words
+                continue
+            if words:
+                pending.extend(words)
+            elif pending:
+                pending.append(EOS)
+                yield pending
+                pending = []
+        if pending:
+            pending.append(EOS)
+            yield pending
+
+    def split_context(self, text: str) -> tuple[list[str], str]:
+        """Split typed text into the finished words and a trailing partial word (the prefix).
+
+        ``"the nex"`` gives ``(["the"], "nex")``; ``"the next "`` and ``"hello,"`` end on a
+        finished word, so their prefix is ``""``.
+        """
+        tokens = self.tokenize(text)
+        if tokens and text and _WORD_END.search(text) and self.normalize(text).endswith(tokens[-1]):
+            return tokens[:-1], tokens[-1]
+        return tokens, ""
+
+    def detokenize(self, tokens: Iterable[str]) -> str:
+        """Join words into readable text: no space before punctuation, a line break per sentence end."""
+        lines: list[str] = []
+        current: list[str] = []
+        for token in tokens:
+            if token == EOS:
+                lines.append(self._join(current))
+                current = []
+            else:
+                current.append(token)
+        if current or not lines:
+            lines.append(self._join(current))
+        return "\n".join(lines)
+
+    def _join(self, words: list[str]) -> str:
+        if self.config.pretokenized:
+            return " ".join(words)
+        # Treebank rules attach `` and '' to the right side; a plain quote alternates open/close.
+        quoted, opened = [], False
+        for word in words:
+            if word == '"':
+                word, opened = ("''", False) if opened else ("``", True)
+            quoted.append(word)
+        return self._detok.detokenize(quoted).replace("``", '"').replace("''", '"')

@@ -1,0 +1,205 @@
+"""Training jobs: wire data, model, engine and model directory together.
+
+``train_text`` is what ``wordrnn train`` runs. It validates everything it can
+before touching the output directory, holds a lock on it while training, and
+saves through ``checkpoint.write_manifest`` so a crash never leaves a broken
+model. ``run_training`` is the part shared with numeric series.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from . import checkpoint as ckpt
+from .batching import StreamBatches, split_tail
+from .config import ModelConfig, TokenizerConfig, TrainConfig, replace, to_dict
+from .errors import ConfigError, CorpusError
+from .saved import SavedModel
+from .tokenizer import Tokenizer
+from .vocab import Vocabulary
+
+
+def check_size(steps: int, config: TrainConfig, what: str = "tokens") -> None:
+    """Refuse a sequence too short for one full window in every stream."""
+    needed = config.batch_size * config.window + 1
+    if steps < needed:
+        raise CorpusError(
+            f"the training text has {steps} {what} but --batch-size {config.batch_size} x --window {config.window} "
+            f"needs at least {needed}; use more text or lower --batch-size/--window"
+        )
+
+
+def estimate_memory(model: ModelConfig, train: TrainConfig) -> int:
+    """Rough peak bytes for training: weights x 4 (weights, grads, two Adam moments) + activations."""
+    vocab = model.vocab_size if model.input_kind == "tokens" else model.features
+    width = model.embedding if model.input_kind == "tokens" else model.features
+    gates = {"lstm": 4, "gru": 3, "elman": 1, "jordan": 2}[model.cell]
+    params = vocab * width + model.layers * gates * model.units * (width + model.units + 1) + (model.units + 1) * vocab
+    activations = train.batch_size * train.window * (3 * vocab + model.layers * gates * model.units * 2)
+    return 4 * (4 * params + activations)
+
+
+def _check_memory(model: ModelConfig, train: TrainConfig) -> None:
+    from .errors import ResourceError
+
+    try:
+        import os
+
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    needed = estimate_memory(model, train)
+    if needed > 0.9 * available:
+        raise ResourceError(
+            f"training needs about {needed / 2**30:.1f} GiB of memory but {available / 2**30:.1f} GiB is free; "
+            "lower --max-vocab, --units, --batch-size or --window"
+        )
+
+
+def run_training(
+    out_dir: Path,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    train_data: np.ndarray,
+    valid_data: np.ndarray | None,
+    files: dict[str, Any],
+    meta: dict[str, Any],
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Any] = (),
+    should_stop: Callable[[], bool] = lambda: False,
+    after_save: Callable[[Path], None] | None = None,
+) -> dict[str, Any]:
+    """Train on prepared sequences and save the model directory (the engine call shared by all input kinds).
+
+    Args:
+        files: extra files stored with every save (vocabulary...).
+        meta: manifest fields (config, corpus description...).
+        after_save: called with the directory after the final model is saved (e.g. export).
+    """
+    from .engine import Engine, Snapshot  # imports TensorFlow quietly, before Keras
+    from .model import build_model, count_parameters, loss_function, state_sizes
+
+    import keras
+
+    _check_memory(model_config, train_config)
+    if train_config.seed is not None:
+        keras.utils.set_random_seed(train_config.seed)
+    model = build_model(model_config)
+    engine = Engine(model, loss_function(model_config), train_config, state_sizes(model_config))
+    batches = StreamBatches(train_data, train_config.batch_size, train_config.window, train_config.warmup_steps)
+    valid = None
+    if valid_data is not None and len(valid_data) > 1:
+        valid = StreamBatches(valid_data, min(train_config.batch_size, len(valid_data) - 1), train_config.window)
+
+    snapshot = None
+    if resume:
+        previous = ckpt.read_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST)
+        weights = ckpt.read_arrays(out_dir, previous, "weights")
+        state = ckpt.read_arrays(out_dir, previous, "state")
+        optimizer = [state[f"opt_{i:04d}"] for i in range(sum(k.startswith("opt_") for k in state))]
+        states = [state[f"rnn_{i:04d}"] for i in range(sum(k.startswith("rnn_") for k in state))]
+        history = ckpt.read_json(out_dir, previous, "history")
+        snapshot = Snapshot(weights, optimizer, states, previous["position"], history)
+
+    meta = {**meta, "wordrnn_version": __version__, "parameters": count_parameters(model)}
+    has_valid = valid is not None
+
+    def save(kind: str, snap: Snapshot) -> None:
+        common = {**files, "weights.npz": snap.weights, "history.json": snap.history}
+        state = {f"opt_{i:04d}": v for i, v in enumerate(snap.optimizer)}
+        state.update({f"rnn_{i:04d}": v for i, v in enumerate(snap.states)})
+        if kind == "last":
+            ckpt.write_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST, {**meta, "position": snap.position},
+                                {**common, "state.npz": state})
+        if kind == "best" or not has_valid or not (out_dir / ckpt.MODEL_MANIFEST).is_file():
+            ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, {**meta, "position": snap.position}, common)
+
+    with ckpt.TrainingLock(out_dir):
+        if not resume:
+            (out_dir / ckpt.CHECKPOINT_MANIFEST).unlink(missing_ok=True)
+        summary = engine.fit(batches, valid, callbacks, save=save, resume=snapshot, should_stop=should_stop)
+        if summary["stopped"] == "interrupted" and not (out_dir / ckpt.MODEL_MANIFEST).is_file():
+            save("last", engine.snapshot(engine.zero_states(1), {"epoch": 0, "window": 0, "step": 0}, []))
+        if after_save is not None:
+            after_save(out_dir)
+    summary["parameters"] = meta["parameters"]
+    return summary
+
+
+def train_text(
+    corpus: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    tokenizer_config: TokenizerConfig = TokenizerConfig(),
+    model_config: ModelConfig = ModelConfig(vocab_size=1),
+    train_config: TrainConfig = TrainConfig(),
+    valid: Sequence[str | Path] | None = None,
+    max_vocab: int | None = 20_000,
+    min_count: int = 1,
+    encoding: str = "utf-8",
+    force: bool = False,
+    resume: bool = False,
+    callbacks: Sequence[Any] = (),
+    should_stop: Callable[[], bool] = lambda: False,
+    on_stage: Callable[[str], None] = lambda stage: None,
+    after_save: Callable[[Path], None] | None = None,
+) -> dict[str, Any]:
+    """Train a next-word model on text files and save it to ``out_dir``.
+
+    With ``resume`` the vocabulary and every setting come from the checkpoint in ``out_dir``.
+    Returns the engine's summary plus ``vocab_size`` and ``train_tokens``.
+    """
+    from .textdata import count_words, encode_corpus, readable_twice
+
+    out_dir = Path(out_dir)
+    ckpt.prepare_output(out_dir, force=force, resume=resume)
+    if resume:
+        previous = SavedModel.load(out_dir, ckpt.CHECKPOINT_MANIFEST)
+        tokenizer_config, model_config = previous.tokenizer_config, previous.model_config
+        train_config = replace(previous.train_config, epochs=max(train_config.epochs, previous.train_config.epochs))
+    tokenizer = Tokenizer(tokenizer_config)
+    started = time.perf_counter()
+    with readable_twice(corpus) as paths:
+        if resume:
+            vocab = previous.vocab
+        else:
+            on_stage("counting words")
+            vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
+        on_stage("encoding")
+        ids = encode_corpus(paths, tokenizer, vocab, encoding)
+    valid_ids = None
+    if valid:
+        with readable_twice(valid) as valid_paths:
+            valid_ids = encode_corpus(valid_paths, tokenizer, vocab, encoding)
+        if len(valid_ids) < 2:
+            raise CorpusError("the validation text holds no words; give a --valid file with some sentences")
+    elif train_config.valid_fraction:
+        ids, valid_ids = split_tail(ids, train_config.valid_fraction, min_steps=train_config.window + 1)
+    check_size(len(ids), train_config)
+    if not resume:
+        model_config = replace(model_config, input_kind="tokens", vocab_size=len(vocab))
+    meta = {
+        "kind": "tokens",
+        "config": {"model": to_dict(model_config), "tokenizer": to_dict(tokenizer_config), "train": to_dict(train_config)},
+        "corpus": {"files": [str(p) for p in corpus], "train_tokens": int(len(ids)),
+                   "valid_tokens": int(len(valid_ids)) if valid_ids is not None else 0,
+                   "prepare_seconds": round(time.perf_counter() - started, 3)},
+    }
+    on_stage("training")
+    summary = run_training(out_dir, model_config, train_config, ids, valid_ids, {"vocab.json": vocab.to_json()}, meta,
+                           resume=resume, callbacks=callbacks, should_stop=should_stop, after_save=after_save)
+    summary.update(vocab_size=len(vocab), train_tokens=int(len(ids)))
+    return summary
+
+
+def validate_max_vocab(value: int | None) -> int | None:
+    if value is not None and value < 3:
+        raise ConfigError(f"--max-vocab must be at least 3, got {value}")
+    return value
