@@ -45,6 +45,7 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible training."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a resumable checkpoint every N steps (0: epoch ends only)."),
     max_steps: int = typer.Option(0, "--max-steps", help="Stop after this many steps (0: no limit)."),
+    xla: bool = typer.Option(False, "--xla/--no-xla", help="Compile the training step with XLA (often faster on CPU)."),
     force: bool = typer.Option(False, "--force", help="Replace a model already in the output directory."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted training in the output directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
@@ -60,7 +61,7 @@ def train(
                                optimizer=optimizer, learning_rate=learning_rate, clipnorm=clipnorm,
                                weight_decay=weight_decay, lr_patience=lr_patience, early_stopping=early_stopping,
                                valid_fraction=valid_fraction, seed=seed, checkpoint_every=checkpoint_every,
-                               max_steps=max_steps)
+                               max_steps=max_steps, xla=xla)
     validate_max_vocab(max_vocab)
     quiet_tensorflow()
     progress = RichProgress(err, "ppl", quiet)

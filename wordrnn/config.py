@@ -108,6 +108,8 @@ class TrainConfig:
         early_stopping: stop after this many epochs without validation improvement (0: never).
         valid_fraction: held-out tail of the corpus used for validation when no --valid is given.
         checkpoint_every: also write a resumable checkpoint every N steps (0: at epoch ends only).
+        max_steps: stop after this many steps (0: no limit).
+        xla: compile the train step with XLA (faster on CPU for larger models; slower first step).
     """
 
     epochs: int = 10
@@ -125,6 +127,7 @@ class TrainConfig:
     seed: int | None = None
     checkpoint_every: int = 0
     max_steps: int = 0
+    xla: bool = False
 
     def __post_init__(self) -> None:
         _positive("--epochs", self.epochs, 100_000)

@@ -86,7 +86,8 @@ class Engine:
         s_specs = [tf.TensorSpec((None, size), tf.float32) for size in self.state_sizes]
         self._x_dtype, self._y_dtype = x_spec.dtype.as_numpy_dtype, y_spec.dtype.as_numpy_dtype
         signature = [x_spec, y_spec, w_spec, s_specs]
-        self._train_step = tf.function(self._train_step_impl, input_signature=signature, reduce_retracing=True)
+        self._train_step = tf.function(self._train_step_impl, input_signature=signature, reduce_retracing=True,
+                                       jit_compile=config.xla or None)
         self._eval_step = tf.function(self._eval_step_impl, input_signature=signature, reduce_retracing=True)
 
     def zero_states(self, batch_size: int) -> list[tf.Tensor]:
