@@ -117,3 +117,45 @@ def test_lock_refuses_live_owner_and_takes_over_stale(tmp_path):
     with ckpt.TrainingLock(tmp_path):  # the owner is dead now: the stale lock is taken over
         assert (tmp_path / ckpt.LOCK_FILE).read_text().strip().isdigit()
     assert not (tmp_path / ckpt.LOCK_FILE).exists()
+
+
+def test_update_files_adds_and_replaces_roles_keeping_the_others(tmp_path):
+    first = _save(tmp_path, 1.0)
+    updated = ckpt.update_files(tmp_path, ckpt.MODEL_MANIFEST, {"litert.tflite": b"abc"}, {"litert": {"quantize": "none"}})
+    assert updated["files"]["weights"] == first["files"]["weights"]
+    assert updated["checksums"][first["files"]["weights"]] == first["checksums"][first["files"]["weights"]]
+    manifest = ckpt.read_manifest(tmp_path)
+    assert manifest["litert"] == {"quantize": "none"} and manifest["config"] == {}
+    assert ckpt.read_file(tmp_path, manifest, "litert") == b"abc"
+    ckpt.update_files(tmp_path, ckpt.MODEL_MANIFEST, {"litert.tflite": b"xyz"})
+    manifest = ckpt.read_manifest(tmp_path)
+    assert ckpt.read_file(tmp_path, manifest, "litert") == b"xyz"
+    assert len(list(tmp_path.glob("litert-*.tflite"))) == 1  # the replaced file is collected
+    ckpt.update_files(tmp_path, ckpt.MODEL_MANIFEST, {"litert.tflite": None}, {"litert": None})
+    manifest = ckpt.read_manifest(tmp_path)
+    assert "litert" not in manifest["files"] and "litert" not in manifest
+    assert not list(tmp_path.glob("litert-*")) and ckpt.read_arrays(tmp_path, manifest, "weights")["w"][0] == 1.0
+
+
+def test_interrupted_update_leaves_the_previous_manifest(tmp_path, monkeypatch):
+    _save(tmp_path, 1.0)
+    before = (tmp_path / ckpt.MODEL_MANIFEST).read_bytes()
+    real = ckpt._write_durable
+
+    def dying(path, data):
+        if path.name == ckpt.MODEL_MANIFEST:
+            raise KeyboardInterrupt  # killed after the new file, before the manifest
+        real(path, data)
+
+    monkeypatch.setattr(ckpt, "_write_durable", dying)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.update_files(tmp_path, ckpt.MODEL_MANIFEST, {"litert.tflite": b"abc"})
+    monkeypatch.setattr(ckpt, "_write_durable", real)
+    assert (tmp_path / ckpt.MODEL_MANIFEST).read_bytes() == before
+    ckpt.collect_garbage(tmp_path)
+    assert not list(tmp_path.glob("litert-*"))
+
+
+def test_update_files_needs_an_existing_model(tmp_path):
+    with pytest.raises(ModelFormatError, match="not a wordrnn model"):
+        ckpt.update_files(tmp_path, ckpt.MODEL_MANIFEST, {"metrics.json": {}})

@@ -23,7 +23,8 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,26 @@ def write_manifest(directory: Path, manifest_name: str, meta: dict[str, Any], fi
             A role is ``"weights.npz"``-style: the stem names it, the suffix picks the encoding.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    generation = _generation(directory)
+    with _update_lock(directory):
+        generation = _generation(directory)
+        names, checksums = _write_files(directory, generation, files)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "generation": generation,
+            **meta,
+            "files": names,
+            "checksums": checksums,
+        }
+        _write_durable(directory / manifest_name, _encode(".json", manifest))
+        _fsync_dir(directory)
+    collect_garbage(directory)
+    return manifest
+
+
+def _write_files(directory: Path, generation: int, files: Mapping[str, Payload]) -> tuple[dict[str, str], dict[str, str]]:
+    """Write each role's payload durably under ``generation``; returns stem -> name and name -> sha256."""
     names: dict[str, str] = {}
     checksums: dict[str, str] = {}
     for role, payload in files.items():
@@ -104,17 +124,66 @@ def write_manifest(directory: Path, manifest_name: str, meta: dict[str, Any], fi
         _write_durable(directory / name, data)
         names[stem] = name
         checksums[name] = hashlib.sha256(data).hexdigest()
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "generation": generation,
-        **meta,
-        "files": names,
-        "checksums": checksums,
-    }
-    _write_durable(directory / manifest_name, _encode(".json", manifest))
-    _fsync_dir(directory)
+    return names, checksums
+
+
+@contextmanager
+def _update_lock(directory: Path) -> Iterator[None]:
+    """Serialise manifest writes between processes: an ``flock`` on the directory itself (no lock file).
+
+    Without ``fcntl`` (Windows) each write is still atomic, only concurrent updates are not serialised.
+    """
+    try:
+        import fcntl
+
+        fd = os.open(directory, os.O_RDONLY)
+    except (ImportError, OSError):  # pragma: no cover
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # also releases the lock
+
+
+def update_files(directory: Path, manifest_name: str, files: Mapping[str, Payload | None],
+                 meta: Mapping[str, Any] | None = None) -> dict:
+    """Add, replace or (with a ``None`` payload) drop files of an existing manifest, atomically.
+
+    Used for what is derived from a saved model after training (the LiteRT export, evaluation
+    metrics): new files get a new generation, then the manifest is replaced in one ``os.replace``,
+    so a crash leaves the old manifest and its files untouched. Files of other roles keep their
+    names and checksums. ``meta`` fields are merged into the manifest (``None`` removes a field).
+
+    Raises:
+        ModelFormatError: ``directory`` holds no valid ``manifest_name``.
+    """
+    directory = Path(directory)
+    reserved = {"format", "format_version", "files", "checksums", "generation", "written"} & set(meta or {})
+    if reserved:
+        raise ValueError(f"update_files cannot set the manifest's own fields {sorted(reserved)}")
+    with _update_lock(directory):
+        manifest = read_manifest(directory, manifest_name)
+        generation = _generation(directory)
+        kept = {role.rsplit(".", 1)[0] for role, payload in files.items() if payload is not None}
+        dropped = {role.rsplit(".", 1)[0] for role, payload in files.items() if payload is None}
+        names = {k: v for k, v in manifest["files"].items() if k not in kept | dropped}
+        checksums = {k: v for k, v in manifest["checksums"].items() if k in names.values()}
+        new_names, new_checksums = _write_files(
+            directory, generation, {role: payload for role, payload in files.items() if payload is not None}
+        )
+        manifest.update({k: v for k, v in (meta or {}).items() if v is not None})
+        for key in [k for k, v in (meta or {}).items() if v is None]:
+            manifest.pop(key, None)
+        manifest.update(
+            written=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            generation=generation,
+            files={**names, **new_names},
+            checksums={**checksums, **new_checksums},
+        )
+        _write_durable(directory / manifest_name, _encode(".json", manifest))
+        _fsync_dir(directory)
     collect_garbage(directory)
     return manifest
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 _loaded: ModuleType | None = None
@@ -25,15 +27,27 @@ def tensorflow() -> ModuleType:
         _loaded = sys.modules["tensorflow"]
         return _loaded
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with quiet_stderr():
+        import keras  # noqa: F401  (Keras 3 picks the TensorFlow backend)
+        import tensorflow as tf
+
+        tf.constant(0.0) + 1.0  # loads the kernels whose libraries also log at first use
+    _loaded = tf
+    return tf
+
+
+@contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Hide what native code writes to file descriptor 2 inside the block; replay it if the block fails.
+
+    Also used around LiteRT's interpreter set-up, which logs an INFO line that no option turns off.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            import keras  # noqa: F401  (Keras 3 picks the TensorFlow backend)
-            import tensorflow as tf
-
-            tf.constant(0.0) + 1.0  # loads the kernels whose libraries also log at first use
+            yield
         except BaseException:
             os.dup2(saved, 2)
             capture.seek(0)
@@ -42,5 +56,3 @@ def tensorflow() -> ModuleType:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-    _loaded = tf
-    return tf
