@@ -42,21 +42,26 @@ def brown_ids(path: Path) -> tuple[np.ndarray, int]:
     return encode_corpus([path], tokenizer, vocab).astype(np.int32), len(vocab)
 
 
-def ours(ids: np.ndarray, model_config: ModelConfig, train_config: TrainConfig, steps: int) -> dict:
-    model = build_model(model_config)
-    engine = Engine(model, loss_function(model_config), train_config, state_sizes(model_config))
-    batches = StreamBatches(ids, train_config.batch_size, train_config.window)
-    states = engine.zero_states(train_config.batch_size)
-    targets, started = 0.0, None
-    for k in range(steps):
-        if k == SKIP:
-            started = time.perf_counter()
-        total, count, states = engine.train_window(*batches.batch(k), states)
-        float(total)  # wait for the step, as fit's per-batch logs do
-        if k >= SKIP:
-            targets += float(count)
-    seconds = time.perf_counter() - started
-    return {"targets": int(targets), "seconds": round(seconds, 3), "tokens_per_s": round(targets / seconds, 1)}
+class Ours:
+    """wordrnn's engine, stepped block by block with the state carried across blocks."""
+
+    def __init__(self, ids: np.ndarray, model_config: ModelConfig, train_config: TrainConfig) -> None:
+        model = build_model(model_config)
+        self.engine = Engine(model, loss_function(model_config), train_config, state_sizes(model_config))
+        self.batches = StreamBatches(ids, train_config.batch_size, train_config.window)
+        self.states = self.engine.zero_states(train_config.batch_size)
+        self.k = 0
+
+    def block(self, steps: int) -> tuple[float, float]:
+        """Run ``steps`` steps; returns (targets, seconds) over all but the block's first step."""
+        targets, times = 0.0, []
+        for i in range(steps):
+            total, count, self.states = self.engine.train_window(*self.batches.batch(self.k), self.states)
+            float(total)  # wait for the step, as fit's per-batch logs do
+            times.append(time.perf_counter())
+            targets += float(count) if i else 0.0
+            self.k += 1
+        return targets, times[-1] - times[0]
 
 
 class _Timer(keras.callbacks.Callback):
@@ -68,48 +73,61 @@ class _Timer(keras.callbacks.Callback):
         self.times.append(time.perf_counter())
 
 
-def reference(ids: np.ndarray, model_config: ModelConfig, train_config: TrainConfig, steps: int) -> dict:
+class Reference:
     """Plain Keras: the same layers in a Sequential model, ``fit`` on (B, T) windows, no explicit state."""
-    batch, window = train_config.batch_size, train_config.window
-    model = keras.Sequential([
-        keras.Input((window,), dtype="int32"),
-        keras.layers.Embedding(model_config.vocab_size, model_config.embedding),
-        keras.layers.LSTM(model_config.units, return_sequences=True),
-        keras.layers.Dense(model_config.vocab_size),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate, global_clipnorm=train_config.clipnorm),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    batches = StreamBatches(ids, batch, window)
-    x = np.concatenate([batches.batch(k)[0] for k in range(steps)]).astype(np.int32)
-    y = np.concatenate([batches.batch(k)[1] for k in range(steps)]).astype(np.int32)
-    timer = _Timer()
-    model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0, callbacks=[timer])
-    seconds = timer.times[-1] - timer.times[SKIP - 1]
-    targets = batch * window * (steps - SKIP)
-    return {"targets": targets, "seconds": round(seconds, 3), "tokens_per_s": round(targets / seconds, 1)}
+
+    def __init__(self, ids: np.ndarray, model_config: ModelConfig, train_config: TrainConfig) -> None:
+        self.batch, self.window = train_config.batch_size, train_config.window
+        self.model = keras.Sequential([
+            keras.Input((self.window,), dtype="int32"),
+            keras.layers.Embedding(model_config.vocab_size, model_config.embedding),
+            keras.layers.LSTM(model_config.units, return_sequences=True),
+            keras.layers.Dense(model_config.vocab_size),
+        ])
+        self.model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate, global_clipnorm=train_config.clipnorm),
+                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        self.batches = StreamBatches(ids, self.batch, self.window)
+        self.k = 0
+
+    def block(self, steps: int) -> tuple[float, float]:
+        x = np.concatenate([self.batches.batch(self.k + i)[0] for i in range(steps)]).astype(np.int32)
+        y = np.concatenate([self.batches.batch(self.k + i)[1] for i in range(steps)]).astype(np.int32)
+        self.k += steps
+        timer = _Timer()
+        self.model.fit(x, y, batch_size=self.batch, epochs=1, shuffle=False, verbose=0, callbacks=[timer])
+        return float(self.batch * self.window * (steps - 1)), timer.times[-1] - timer.times[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora" / "brown" / "train.txt")
-    parser.add_argument("--steps", type=int, default=120, help="steps per method (the first 20 are not timed)")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (each method runs one block a round)")
+    parser.add_argument("--block", type=int, default=12, help="steps per block (the first step of a block is not timed)")
     args = parser.parse_args()
     ids, vocab_size = brown_ids(args.corpus)
     defaults = TrainConfig()
     model_config = ModelConfig(vocab_size=vocab_size, dropout=0.0)
     keras.utils.set_random_seed(0)
-    ref = reference(ids, model_config, defaults, args.steps)
-    keras.utils.set_random_seed(0)
-    mine = ours(ids, model_config, defaults, args.steps)
-    keras.utils.set_random_seed(0)
-    xla = ours(ids, model_config, TrainConfig(xla=True), args.steps)
+    methods = {"keras_fit": Reference(ids, model_config, defaults),
+               "wordrnn_engine": Ours(ids, model_config, defaults),
+               "wordrnn_engine_xla": Ours(ids, model_config, TrainConfig(xla=True))}
+    for method in methods.values():  # warm-up: tracing and the first SKIP steps are not timed
+        method.block(SKIP)
+    totals = {name: [0.0, 0.0] for name in methods}
+    for _ in range(args.rounds):  # interleaved, so load on this shared machine hits every method alike
+        for name, method in methods.items():
+            targets, seconds = method.block(args.block)
+            totals[name][0] += targets
+            totals[name][1] += seconds
     common = {"vocab": vocab_size, "units": model_config.units, "embedding": model_config.embedding,
-              "batch_size": defaults.batch_size, "window": defaults.window, "timed_steps": args.steps - SKIP}
-    print(json.dumps({"bench": "train_throughput", "method": "keras_fit", **common, **ref}))
-    print(json.dumps({"bench": "train_throughput", "method": "wordrnn_engine", **common, **mine,
-                      "ratio_vs_keras_fit": round(mine["tokens_per_s"] / ref["tokens_per_s"], 3)}))
-    print(json.dumps({"bench": "train_throughput", "method": "wordrnn_engine_xla", **common, **xla,
-                      "ratio_vs_keras_fit": round(xla["tokens_per_s"] / ref["tokens_per_s"], 3)}))
+              "batch_size": defaults.batch_size, "window": defaults.window,
+              "timed_steps": args.rounds * (args.block - 1), "skipped_steps": SKIP}
+    reference_rate = totals["keras_fit"][0] / totals["keras_fit"][1]
+    for name, (targets, seconds) in totals.items():
+        rate = targets / seconds
+        print(json.dumps({"bench": "train_throughput", "method": name, **common, "targets": int(targets),
+                          "seconds": round(seconds, 3), "tokens_per_s": round(rate, 1),
+                          "ratio_vs_keras_fit": round(rate / reference_rate, 3)}))
 
 
 if __name__ == "__main__":
