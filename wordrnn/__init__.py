@@ -8,6 +8,24 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import WordRNNError  # noqa: E402
+from .errors import WordRNNError, WordRNNWarning  # noqa: E402
 
-__all__ = ["__version__", "WordRNNError"]
+# Heavier names load on first use (module ``__getattr__``), so ``import wordrnn`` stays cheap.
+_LAZY = {
+    "load": "predictor",
+    "Predictor": "predictor",
+    "Session": "predictor",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["__version__", "WordRNNError", "WordRNNWarning", *_LAZY]

@@ -45,3 +45,10 @@ class SeriesError(WordRNNError):
 
 class ResourceError(WordRNNError):
     """The job cannot fit in memory or on disk."""
+
+
+class WordRNNWarning(UserWarning):
+    """Something the user should know but that does not stop the work (e.g. unknown context words).
+
+    Raised with ``warnings.warn``; the CLI shows each as one ``warning:`` line on stderr.
+    """
