@@ -1,0 +1,144 @@
+"""``wordrnn complete`` / ``wordrnn generate`` through Typer's CliRunner: output shapes and every bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from test_cli_train import assert_clean_error
+from wordrnn.cli import app
+from wordrnn.cli_predict import LineStreamer
+from wordrnn.tokenizer import Tokenizer
+
+runner = CliRunner()
+KERAS = ["--runtime", "keras"]  # no "no LiteRT export" warning, whatever the fixture model carries
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def warning_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+
+
+def test_complete_json_has_exactly_the_documented_keys(tiny_model):
+    result = run("complete", "she likes the ", "--model", str(tiny_model), "-k", "4", "--json", *KERAS)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert list(data) == ["context", "prefix", "suggestions"]
+    assert data["context"] == ["she", "likes", "the"] and data["prefix"] == ""
+    assert len(data["suggestions"]) == 4
+    assert all(list(s) == ["word", "prob"] for s in data["suggestions"])
+    probs = [s["prob"] for s in data["suggestions"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+    completed = json.loads(run("complete", "the cat sees the gr", "-m", str(tiny_model), "--json", *KERAS).stdout)
+    assert completed["prefix"] == "gr" and all(s["word"].startswith("gr") for s in completed["suggestions"])
+    assert result.stderr.strip() == ""
+
+
+def test_complete_prints_a_table(tiny_model):
+    result = run("complete", "the cat ", "-m", str(tiny_model), *KERAS)
+    assert result.exit_code == 0, result.output
+    assert "suggestion" in result.stdout and "%" in result.stdout
+
+
+def test_unknown_or_empty_context_still_answers_with_one_warning(tiny_model):
+    result = run("complete", "xyzzy plugh ", "-m", str(tiny_model), "--json", *KERAS)
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["suggestions"]) == 3
+    lines = warning_lines(result)
+    assert len(lines) == 1 and "xyzzy" in lines[0] and "plugh" in lines[0]
+    empty = run("complete", "", "-m", str(tiny_model), "--json", *KERAS)
+    assert empty.exit_code == 0 and len(json.loads(empty.stdout)["suggestions"]) == 3
+    assert len(warning_lines(empty)) == 1 and "empty context" in empty.stderr
+
+
+def test_generate_is_reproducible_and_detokenized(tiny_model):
+    args = ["generate", "the dog", "-m", str(tiny_model), "-n", "30", *KERAS]
+    first = run(*args, "--seed", "4")
+    assert first.exit_code == 0, first.output
+    assert first.stdout == run(*args, "--seed", "4").stdout
+    assert first.stdout.startswith("the dog ")
+    assert " ." not in first.stdout and " !" not in first.stdout  # punctuation attaches to the word before
+    greedy = run(*args, "--greedy")
+    assert greedy.stdout == run(*args, "--top-k", "1").stdout
+    beam = run(*args, "--beam", "3", "--no-echo", "--stop-at-eos")
+    assert beam.exit_code == 0, beam.output
+    assert beam.stdout.count("\n") == 1 and not beam.stdout.startswith("the dog")
+    sampled = run(*args, "--top-p", "0.9", "--temperature", "0.8", "--seed", "1", "--stop-at-eos")
+    assert sampled.exit_code == 0 and sampled.stdout.count("\n") == 1
+
+
+def test_line_streamer_writes_what_detokenize_gives():
+    tokenizer = Tokenizer()
+    words = tokenizer.tokenize('he said " hello , world " ( twice ) ...\nthe cat can not stop !\n') + ["end"]
+    pieces: list[str] = []
+    streamer = LineStreamer(tokenizer.detokenize, pieces.append)
+    for word in words:
+        streamer.add(word)
+    assert "".join(pieces) == tokenizer.detokenize(words)
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["complete", "the", "-k", "0"], ["-k"]),
+        (["complete", "the", "-k", "-2"], ["-k"]),
+        (["complete", "the", "--runtime", "gpu"], ["--runtime"]),
+        (["generate", "the", "-n", "-1"], ["-n"]),
+        (["generate", "the", "--temperature", "0"], ["--temperature"]),
+        (["generate", "the", "--temperature", "-0.5"], ["--temperature"]),
+        (["generate", "the", "--top-p", "0"], ["--top-p"]),
+        (["generate", "the", "--top-p", "1.5"], ["--top-p"]),
+        (["generate", "the", "--top-k", "0"], ["--top-k"]),
+        (["generate", "the", "--beam", "0"], ["--beam"]),
+        (["generate", "the", "--seed", "-1"], ["--seed"]),
+        (["generate", "the", "--beam", "2", "--temperature", "0.5"], ["--beam"]),
+        (["generate", "the", "--greedy", "--top-p", "0.5"], ["--greedy"]),
+    ],
+)
+def test_bad_options(tiny_model, args, needles):
+    assert_clean_error(run(*args, "-m", str(tiny_model)), *needles)
+
+
+@pytest.fixture()
+def broken(tmp_path, tiny_model):
+    def make(kind: str):
+        target = tmp_path / kind
+        shutil.copytree(tiny_model, target)
+        manifest_path = target / "wordrnn.json"
+        manifest = json.loads(manifest_path.read_text())
+        if kind == "json":
+            manifest_path.write_text("{broken")
+        elif kind == "weights":
+            (target / manifest["files"]["weights"]).unlink()
+        elif kind == "version":
+            manifest["format_version"] = 99
+            manifest_path.write_text(json.dumps(manifest))
+        elif kind == "vocab":
+            manifest["config"]["model"]["vocab_size"] += 3
+            manifest_path.write_text(json.dumps(manifest))
+        return target
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "kind, needles",
+    [("json", ["not valid JSON"]), ("weights", ["missing"]), ("version", ["version"]), ("vocab", ["vocabulary"])],
+)
+def test_broken_model_directories(broken, kind, needles):
+    path = broken(kind)
+    for command in ("complete", "generate"):
+        assert_clean_error(run(command, "the cat", "-m", str(path), *KERAS), *needles)
+
+
+def test_missing_model(tmp_path, monkeypatch):
+    assert_clean_error(run("complete", "the", "-m", str(tmp_path / "nope")), "no such model directory")
+    monkeypatch.delenv("WORDRNN_MODEL", raising=False)
+    monkeypatch.setattr("wordrnn.saved.bundled_model_path", lambda: None)
+    assert_clean_error(run("complete", "the"), "wordrnn train", "--model")
+    assert_clean_error(run("generate", "the"), "WORDRNN_MODEL")
