@@ -119,3 +119,9 @@ def test_greedy_uses_no_randomness():
     sampler = Sampler(top_k=1, seed=None)
     assert sampler.greedy
     assert {sampler(P) for _ in range(20)} == {1}
+
+
+def test_all_mass_on_banned_words_still_returns_an_allowed_word():
+    p = np.array([0.0, 1.0, 0.0])
+    assert Sampler(seed=0, banned=[1])(p) != 1
+    assert Sampler(seed=0, temperature=0.5, banned=[1])(p) != 1

@@ -18,9 +18,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import app, err, out
 from .errors import ConfigError, WordRNNWarning
 
+# Shared with other command modules (cli_series). Defined before ``from .cli import`` so that
+# importing this module first (cli.py then imports those modules) finds them already defined.
 MODEL_HELP = "Model directory (default: $WORDRNN_MODEL, then the bundled model)."
 RUNTIME_HELP = "Step runner: auto (fastest available), keras (TensorFlow) or litert (the exported step)."
 
@@ -28,6 +29,8 @@ RUNTIME_HELP = "Step runner: auto (fastest available), keras (TensorFlow) or lit
 @contextmanager
 def warnings_to_stderr() -> Iterator[None]:
     """Show library warnings (unknown words...) as one ``warning:`` line each, as they happen."""
+    from .cli import err
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # third-party chatter stays off the terminal
         warnings.simplefilter("always", WordRNNWarning)
@@ -37,6 +40,9 @@ def warnings_to_stderr() -> Iterator[None]:
 
         warnings.showwarning = show
         yield
+
+
+from .cli import app, err, out  # noqa: E402
 
 
 def _load(model: Optional[Path], runtime: str):
@@ -157,6 +163,7 @@ def generate(
             streamer.add(word)
         for word in words:
             streamer.add(word)
-        write("\n")
+        if streamer.line:  # a text ending with </s> has had its line break already
+            write("\n")
     else:
         write(predictor.detokenize([*prompt, *words]) + "\n")
