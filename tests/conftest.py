@@ -53,3 +53,22 @@ def tiny_model(tmp_path_factory, text_file) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny"
     train_tiny(text_file, out, epochs=8, learning_rate=0.02)
     return out
+
+
+def make_untrained(out: Path, *, vocab_size: int = 50, **model_overrides) -> Path:
+    """A model directory with fresh (random) weights: no training, for tests of saving, export and runtimes."""
+    from wordrnn import checkpoint as ckpt
+    from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, to_dict
+    from wordrnn.model import build_model, get_weight_arrays
+    from wordrnn.vocab import Vocabulary
+
+    settings = {"units": 16, "embedding": 8, **model_overrides}
+    kind = settings.get("input_kind", "tokens")
+    config = ModelConfig(vocab_size=vocab_size if kind == "tokens" else 0, **settings)
+    files = {"weights.npz": get_weight_arrays(build_model(config))}
+    if kind == "tokens":
+        files["vocab.json"] = Vocabulary(["</s>", "<unk>"] + [f"w{i}" for i in range(vocab_size - 2)]).to_json()
+    meta = {"kind": kind, "config": {"model": to_dict(config), "tokenizer": to_dict(TokenizerConfig()),
+                                     "train": to_dict(TrainConfig())}}
+    ckpt.write_manifest(out, ckpt.MODEL_MANIFEST, meta, files)
+    return out

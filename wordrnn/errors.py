@@ -52,3 +52,7 @@ class WordRNNWarning(UserWarning):
 
     Raised with ``warnings.warn``; the CLI shows each as one ``warning:`` line on stderr.
     """
+
+
+class ExportError(ModelFormatError):
+    """A LiteRT export is missing, damaged, stale or cannot be made or run."""

@@ -96,10 +96,25 @@ def open_runner(saved: SavedModel, runtime: str = "auto") -> StepRunner:
 
     Args:
         runtime: "keras" (TensorFlow), "litert" (the exported step; an error if unusable),
-            or "auto" (LiteRT when an export is present and loads, else Keras).
+            or "auto" (LiteRT when an export is present and loads, else Keras: with a
+            ``WordRNNWarning`` when the export is missing, damaged or stale, silently when the
+            ``ai_edge_litert`` package is not installed).
+
+    Raises:
+        ExportError: ``runtime="litert"`` and the export or the LiteRT runtime is unusable.
     """
-    from .errors import ConfigError
+    import warnings
+
+    from . import runtime_litert
+    from .errors import ConfigError, ExportError, WordRNNWarning
 
     if runtime not in ("auto", "keras", "litert"):
         raise ConfigError(f"--runtime must be auto, keras or litert, got {runtime!r}")
+    if runtime == "litert":
+        return runtime_litert.LiteRTStep(saved)
+    if runtime == "auto" and runtime_litert.available():
+        try:
+            return runtime_litert.LiteRTStep(saved)
+        except ExportError as exc:
+            warnings.warn(f"{exc}; running with TensorFlow instead (slower start)", WordRNNWarning, stacklevel=2)
     return KerasStep(saved)
