@@ -110,6 +110,8 @@ class TrainConfig:
         checkpoint_every: also write a resumable checkpoint every N steps (0: at epoch ends only).
         max_steps: stop after this many steps (0: no limit).
         xla: compile the train step with XLA (faster on CPU for larger models; slower first step).
+        until_loss: stop at the end of the first epoch whose loss (validation loss if any) is at most
+            this (0: never); the sine demo's and series training's ``--until-mse``.
     """
 
     epochs: int = 10
@@ -128,6 +130,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     max_steps: int = 0
     xla: bool = False
+    until_loss: float = 0.0
 
     def __post_init__(self) -> None:
         _positive("--epochs", self.epochs, 100_000)
@@ -144,7 +147,7 @@ class TrainConfig:
             raise ConfigError("--clipnorm and --weight-decay must be 0 or more")
         _in_range("--valid-fraction", self.valid_fraction, 0.0, 0.5)
         _in_range("lr_factor", self.lr_factor, 0.01, 1.0)
-        for name in ("lr_patience", "early_stopping", "checkpoint_every", "max_steps"):
+        for name in ("lr_patience", "early_stopping", "checkpoint_every", "max_steps", "until_loss"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be 0 or more")
 

@@ -167,7 +167,7 @@ class Engine:
         resume: Snapshot | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> dict[str, Any]:
-        """Train for ``config.epochs`` epochs (or until early stopping, ``max_steps`` or ``should_stop``).
+        """Train for ``config.epochs`` epochs (or until early stopping, ``until_loss``, ``max_steps`` or ``should_stop``).
 
         ``save("best" | "last", snapshot)`` is called when validation improves, at every epoch
         end, every ``checkpoint_every`` steps, and when stopped early.
@@ -247,7 +247,9 @@ class Engine:
                 if improved:
                     save("best", self.snapshot(states, position(), history))
                 save("last", self.snapshot(states, position(), history))
-            if cfg.early_stopping and bad_epochs >= cfg.early_stopping and valid is not None:
+            if cfg.until_loss and monitored <= cfg.until_loss:
+                stopped = "until_loss"
+            elif cfg.early_stopping and bad_epochs >= cfg.early_stopping and valid is not None:
                 stopped = "early_stopping"
             elif cfg.lr_patience and bad_epochs and bad_epochs % cfg.lr_patience == 0:
                 self.optimizer.learning_rate.assign(self.learning_rate * cfg.lr_factor)

@@ -76,6 +76,16 @@ class KerasStep:
         self._step = _step
         self._sequence = _sequence
 
+    @classmethod
+    def from_model(cls, model, config) -> KerasStep:  # noqa: ANN001
+        """A runner for an in-memory model with no directory (e.g. the sine demo's, just trained)."""
+        from pathlib import Path
+
+        from .config import TokenizerConfig, TrainConfig
+
+        return cls(SavedModel(Path(f"<in-memory {model.name}>"), {}, config, TokenizerConfig(), TrainConfig(), None),
+                   model)
+
     def zero_state(self, batch: int = 1) -> list[np.ndarray]:
         return [np.zeros((batch, size), np.float32) for size in self.state_sizes]
 
