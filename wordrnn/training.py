@@ -203,3 +203,49 @@ def validate_max_vocab(value: int | None) -> int | None:
     if value is not None and value < 3:
         raise ConfigError(f"--max-vocab must be at least 3, got {value}")
     return value
+
+
+def train_series(
+    csv_path: str | Path,
+    out_dir: str | Path,
+    *,
+    columns: Sequence[str] | None = None,
+    model_config: ModelConfig = ModelConfig(input_kind="series", units=32),
+    train_config: TrainConfig = TrainConfig(batch_size=16, window=50, valid_fraction=0.0, lr_patience=0),
+    force: bool = False,
+    keep_tail: int = 10_000,
+    callbacks: Sequence[Any] = (),
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, Any]:
+    """Train a next-value model on numeric CSV columns and save it to ``out_dir``.
+
+    Values are z-scored per column (the scaler goes into the manifest). ``batch_size`` and
+    ``window`` are upper limits: a short series gets a shorter window and fewer streams rather
+    than an error. The last ``keep_tail`` raw rows are stored so ``forecast`` can prime without
+    the CSV. Returns the engine's summary plus ``train_values`` and the effective config.
+    """
+    from .series import MIN_STEPS, Scaler, read_csv
+
+    out_dir = Path(out_dir)
+    series = read_csv(csv_path, list(columns) if columns else None)
+    ckpt.prepare_output(out_dir, force=force, resume=False)
+    scaler = Scaler.fit(series.values)
+    source = str(Path(series.source).resolve())
+    values = scaler.transform(series.values)
+    train, valid = split_tail(values, train_config.valid_fraction, min_steps=max(MIN_STEPS, train_config.window // 2))
+    pairs = len(train) - 1
+    window = min(train_config.window, pairs)
+    train_config = replace(train_config, window=window, batch_size=max(1, min(train_config.batch_size, pairs // window)))
+    model_config = replace(model_config, input_kind="series", features=len(series.columns))
+    meta = {
+        "kind": "series",
+        "config": {"model": to_dict(model_config), "tokenizer": to_dict(TokenizerConfig()), "train": to_dict(train_config)},
+        "corpus": {"files": [source], "train_values": len(train), "valid_values": 0 if valid is None else len(valid)},
+        "series": {"columns": list(series.columns), "scaler": scaler.to_json(), "source": source,
+                   "steps": len(series)},
+    }
+    tail = {"tail": series.values[-keep_tail:].tolist()}
+    summary = run_training(out_dir, model_config, train_config, train, valid, {"series.json": tail}, meta,
+                           callbacks=callbacks, should_stop=should_stop)
+    summary.update(train_values=len(train), batch_size=train_config.batch_size, window=train_config.window)
+    return summary
