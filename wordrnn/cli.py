@@ -91,6 +91,7 @@ def quiet_tensorflow() -> None:
 from . import cli_train  # noqa: E402,F401
 from . import cli_export  # noqa: E402,F401
 from . import cli_predict  # noqa: E402,F401
+from . import cli_series  # noqa: E402,F401
 
 
 def main() -> None:
