@@ -105,10 +105,13 @@ def test_prepare_output_rules(tmp_path):
 def test_lock_refuses_live_owner_and_takes_over_stale(tmp_path):
     import subprocess
     import sys
+    import time
 
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holder = "import sys, time; from wordrnn.checkpoint import TrainingLock; TrainingLock(sys.argv[1]).__enter__(); time.sleep(30)"
+    other = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)])
     try:
-        (tmp_path / ckpt.LOCK_FILE).write_text(f"{other.pid}\n")
+        while not (tmp_path / ckpt.LOCK_FILE).is_file() or not (tmp_path / ckpt.LOCK_FILE).read_text().strip():
+            time.sleep(0.05)
         with pytest.raises(LockedError, match=str(other.pid)):
             ckpt.TrainingLock(tmp_path).__enter__()
     finally:

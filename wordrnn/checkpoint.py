@@ -30,6 +30,11 @@ from typing import Any
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 from .errors import LockedError, ModelFormatError, OutputExistsError, ResourceError
 
 FORMAT = "wordrnn-model"
@@ -264,16 +269,25 @@ def has_model(directory: Path) -> bool:
     return (Path(directory) / MODEL_MANIFEST).is_file() or (Path(directory) / CHECKPOINT_MANIFEST).is_file()
 
 
+def _foreign(name: str) -> bool:
+    """A file training did not leave (a run killed before its first save leaves its lock and parts)."""
+    return not (name.startswith(".") or name == LOCK_FILE or _GENERATED.match(name))
+
+
 def prepare_output(directory: Path, *, force: bool, resume: bool) -> None:
     """Check that training may write into ``directory`` before any work starts."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise OutputExistsError(f"{directory}: exists and is not a directory; choose another -o")
+    owner = lock_owner(directory)
+    if owner is not None:
+        who = f"process {owner}" if owner else "another process"
+        raise LockedError(f"{directory}: {who} is already training into it; wait for it or stop it")
     if has_model(directory) and not (force or resume):
         raise OutputExistsError(f"{directory}: already holds a model; pass --force to replace it or --resume to continue it")
     if resume and not (directory / CHECKPOINT_MANIFEST).is_file():
         raise OutputExistsError(f"{directory}: nothing to resume (no checkpoint.json); train without --resume")
-    if directory.is_dir() and not has_model(directory) and any(p for p in directory.iterdir() if not p.name.startswith(".")):
+    if directory.is_dir() and not has_model(directory) and any(_foreign(p.name) for p in directory.iterdir()):
         raise OutputExistsError(f"{directory}: is not empty and holds no wordrnn model; choose an empty or new directory")
     parent = directory if directory.exists() else directory.parent
     while not parent.exists():
@@ -295,25 +309,53 @@ def _pid_alive(pid: int) -> bool:
 
 
 class TrainingLock:
-    """An exclusive lock on a model directory; a lock left by a dead process is taken over."""
+    """An exclusive lock on a model directory; a lock left by a dead process is taken over.
+
+    The lock is an ``flock`` on ``train.lock``, so the kernel releases it when its process dies
+    (even by ``kill -9``) and two processes starting at once can never both win; the file holds
+    the owner's PID for the error message. Without ``fcntl`` (Windows) the PID alone decides.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.path = Path(directory) / LOCK_FILE
+        self._fd: int | None = None
+
+    def _refuse(self, pid: int | None) -> LockedError:
+        who = f"process {pid}" if pid else "another process"
+        return LockedError(f"{self.path.parent}: {who} is already training into it; wait for it or stop it")
 
     def __enter__(self) -> TrainingLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:  # pragma: no cover - Windows
+            return self._enter_by_pid()
+        for _ in range(20):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise self._refuse(lock_owner(self.path.parent)) from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the previous owner removed the file between our open and flock: retry
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._fd = fd
+            return self
+        raise LockedError(f"{self.path.parent}: could not take the training lock; try again")
+
+    def _enter_by_pid(self) -> TrainingLock:  # pragma: no cover - Windows
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().split()[0])
-                except (OSError, ValueError, IndexError):
-                    pid = -1
-                if pid > 0 and pid != os.getpid() and _pid_alive(pid):
-                    raise LockedError(
-                        f"{self.path.parent}: process {pid} is already training into it; wait for it or stop it"
-                    ) from None
+                pid = _read_pid(self.path)
+                if pid and pid != os.getpid() and _pid_alive(pid):
+                    raise self._refuse(pid) from None
                 self.path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
             with os.fdopen(fd, "w") as handle:
@@ -322,4 +364,38 @@ class TrainingLock:
         raise LockedError(f"{self.path.parent}: could not take the training lock; remove {self.path} if no training runs")
 
     def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)  # while still holding the lock, so no one locks a removed file
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def lock_owner(directory: Path) -> int | None:
+    """The PID of the live process training into ``directory`` (0 when unknown), or None when none is."""
+    path = Path(directory) / LOCK_FILE
+    if fcntl is None:  # pragma: no cover - Windows
+        pid = _read_pid(path)
+        return pid if pid and pid != os.getpid() and _pid_alive(pid) else None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        for _ in range(50):  # the owner writes its PID right after locking
+            pid = _read_pid(path)
+            if pid:
+                return pid
+            time.sleep(0.01)
+        return 0
+    finally:
+        os.close(fd)  # also drops our shared lock, if we got it
+    return None

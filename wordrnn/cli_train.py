@@ -44,6 +44,7 @@ def train(
     valid_fraction: float = typer.Option(0.05, "--valid-fraction", help="Held-out tail used for validation without --valid."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible training."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a resumable checkpoint every N steps (0: epoch ends only)."),
+    checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", help="Also save one when this many minutes passed since the last (0: off)."),
     max_steps: int = typer.Option(0, "--max-steps", help="Stop after this many steps (0: no limit)."),
     xla: bool = typer.Option(False, "--xla/--no-xla", help="Compile the training step with XLA (often faster on CPU)."),
     force: bool = typer.Option(False, "--force", help="Replace a model already in the output directory."),
@@ -62,6 +63,7 @@ def train(
                                optimizer=optimizer, learning_rate=learning_rate, clipnorm=clipnorm,
                                weight_decay=weight_decay, lr_patience=lr_patience, early_stopping=early_stopping,
                                valid_fraction=valid_fraction, seed=seed, checkpoint_every=checkpoint_every,
+                               checkpoint_minutes=checkpoint_minutes,
                                max_steps=max_steps, xla=xla)
     validate_max_vocab(max_vocab)
     quiet_tensorflow()

@@ -108,6 +108,7 @@ class TrainConfig:
         early_stopping: stop after this many epochs without validation improvement (0: never).
         valid_fraction: held-out tail of the corpus used for validation when no --valid is given.
         checkpoint_every: also write a resumable checkpoint every N steps (0: at epoch ends only).
+        checkpoint_minutes: also write one when this many minutes passed since the last (0: never).
         max_steps: stop after this many steps (0: no limit).
         xla: compile the train step with XLA (faster on CPU for larger models; slower first step).
         until_loss: stop at the end of the first epoch whose loss (validation loss if any) is at most
@@ -128,6 +129,7 @@ class TrainConfig:
     valid_fraction: float = 0.05
     seed: int | None = None
     checkpoint_every: int = 0
+    checkpoint_minutes: float = 0.0
     max_steps: int = 0
     xla: bool = False
     until_loss: float = 0.0
@@ -147,7 +149,7 @@ class TrainConfig:
             raise ConfigError("--clipnorm and --weight-decay must be 0 or more")
         _in_range("--valid-fraction", self.valid_fraction, 0.0, 0.5)
         _in_range("lr_factor", self.lr_factor, 0.01, 1.0)
-        for name in ("lr_patience", "early_stopping", "checkpoint_every", "max_steps", "until_loss"):
+        for name in ("lr_patience", "early_stopping", "checkpoint_every", "checkpoint_minutes", "max_steps", "until_loss"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be 0 or more")
 

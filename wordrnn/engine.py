@@ -170,12 +170,15 @@ class Engine:
         """Train for ``config.epochs`` epochs (or until early stopping, ``until_loss``, ``max_steps`` or ``should_stop``).
 
         ``save("best" | "last", snapshot)`` is called when validation improves, at every epoch
-        end, every ``checkpoint_every`` steps, and when stopped early.
+        end, every ``checkpoint_every`` steps or ``checkpoint_minutes`` minutes, and when stopped early.
+        A snapshot holds the epoch's running loss too, so a resumed epoch reports what an
+        uninterrupted one would (and learning-rate decisions based on it stay the same).
         """
         cfg = self.config
         history: list[dict[str, Any]] = []
         epoch, window, step = 0, 0, 0
         best, bad_epochs = math.inf, 0
+        total = count = 0.0
         states = self.zero_states(train.batch_size)
         if resume is not None:
             self.restore(resume)
@@ -185,6 +188,7 @@ class Engine:
             history = list(resume.history)
             if window:
                 states = [tf.constant(s) for s in resume.states]
+                total, count = float(pos.get("epoch_loss_sum", 0.0)), float(pos.get("epoch_targets", 0.0))
 
         def emit(name: str, payload: dict[str, Any]) -> None:
             for callback in callbacks:
@@ -193,15 +197,17 @@ class Engine:
                     method(payload)
 
         def position() -> dict[str, Any]:
-            return {"epoch": epoch, "window": window, "step": step, "best": best, "bad_epochs": bad_epochs}
+            return {"epoch": epoch, "window": window, "step": step, "best": best, "bad_epochs": bad_epochs,
+                    "epoch_loss_sum": total, "epoch_targets": count}
 
         emit("on_train_begin", {"epochs": cfg.epochs, "windows": train.num_windows, "epoch": epoch,
                                 "window": window, "step": step, "targets_per_epoch": train.num_targets})
         stopped = None
-        started = time.perf_counter()
+        started = last_save = time.perf_counter()
         while epoch < cfg.epochs and stopped is None:
             epoch_start = time.perf_counter()
-            total = count = 0.0
+            if window == 0:
+                total = count = 0.0
             while window < train.num_windows:
                 x, y, w = self._cast(train.batch(window))
                 t, c, states = self._train_step(x, y, w, states)
@@ -211,8 +217,12 @@ class Engine:
                 count += float(c)
                 emit("on_step", {"epoch": epoch, "window": window, "step": step, "loss": float(t) / max(float(c), 1.0),
                                  "targets": float(c)})
-                if save and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                due = cfg.checkpoint_every and step % cfg.checkpoint_every == 0
+                if cfg.checkpoint_minutes and time.perf_counter() - last_save >= 60 * cfg.checkpoint_minutes:
+                    due = True
+                if save and due:
                     save("last", self.snapshot(states, position(), history))
+                    last_save = time.perf_counter()
                 if should_stop():
                     stopped = "interrupted"
                     break
@@ -247,6 +257,7 @@ class Engine:
                 if improved:
                     save("best", self.snapshot(states, position(), history))
                 save("last", self.snapshot(states, position(), history))
+                last_save = time.perf_counter()
             if cfg.until_loss and monitored <= cfg.until_loss:
                 stopped = "until_loss"
             elif cfg.early_stopping and bad_epochs >= cfg.early_stopping and valid is not None:

@@ -19,7 +19,7 @@ from . import __version__
 from . import checkpoint as ckpt
 from .batching import StreamBatches, split_tail
 from .config import ModelConfig, TokenizerConfig, TrainConfig, replace, to_dict
-from .errors import ConfigError, CorpusError
+from .errors import ConfigError, CorpusError, ModelFormatError
 from .saved import SavedModel
 from .tokenizer import Tokenizer
 from .vocab import Vocabulary
@@ -106,7 +106,14 @@ def run_training(
         optimizer = [state[f"opt_{i:04d}"] for i in range(sum(k.startswith("opt_") for k in state))]
         states = [state[f"rnn_{i:04d}"] for i in range(sum(k.startswith("rnn_") for k in state))]
         history = ckpt.read_json(out_dir, previous, "history")
-        snapshot = Snapshot(weights, optimizer, states, previous["position"], history)
+        position = previous.get("position")
+        fits = isinstance(position, dict) and all(
+            isinstance(position.get(k), int) and position[k] >= 0 for k in ("epoch", "window", "step"))
+        if not fits or position["window"] > batches.num_windows or (position["window"] and [
+                s.shape for s in states] != [(train_config.batch_size, n) for n in state_sizes(model_config)]):
+            raise ModelFormatError(f"{out_dir}: the checkpoint's stream position or state does not fit this corpus "
+                                   "and config; resume with the same files, or start anew with --force")
+        snapshot = Snapshot(weights, optimizer, states, position, history)
 
     meta = {**meta, "wordrnn_version": __version__, "parameters": count_parameters(model)}
     has_valid = valid is not None
@@ -183,6 +190,11 @@ def train_text(
     elif train_config.valid_fraction:
         ids, valid_ids = split_tail(ids, train_config.valid_fraction, min_steps=train_config.window + 1)
     check_size(len(ids), train_config)
+    described = previous.manifest.get("corpus") if resume else None
+    trained_on = described.get("train_tokens") if isinstance(described, dict) else None
+    if trained_on is not None and trained_on != len(ids):
+        raise CorpusError(f"the corpus has {len(ids)} training tokens but the checkpoint was trained on {trained_on}; "
+                          "resume with the same files and options, or start anew with --force")
     if not resume:
         model_config = replace(model_config, input_kind="tokens", vocab_size=len(vocab))
     meta = {
