@@ -70,3 +70,30 @@ def test_round_trip_of_plain_sentences(parts, mark):
 def test_any_text_tokenizes_without_whitespace_or_empty_tokens(text):
     for token in Tokenizer().tokenize(text):
         assert token and not any(c.isspace() for c in token) and len(token) <= MAX_TOKEN_CHARS
+
+
+TRICKY = ["naïve café", "nai\u0308ve", "नमस्ते दुनिया", "don't-stop 3.14 1,000 10:30 ... -- ?!", "https://x.org/a?b=1 ok",
+          "Ünïcödé_words and_under_scores", "emoji 🙂 here", "tab\tand\nnew line", "a" * 100]
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_words_are_exactly_nltk_regexp_tokenizer_output(text):
+    from nltk.tokenize import RegexpTokenizer
+
+    from wordrnn.tokenizer import _PATTERN
+
+    tokenizer = Tokenizer()
+    nltk_tokenizer = RegexpTokenizer(_PATTERN)
+    for sample in [text, *TRICKY]:
+        expected = [t[:MAX_TOKEN_CHARS] for t in nltk_tokenizer.tokenize(tokenizer.normalize(sample))]
+        assert tokenizer.words(sample) == expected
+
+
+def test_tokenizing_does_not_import_nltk():
+    import subprocess
+    import sys
+
+    code = ("import sys; from wordrnn.tokenizer import Tokenizer; Tokenizer().tokenize(\"don't stop\\nnow\"); "
+            "print('nltk' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
