@@ -8,7 +8,7 @@ the state by hand and sampling with the same sampler; it is slow, so it is measu
 (half before and half after the Predictor run, so machine load hits both alike) and its rate is
 extrapolated to 2,000 words. Prints one JSON line per method, then a summary line with the ratio.
 
-    nice -n 10 python scripts/bench_generate.py [--words 2000] [--reference-words 100] [--runtime keras]
+    nice -n 10 python scripts/bench_generate.py [--words 2000] [--reference-words 100] [--runtime keras|litert]
 """
 
 from __future__ import annotations
@@ -81,6 +81,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
         directory = Path(tmp) / "model"
         model, config = write_model(directory, args.vocab, args.units, args.seed)
+        if args.runtime != "keras":  # the LiteRT runner needs the exported step (issue 7's `wordrnn export`)
+            from wordrnn.export import export_model
+
+            export_model(directory)
         predictor = load(directory, runtime=args.runtime)
         common = {"bench": "generate", "vocab_size": args.vocab, "units": args.units, "cell": "lstm", "batch": 1}
 
