@@ -176,3 +176,20 @@ def test_cli_train_exports_by_default(tmp_path):
     result = runner.invoke(app, ["train", str(corpus), "-o", str(tmp_path / "b"), *TINY, "--no-export"])
     assert result.exit_code == 0, result.output
     assert "litert" not in ckpt.read_manifest(tmp_path / "b")["files"]
+
+
+def test_cli_train_series_exports_and_forecast_runs_on_litert(tmp_path):
+    csv_file = tmp_path / "data.csv"
+    rows = "\n".join(f"{20 + 5 * np.sin(i / 3):.4f},{100 + 10 * np.cos(i / 4):.3f}" for i in range(60))
+    csv_file.write_text(f"temp,load\n{rows}\n", encoding="utf-8")
+    out = tmp_path / "series"
+    result = runner.invoke(app, ["train-series", str(csv_file), "-c", "temp", "-c", "load", "-o", str(out), "--units", "8",
+                                 "--epochs", "2", "--batch-size", "2", "--window", "10", "--seed", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert ckpt.read_manifest(out)["litert"]["input_kind"] == "series"
+    forecasts = {}
+    for runtime in ("litert", "keras"):
+        result = runner.invoke(app, ["forecast", str(out), "-n", "5", "--json", "--runtime", runtime])
+        assert result.exit_code == 0, result.output
+        forecasts[runtime] = [[row["temp"], row["load"]] for row in json.loads(result.stdout)["forecast"]]
+    assert np.allclose(forecasts["litert"], forecasts["keras"], atol=1e-3)

@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
-from .cli import app, out, quiet_tensorflow
+from .cli import app, err, out, quiet_tensorflow
+
+
+def export_after_training(announce: Callable[[str], None] = lambda stage: None) -> Callable[[Path], None]:
+    """The ``after_save`` hook of ``wordrnn train`` and ``train-series``: export the saved model.
+
+    A failed export only warns: the model itself is saved and `wordrnn export` can retry.
+    """
+
+    def export_step(directory: Path) -> None:
+        from .errors import WordRNNError
+        from .export import export_model
+
+        announce("exporting the step for LiteRT")
+        try:
+            export_model(directory, lock=False)  # the training job holds the lock
+        except WordRNNError as exc:
+            err.print(f"[yellow]warning:[/] {exc}; the model is saved, retry with `wordrnn export {directory}`")
+
+    return export_step
 
 
 @app.command("export")

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .cli import app, err, out, quiet_tensorflow
@@ -21,6 +20,8 @@ class EpochProgress:
     """Engine callback: one bar over epochs with the latest MSE (series epochs are short and many)."""
 
     def __init__(self, epochs: int, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.progress = None if quiet else Progress(
             TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("mse {task.fields[mse]}"),
             TimeElapsedColumn(), console=err, transient=True)
@@ -51,8 +52,8 @@ def sine(
     points: int = typer.Option(36, "--points", help="Observed points sin(0)..sin(points-1) to train and prime on."),
     generate: int = typer.Option(36, "--generate", help="Points to generate after the observed ones."),
     epochs: int = typer.Option(1000, "--epochs", help="Most full-sequence training epochs."),
-    until_mse: float = typer.Option(1e-5, "--until-mse", help="Stop once an epoch's training MSE is at most this (0: run every epoch)."),
-    learning_rate: float = typer.Option(0.02, "--learning-rate", "--lr", help="Adam learning rate."),
+    until_mse: float = typer.Option(3e-5, "--until-mse", help="Stop once an epoch's training MSE is at most this (0: run every epoch)."),
+    learning_rate: float = typer.Option(0.03, "--learning-rate", "--lr", help="Adam learning rate (high: every update sees the whole series)."),
     seed: Optional[int] = typer.Option(0, "--seed", help="Random seed (the same seed gives the same run)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the series and both prediction modes to this image (.png, .svg...)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -113,8 +114,10 @@ def train_series(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible training."),
     force: bool = typer.Option(False, "--force", help="Replace a model already in the output directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    export: bool = typer.Option(True, "--export/--no-export", help="Also save a LiteRT export of the step (fast forecasts)."),
 ) -> None:
     """Train a next-value model on numeric CSV columns (values are z-scored; the scaling is saved)."""
+    from .cli_export import export_after_training
     from .config import ModelConfig, TrainConfig
     from .progress import StopFlag
     from .training import train_series as run
@@ -127,7 +130,8 @@ def train_series(
     progress = EpochProgress(epochs, quiet)
     with StopFlag(err) as stop, warnings_to_stderr():
         summary = run(csv_file, output, columns=column, model_config=model_config, train_config=train_config,
-                      force=force, callbacks=[progress], should_stop=stop)
+                      force=force, callbacks=[progress], should_stop=stop,
+                      after_save=export_after_training() if export else None)
     if not quiet:
         history = summary["history"]
         final = f", final mse {history[-1]['loss']:.4g}" if history else ""

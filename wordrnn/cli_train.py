@@ -53,6 +53,7 @@ def train(
     export: bool = typer.Option(True, "--export/--no-export", help="Also save a LiteRT export of the step (fast start for complete/generate)."),
 ) -> None:
     """Train a next-word model on plain text (stateful truncated BPTT) and save it."""
+    from .cli_export import export_after_training
     from .progress import RichProgress, StopFlag
     from .training import train_text, validate_max_vocab
 
@@ -73,21 +74,11 @@ def train(
         if not quiet:
             err.print(f"[dim]{name}…[/]")
 
-    def export_step(directory: Path) -> None:
-        from .errors import WordRNNError
-        from .export import export_model
-
-        stage("exporting the step for LiteRT")
-        try:
-            export_model(directory, lock=False)  # the training job holds the lock
-        except WordRNNError as exc:
-            err.print(f"[yellow]warning:[/] {exc}; the model is saved, retry with `wordrnn export {directory}`")
-
     with StopFlag(err) as stop:
         summary = train_text(corpus, output, tokenizer_config=tokenizer_config, model_config=model_config,
                              train_config=train_config, valid=valid, max_vocab=max_vocab, min_count=min_count,
                              encoding=encoding, force=force, resume=resume, callbacks=[progress],
-                             should_stop=stop, on_stage=stage, after_save=export_step if export else None)
+                             should_stop=stop, on_stage=stage, after_save=export_after_training(stage) if export else None)
     if not quiet:
         err.print(progress.summary_table(summary, {"model": str(output), "vocabulary": summary["vocab_size"],
                                                    "training tokens": f"{summary['train_tokens']:,}"}))

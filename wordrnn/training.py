@@ -228,6 +228,7 @@ def train_series(
     keep_tail: int = 10_000,
     callbacks: Sequence[Any] = (),
     should_stop: Callable[[], bool] = lambda: False,
+    after_save: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
     """Train a next-value model on numeric CSV columns and save it to ``out_dir``.
 
@@ -258,6 +259,6 @@ def train_series(
     }
     tail = {"tail": series.values[-keep_tail:].tolist()}
     summary = run_training(out_dir, model_config, train_config, train, valid, {"series.json": tail}, meta,
-                           callbacks=callbacks, should_stop=should_stop)
+                           callbacks=callbacks, should_stop=should_stop, after_save=after_save)
     summary.update(train_values=len(train), batch_size=train_config.batch_size, window=train_config.window)
     return summary
