@@ -102,7 +102,7 @@ class SineResult:
 
 
 def run_sine(*, cell: str = "lstm", units: int = 16, points: int = 36, generate: int = 36, epochs: int = 1000,
-             until_mse: float = 1e-5, learning_rate: float = 0.02, seed: int | None = 0,
+             until_mse: float = 3e-5, learning_rate: float = 0.03, seed: int | None = 0,
              callbacks: Sequence[Any] = ()) -> SineResult:
     """Learn sin(x) for x = 0..points-1 (next value as target), then predict x = points..points+generate-1.
 
