@@ -35,7 +35,7 @@ runner = CliRunner()
 # Tiny and deterministic; no validation split, so the learning-rate schedule follows the training
 # loss of each epoch, which a resumed epoch must therefore report exactly as an uninterrupted one.
 ARGS = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5", "--epochs", "2", "--seed", "1",
-        "--dropout", "0", "--valid-fraction", "0", "--max-vocab", "200", "--checkpoint-every", "3", "-q"]
+        "--dropout", "0", "--valid-fraction", "0", "--max-vocab", "200", "--checkpoint-every", "3", "-q", "--no-export"]
 TIMEOUT = 180
 
 

@@ -22,7 +22,10 @@ import io
 import json
 import os
 import re
+import stat
 import time
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -199,7 +202,7 @@ def collect_garbage(directory: Path) -> None:
     for manifest_name in (MODEL_MANIFEST, CHECKPOINT_MANIFEST):
         try:
             keep.update(json.loads((directory / manifest_name).read_text(encoding="utf-8")).get("files", {}).values())
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             continue
     for entry in directory.iterdir():
         if _GENERATED.match(entry.name) and entry.name not in keep:
@@ -219,7 +222,7 @@ def read_manifest(directory: Path, manifest_name: str = MODEL_MANIFEST) -> dict[
         raise ModelFormatError(f"{directory}: not a wordrnn model (no {manifest_name}); train one with `wordrnn train`")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         raise ModelFormatError(f"{path}: damaged manifest (not valid JSON); retrain or restore the model") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFormatError(f"{path}: not a wordrnn manifest; point --model at a directory made by `wordrnn train`")
@@ -237,10 +240,14 @@ def read_manifest(directory: Path, manifest_name: str = MODEL_MANIFEST) -> dict[
 def read_file(directory: Path, manifest: dict, stem: str) -> bytes:
     """The bytes of one file named by a manifest, verified against its checksum."""
     name = manifest["files"].get(stem)
-    if not isinstance(name, str) or "/" in name or name.startswith("."):
-        raise ModelFormatError(f"{directory}: the manifest names no {stem} file; the model directory is damaged")
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise ModelFormatError(f"{directory}: the manifest names no usable {stem} file; the model directory is damaged")
+    path = Path(directory) / name
     try:
-        data = (Path(directory) / name).read_bytes()
+        # Only a regular file inside the directory: no symlink out of it, no FIFO or device to hang on.
+        if path.is_symlink() or not stat.S_ISREG(path.stat().st_mode):
+            raise ModelFormatError(f"{directory}: {name} is not a regular file; refusing to read it")
+        data = path.read_bytes()
     except OSError:
         raise ModelFormatError(f"{directory}: {name} is missing; the model directory is damaged, retrain or restore it") from None
     if hashlib.sha256(data).hexdigest() != manifest["checksums"].get(name):
@@ -251,18 +258,25 @@ def read_file(directory: Path, manifest: dict, stem: str) -> bytes:
 def read_json(directory: Path, manifest: dict, stem: str) -> Any:
     try:
         return json.loads(read_file(directory, manifest, stem).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ModelFormatError(f"{directory}: {stem} file is not valid JSON; the model directory is damaged") from None
 
 
 def read_arrays(directory: Path, manifest: dict, stem: str) -> dict[str, np.ndarray]:
     """Arrays of an ``.npz`` file; pickled objects are refused, so loading never runs code."""
     data = read_file(directory, manifest, stem)
+    refuse = f"{directory}: {stem} file is not a plain array archive"
+    if not data.startswith(b"PK"):  # np.load would also accept a bare .npy (or try a pickle)
+        raise ModelFormatError(f"{refuse}; refusing to load it")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError) as exc:
-        raise ModelFormatError(f"{directory}: {stem} file is not a plain array archive ({exc}); refusing to load it") from None
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ModelFormatError(f"{refuse} ({exc}); refusing to load it") from None
+    for key, value in arrays.items():  # non-.npy members come back as raw bytes
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+            raise ModelFormatError(f"{refuse} ({key!r} is not a numeric array); refusing to load it")
+    return arrays
 
 
 def has_model(directory: Path) -> bool:

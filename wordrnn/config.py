@@ -165,11 +165,22 @@ def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{cls.__name__} must be a JSON object")
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    values = {f.name: data[f.name] for f in fields if f.name in data}
+    for f in fields:  # JSON from a file is untrusted: "units": 16.5 or "cell": [] must not reach Keras
+        kind = _JSON_TYPES.get(str(f.type))
+        value = values.get(f.name)
+        if f.name in values and kind and not (isinstance(value, kind) and (bool in kind or not isinstance(value, bool))):
+            raise ConfigError(f"{cls.__name__}.{f.name} must be {f.type}, got {value!r}")
     try:
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**values)
     except TypeError as exc:
         raise ConfigError(f"invalid {cls.__name__}: {exc}") from None
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "int | None": (int, type(None)),
+}
 
 
 def replace(record: T, **changes: Any) -> T:

@@ -114,7 +114,11 @@ class Vocabulary:
         words = data["words"]
         if not all(isinstance(w, str) for w in words):
             raise ModelFormatError("vocabulary file holds non-text entries; the model directory is damaged")
-        return cls(words, data.get("counts"))
+        counts = data.get("counts")
+        if counts is not None and not (isinstance(counts, list) and all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
+            raise ModelFormatError("vocabulary counts are not whole numbers; the model directory is damaged")
+        return cls(words, counts)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")
