@@ -108,6 +108,7 @@ def info(
         "history": saved.history,
         "metrics": saved.metrics,
         "card": saved.optional_json("card"),
+        "litert": manifest.get("litert"),
     }
     if as_json:
         out.print_json(json.dumps(description))
@@ -118,6 +119,12 @@ def info(
     for key in ("kind", "written", "wordrnn_version", "parameters", "vocab_size"):
         if description[key] is not None:
             table.add_row(key, f"{description[key]:,}" if isinstance(description[key], int) else str(description[key]))
+    if description["litert"]:
+        export = description["litert"]
+        agreement = export.get("check", {}).get("top3_agreement")
+        kind = {"none": "float32", "dynamic": "int8 weights (dynamic range)"}.get(export.get("quantize"), "?")
+        table.add_row("litert export", f"{kind}, {export.get('bytes', 0) / 1e6:.1f} MB"
+                      + (f", top-3 agreement with TensorFlow {agreement:.1%}" if agreement is not None else ""))
     for section, values in (description["config"] or {}).items():
         table.add_row(section, ", ".join(f"{k}={v}" for k, v in values.items()))
     for key, value in (description["corpus"] or {}).items():
