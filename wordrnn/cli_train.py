@@ -47,6 +47,8 @@ def train(
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", help="Also save one when this many minutes passed since the last (0: off)."),
     max_steps: int = typer.Option(0, "--max-steps", help="Stop after this many steps (0: no limit)."),
     xla: bool = typer.Option(False, "--xla/--no-xla", help="Compile the training step with XLA (often faster on CPU)."),
+    lr_decay: float = typer.Option(1.0, "--lr-decay", help="Multiply the learning rate by this after every epoch (1: constant)."),
+    sampled_softmax: int = typer.Option(0, "--sampled-softmax", help="Train with a softmax over this many sampled words (0: full; faster on large vocabularies)."),
     force: bool = typer.Option(False, "--force", help="Replace a model already in the output directory."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted training in the output directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
@@ -65,7 +67,8 @@ def train(
                                weight_decay=weight_decay, lr_patience=lr_patience, early_stopping=early_stopping,
                                valid_fraction=valid_fraction, seed=seed, checkpoint_every=checkpoint_every,
                                checkpoint_minutes=checkpoint_minutes,
-                               max_steps=max_steps, xla=xla)
+                               max_steps=max_steps, xla=xla, sampled_softmax=sampled_softmax,
+                               lr_decay=lr_decay)
     validate_max_vocab(max_vocab)
     quiet_tensorflow()
     progress = RichProgress(err, "ppl", quiet)

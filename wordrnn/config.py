@@ -113,6 +113,10 @@ class TrainConfig:
         xla: compile the train step with XLA (faster on CPU for larger models; slower first step).
         until_loss: stop at the end of the first epoch whose loss (validation loss if any) is at most
             this (0: never); the sine demo's and series training's ``--until-mse``.
+        lr_decay: multiply the learning rate by this after every epoch (1: constant; e.g. 0.9).
+        sampled_softmax: train token models with a sampled softmax over this many sampled words
+            instead of the full vocabulary (0: full softmax); several times faster on large
+            vocabularies. Validation, evaluation and prediction always use the full softmax.
     """
 
     epochs: int = 10
@@ -133,6 +137,8 @@ class TrainConfig:
     max_steps: int = 0
     xla: bool = False
     until_loss: float = 0.0
+    sampled_softmax: int = 0
+    lr_decay: float = 1.0
 
     def __post_init__(self) -> None:
         _positive("--epochs", self.epochs, 100_000)
@@ -149,7 +155,9 @@ class TrainConfig:
             raise ConfigError("--clipnorm and --weight-decay must be 0 or more")
         _in_range("--valid-fraction", self.valid_fraction, 0.0, 0.5)
         _in_range("lr_factor", self.lr_factor, 0.01, 1.0)
-        for name in ("lr_patience", "early_stopping", "checkpoint_every", "checkpoint_minutes", "max_steps", "until_loss"):
+        _in_range("--lr-decay", self.lr_decay, 0.01, 1.0)
+        for name in ("lr_patience", "early_stopping", "checkpoint_every", "checkpoint_minutes", "max_steps", "until_loss",
+                     "sampled_softmax"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be 0 or more")
 

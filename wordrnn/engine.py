@@ -70,11 +70,17 @@ class Engine:
         loss_fn: ``(targets, outputs) -> per-position loss (B, T)``.
         config: batch, window, optimizer and schedule settings.
         state_sizes: width of each state tensor, in model order.
+        train_model, train_loss_fn: optionally what the train step runs instead of ``model`` and
+            ``loss_fn``: a model sharing ``model``'s weights and its own loss (e.g. a sampled
+            softmax over hidden states). Validation always uses ``model`` and ``loss_fn``.
     """
 
-    def __init__(self, model: keras.Model, loss_fn: Callable, config: TrainConfig, state_sizes: Sequence[int]) -> None:
+    def __init__(self, model: keras.Model, loss_fn: Callable, config: TrainConfig, state_sizes: Sequence[int],
+                 train_model: keras.Model | None = None, train_loss_fn: Callable | None = None) -> None:
         self.model = model
         self.loss_fn = loss_fn
+        self.train_model = train_model or model
+        self.train_loss_fn = train_loss_fn or loss_fn
         self.config = config
         self.state_sizes = list(state_sizes)
         self.optimizer = make_optimizer(config)
@@ -93,18 +99,18 @@ class Engine:
     def zero_states(self, batch_size: int) -> list[tf.Tensor]:
         return [tf.zeros((batch_size, size), tf.float32) for size in self.state_sizes]
 
-    def _weighted_loss(self, y, w, outputs):
-        per_position = self.loss_fn(y, outputs)
+    def _weighted_loss(self, y, w, outputs, loss_fn=None):
+        per_position = (loss_fn or self.loss_fn)(y, outputs)
         total = tf.reduce_sum(per_position * w)
         count = tf.reduce_sum(w)
         return total, count
 
     def _train_step_impl(self, x, y, w, states):
         with tf.GradientTape() as tape:
-            outputs, *new_states = self.model([x, *states], training=True)
-            total, count = self._weighted_loss(y, w, outputs)
+            outputs, *new_states = self.train_model([x, *states], training=True)
+            total, count = self._weighted_loss(y, w, outputs, self.train_loss_fn)
             loss = total / tf.maximum(count, 1.0)
-        grads = tape.gradient(loss, self.model.trainable_variables)
+        grads = tape.gradient(loss, self.model.trainable_variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         self.optimizer.apply(grads, self.model.trainable_variables)
         return total, count, [tf.stop_gradient(s) for s in new_states]
 
@@ -264,6 +270,8 @@ class Engine:
                 stopped = "early_stopping"
             elif cfg.lr_patience and bad_epochs and bad_epochs % cfg.lr_patience == 0:
                 self.optimizer.learning_rate.assign(self.learning_rate * cfg.lr_factor)
+            if cfg.lr_decay != 1.0:
+                self.optimizer.learning_rate.assign(self.learning_rate * cfg.lr_decay)
         summary = {
             "stopped": stopped or "completed",
             "epochs": epoch,

@@ -107,6 +107,33 @@ def loss_function(config: ModelConfig):
     return series_loss
 
 
+def sampled_softmax_training(model: keras.Model, config: ModelConfig, num_sampled: int):
+    """A training model and loss for a sampled softmax (token models only).
+
+    The training model shares every weight with ``model`` but stops at the output layer's input;
+    the loss scores the target against ``num_sampled`` words drawn from a Zipfian (log-uniform)
+    distribution, which matches our frequency-ordered ids. The output layer's weights still train,
+    so the full-softmax ``model`` predicts with them unchanged.
+    """
+    output = model.get_layer("output")
+    train_model = keras.Model(model.inputs, [output.input, *model.outputs[1:]], name=f"{model.name}_sampled")
+    vocab_size = config.vocab_size
+    num_sampled = min(int(num_sampled), vocab_size - 1)
+
+    def sampled_loss(targets, hidden):
+        if config.tied:
+            weights = model.get_layer("embedding").embeddings
+        else:
+            weights = ops.transpose(output.kernel)
+        shape = tf.shape(targets)
+        loss = tf.nn.sampled_softmax_loss(
+            weights=weights, biases=output.bias, labels=tf.reshape(tf.cast(targets, tf.int64), (-1, 1)),
+            inputs=tf.reshape(hidden, (-1, hidden.shape[-1])), num_sampled=num_sampled, num_classes=vocab_size)
+        return tf.reshape(loss, shape)
+
+    return train_model, sampled_loss
+
+
 def get_weight_arrays(model: keras.Model) -> dict[str, np.ndarray]:
     """Every weight by its stable path (layer names are fixed by ``build_model``)."""
     return {w.path: ops.convert_to_numpy(w) for w in model.weights}

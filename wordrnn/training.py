@@ -84,7 +84,7 @@ def run_training(
         after_save: called with the directory after the final model is saved (e.g. export).
     """
     from .engine import Engine, Snapshot  # imports TensorFlow quietly, before Keras
-    from .model import build_model, count_parameters, loss_function, state_sizes
+    from .model import build_model, count_parameters, loss_function, sampled_softmax_training, state_sizes
 
     import keras
 
@@ -92,7 +92,10 @@ def run_training(
     if train_config.seed is not None:
         keras.utils.set_random_seed(train_config.seed)
     model = build_model(model_config)
-    engine = Engine(model, loss_function(model_config), train_config, state_sizes(model_config))
+    train_model = train_loss = None
+    if train_config.sampled_softmax and model_config.input_kind == "tokens" and train_config.sampled_softmax < model_config.vocab_size - 1:
+        train_model, train_loss = sampled_softmax_training(model, model_config, train_config.sampled_softmax)
+    engine = Engine(model, loss_function(model_config), train_config, state_sizes(model_config), train_model, train_loss)
     batches = StreamBatches(train_data, train_config.batch_size, train_config.window, train_config.warmup_steps)
     valid = None
     if valid_data is not None and len(valid_data) > 1:
