@@ -15,6 +15,7 @@ _LAZY = {
     "load": "predictor",
     "Predictor": "predictor",
     "Session": "predictor",
+    "evaluate": "evaluation",
 }
 
 

@@ -110,9 +110,19 @@ def open_runner(saved: SavedModel, runtime: str = "auto") -> StepRunner:
             ``WordRNNWarning`` when the export is missing, damaged or stale, silently when the
             ``ai_edge_litert`` package is not installed).
 
+    A model whose manifest has an ``"interpolation"`` (a word cache, an n-gram) gets its runner
+    wrapped in ``mixture.MixtureRunner``, so every prediction uses the same distribution as
+    ``wordrnn evaluate``.
+
     Raises:
         ExportError: ``runtime="litert"`` and the export or the LiteRT runtime is unusable.
     """
+    from .mixture import wrap
+
+    return wrap(_base_runner(saved, runtime), saved)
+
+
+def _base_runner(saved: SavedModel, runtime: str) -> StepRunner:
     import warnings
 
     from . import runtime_litert

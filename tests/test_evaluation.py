@@ -1,0 +1,199 @@
+"""Evaluation metrics on hand-computed cases, batched streams, the cache mixture, and a tiny real model."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from wordrnn import evaluation as ev
+from wordrnn.errors import ConfigError, CorpusError
+from wordrnn.mixture import Interpolation, Mixer, MixtureRunner, cache_probabilities, fit_weights
+from wordrnn.vocab import Vocabulary
+
+WORDS = ["</s>", "<unk>", "the", "to", "a", "tea", "an"]
+VOCAB = Vocabulary(WORDS)
+#           </s>  <unk>  the   to    a     tea   an
+ROWS = [
+    [0.05, 0.05, 0.30, 0.20, 0.15, 0.10, 0.15],  # target "tea": rank 4 overall, rank 2 among "t..."
+    [0.40, 0.10, 0.10, 0.10, 0.10, 0.10, 0.10],  # target </s> (perplexity only)
+    [0.20, 0.20, 0.20, 0.10, 0.20, 0.05, 0.05],  # target <unk> spelled "xyz": always a miss
+    [0.20, 0.10, 0.20, 0.10, 0.20, 0.10, 0.10],  # target "a": tied with "the", which has the lower id
+]
+TARGETS = [5, 0, 1, 4]
+SPELLINGS = ["tea", "</s>", "xyz", "a"]
+
+
+def expected() -> dict:
+    ppl = math.exp(-(math.log(0.10) + math.log(0.40) + math.log(0.20) + math.log(0.20)) / 4)
+    # Keys: tea 4 + xyz 4 + a 2 = 10. Cost: tea after "t" -> 2, xyz typed -> 4, a shown at once -> 1.
+    return {"ppl": ppl, "top1": 0.0, "top3": 1 / 3, "top5": 2 / 3, "ksr3": 1 - 7 / 10, "oov_rate": 1 / 3,
+            "tokens": 4, "words": 3, "vocab": 7}
+
+
+def check(metrics: dict) -> None:
+    for key, value in expected().items():
+        assert metrics[key] == pytest.approx(value), key
+    assert metrics["bits"] == pytest.approx(math.log2(expected()["ppl"]))
+
+
+def test_metrics_by_hand():
+    acc = ev.MetricAccumulator(VOCAB)
+    acc.add(np.array(ROWS), np.array(TARGETS), SPELLINGS)
+    check(acc.result())
+
+
+def test_metrics_do_not_depend_on_chunking():
+    acc = ev.MetricAccumulator(VOCAB)
+    for i in range(4):
+        acc.add(np.array(ROWS[i : i + 1]), np.array(TARGETS[i : i + 1]), SPELLINGS[i : i + 1])
+    check(acc.result())
+
+
+def test_prefix_candidates_are_case_exact():
+    vocab = Vocabulary(["</s>", "<unk>", "The", "the", "then", "to"])
+    acc = ev.MetricAccumulator(vocab)
+    assert sorted(acc.candidates("th").tolist()) == [3, 4]
+    assert acc.candidates("Th").tolist() == [2]
+    assert sorted(acc.candidates("").tolist()) == [2, 3, 4, 5]
+
+
+class TableRunner:
+    """A fake runner: the distribution is ROWS[position], the state counts the inputs read."""
+
+    input_kind = "tokens"
+    state_sizes = [1]
+
+    def zero_state(self, batch: int = 1):
+        return [np.zeros((batch, 1), np.float32)]
+
+    def sequence(self, inputs, state):
+        at = state[0][:, 0].astype(int)[:, None] + np.arange(inputs.shape[1])[None, :]
+        probs = np.array(ROWS + [ROWS[0]] * 64, np.float32)[np.minimum(at, len(ROWS) + 63)]
+        return probs, [state[0] + inputs.shape[1]]
+
+
+def test_network_path_by_hand():
+    ids = np.array(TARGETS)
+    check(ev.score(ev.network_distributions(TableRunner(), ids), VOCAB, ids, SPELLINGS))
+
+
+class BigramRunner:
+    """A fake network whose prediction depends only on the last input (its state)."""
+
+    input_kind = "tokens"
+    state_sizes = [1]
+
+    def __init__(self, vocab_size: int = 7) -> None:
+        rng = np.random.default_rng(3)
+        self.table = rng.dirichlet(np.ones(vocab_size), vocab_size).astype(np.float32)
+
+    def zero_state(self, batch: int = 1):
+        return [np.zeros((batch, 1), np.float32)]
+
+    def step(self, inputs, state):
+        return self.table[np.asarray(inputs, int)], [np.asarray(inputs, np.float32)[:, None]]
+
+    def sequence(self, inputs, state):
+        return self.table[inputs], [inputs[:, -1:].astype(np.float32)]
+
+
+def test_batched_streams_score_every_target_once(monkeypatch):
+    monkeypatch.setattr(ev, "MIN_STREAM", 10)
+    monkeypatch.setattr(ev, "BURN_IN", 3)
+    ids = np.random.default_rng(1).integers(0, 7, 500)
+    tokens = [VOCAB.words[i] for i in ids]
+    seen = np.concatenate([p for _, p in ev.network_distributions(BigramRunner(), ids, batch_size=8, window=7)])
+    assert sorted(seen.tolist()) == list(range(500))
+    one = ev.score(ev.network_distributions(BigramRunner(), ids, batch_size=1), VOCAB, ids, tokens)
+    many = ev.score(ev.network_distributions(BigramRunner(), ids, batch_size=8, window=7), VOCAB, ids, tokens)
+    assert one == pytest.approx(many)
+
+
+def test_ngram_path_matches_its_probabilities():
+    from wordrnn.ngram import KneserNey, histories
+
+    ids = np.random.default_rng(2).integers(0, 7, 300)
+    kn = KneserNey.train(ids, 7)
+    tokens = [VOCAB.words[i] for i in ids]
+    metrics = ev.score(ev.ngram_distributions(kn, ids, chunk=37), VOCAB, ids, tokens)
+    probs = kn.probabilities(histories(np.concatenate([[0], ids]), 1, 301))
+    assert metrics["ppl"] == pytest.approx(math.exp(-np.log(probs[np.arange(300), ids]).mean()))
+
+
+def test_cache_mixture_step_sequence_and_fast_path_agree():
+    settings = Interpolation(cache=0.3, cache_decay=0.9)
+    runner = MixtureRunner(BigramRunner(), Mixer(settings, 7))
+    ids = np.array([0, 2, 3, 2, 0, 4, 2, 2, 5])
+    state = runner.zero_state(1)
+    stepped = []
+    for token in ids[:-1]:
+        probs, state = runner.step(np.array([token]), state)
+        stepped.append(probs[0])
+    whole, _ = runner.sequence(ids[None, :-1], runner.zero_state(1))
+    np.testing.assert_allclose(whole[0], np.array(stepped), rtol=1e-6)
+    np.testing.assert_allclose(whole[0].sum(axis=1), 1.0, rtol=1e-5)
+    # The fast target-only cache used for fitting gives the same cache probabilities.
+    net = BigramRunner().table[ids[:-1], ids[1:]]
+    cached = cache_probabilities(ids, 0.9)
+    mixed = np.where(np.isnan(cached), net, 0.7 * net + 0.3 * np.nan_to_num(cached))
+    np.testing.assert_allclose(whole[0][np.arange(8), ids[1:]], mixed, rtol=1e-5)
+
+
+def test_fit_weights_recovers_a_mixture():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(5000), rng.random(5000)
+    weights, _ = fit_weights(np.stack([a, b], 1), iterations=200)
+    assert weights.sum() == pytest.approx(1.0)
+    assert (weights >= 0).all()
+
+
+def test_read_tokens_limit_and_empty(tmp_path):
+    from wordrnn.config import TokenizerConfig
+    from wordrnn.tokenizer import Tokenizer
+
+    path = tmp_path / "t.txt"
+    path.write_text("a b c\nd e\n", encoding="utf-8")
+    tok = Tokenizer(TokenizerConfig(pretokenized=True))
+    assert ev.read_tokens([path], tok) == ["a", "b", "c", "</s>", "d", "e", "</s>"]
+    assert ev.read_tokens([path], tok, limit=5) == ["a", "b", "c", "</s>", "d"]
+    with pytest.raises(ConfigError):
+        ev.read_tokens([path], tok, limit=0)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(CorpusError):
+        ev.read_tokens([empty], tok)
+
+
+def test_tiny_model_evaluate_limit_save_and_interpolate(tmp_path, tiny_model, text_file):
+    import shutil
+
+    from wordrnn.saved import SavedModel
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model, model)
+    metrics = ev.evaluate([text_file], model, limit=300, save=True)
+    assert metrics["tokens"] == 300
+    assert 1 < metrics["ppl"] < 200 and 0 <= metrics["top1"] <= metrics["top3"] <= metrics["top5"] <= 1
+    assert 0 < metrics["ksr3"] < 1
+    assert SavedModel.load(model).metrics["ppl"] == pytest.approx(metrics["ppl"])
+    from wordrnn.interpolation import interpolate
+
+    fitted = interpolate(model, [text_file], ngram_corpus=[text_file])
+    assert fitted["valid_ppl_interpolated"] <= fitted["valid_ppl_network"] + 1e-9
+    manifest = json.loads((model / "wordrnn.json").read_text())
+    assert manifest["interpolation"]["cache"] == pytest.approx(fitted["cache"])
+    from wordrnn.mixture import MixtureRunner
+    from wordrnn.runtime import open_runner
+
+    if fitted["cache"] or fitted["ngram"]:
+        runner = open_runner(SavedModel.load(model), "keras")
+        assert isinstance(runner, MixtureRunner)
+        probs, _ = runner.step(np.array([0]), runner.zero_state(1))
+        assert probs.sum() == pytest.approx(1.0, abs=1e-4)
+    mixed = ev.evaluate([text_file], model, limit=300)
+    plain = ev.evaluate([text_file], model, limit=300, interpolated=False)
+    assert plain["ppl"] == pytest.approx(metrics["ppl"], rel=1e-4)
+    assert mixed["tokens"] == plain["tokens"] == 300
