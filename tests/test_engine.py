@@ -91,3 +91,22 @@ def test_warmup_positions_carry_no_loss():
     w = np.zeros((3, 5), np.float32)
     total, count, _ = engine._eval_step(x, y, w, engine.zero_states(3))
     assert float(total) == 0.0 and float(count) == 0.0
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_sampled_softmax_training_lowers_the_full_softmax_loss(tied):
+    """The training model/loss hook: a sampled softmax trains the weights the full-softmax model predicts with."""
+    from wordrnn.model import sampled_softmax_training
+
+    config = ModelConfig(vocab_size=60, units=16, embedding=16 if tied else 8, tied=tied)
+    model = build_model(config)
+    cfg = TrainConfig(epochs=6, batch_size=4, window=8, early_stopping=0, lr_patience=0, learning_rate=0.02, seed=1,
+                      lr_decay=0.9)
+    train_model, train_loss = sampled_softmax_training(model, config, 8)
+    engine = Engine(model, loss_function(config), cfg, state_sizes(config), train_model, train_loss)
+    data = np.tile(np.arange(2, 60), 12)
+    batches = StreamBatches(data, 4, 8)
+    before = engine.evaluate(batches)
+    summary = engine.fit(batches)
+    assert engine.evaluate(batches) < 0.75 * before
+    assert summary["history"][-1]["learning_rate"] == pytest.approx(0.02 * 0.9**5, rel=1e-4)  # decayed after each epoch
