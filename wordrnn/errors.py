@@ -56,3 +56,11 @@ class WordRNNWarning(UserWarning):
 
 class ExportError(ModelFormatError):
     """A LiteRT export is missing, damaged, stale or cannot be made or run."""
+
+
+class AdaptCacheError(WordRNNError):
+    """An adaptation cache file (``wordrnn repl --cache``) cannot be read or written."""
+
+
+class DistributedError(WordRNNError):
+    """A distributed run cannot start or lost a worker (TF_CONFIG, addresses, a peer that died)."""
