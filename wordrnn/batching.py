@@ -55,11 +55,16 @@ class StreamBatches:
         """Positions that carry a loss in one pass (warm-up excluded)."""
         return int(np.maximum(self.lengths - self.warmup_steps, 0).sum())
 
-    def batch(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Window k: inputs (B, T, ...), targets (B, T, ...), weights (B, T) float32."""
+    def batch(self, k: int, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Window k: inputs (B, T, ...), targets (B, T, ...), weights (B, T) float32.
+
+        ``rows`` picks some of the streams (a replica's or a worker's share); only their part of
+        ``data`` is read.
+        """
         offsets = k * self.window + np.arange(self.window)
-        valid = offsets[None, :] < self.lengths[:, None]
-        index = self.starts[:, None] + np.minimum(offsets[None, :], self.lengths[:, None] - 1)
+        lengths, starts = self.lengths[rows], self.starts[rows]
+        valid = offsets[None, :] < lengths[:, None]
+        index = starts[:, None] + np.minimum(offsets[None, :], lengths[:, None] - 1)
         weights = valid & (offsets[None, :] >= self.warmup_steps)
         return np.asarray(self.data[index]), np.asarray(self.data[index + 1]), weights.astype(np.float32)
 

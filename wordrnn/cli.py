@@ -89,6 +89,7 @@ def quiet_tensorflow() -> None:
 
 # Commands live in their own modules and register themselves on ``app``.
 from . import cli_train  # noqa: E402,F401
+from . import cli_prepare  # noqa: E402,F401
 from . import cli_export  # noqa: E402,F401
 from . import cli_predict  # noqa: E402,F401
 from . import cli_series  # noqa: E402,F401

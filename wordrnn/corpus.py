@@ -45,11 +45,15 @@ def resolve_paths(paths: Iterable[str | Path]) -> list[str | Path]:
     return resolved
 
 
-def iter_pieces(path: str | Path, encoding: str = "utf-8", stream: BinaryIO | None = None) -> Iterator[str]:
+def iter_pieces(
+    path: str | Path, encoding: str = "utf-8", stream: BinaryIO | None = None, start: int = 0
+) -> Iterator[str]:
     """Yield the text of one file in pieces; a piece ending in ``"\\n"`` ends a line.
 
     Line endings (``\\r\\n``, ``\\r``) are unified, a leading BOM is dropped. Binary
     files (NUL bytes) and undecodable bytes raise CorpusError naming the file and offset.
+    ``start`` is the byte offset at which ``stream`` begins inside the file (``wordrnn prepare``
+    reads files in ranges), so error offsets stay true; a BOM is only dropped at offset 0.
     """
     name = "<stdin>" if str(path) == STDIN else str(path)
     try:
@@ -60,9 +64,9 @@ def iter_pieces(path: str | Path, encoding: str = "utf-8", stream: BinaryIO | No
         decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     except LookupError:
         raise CorpusError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
-    offset = 0
+    offset = start
     pending = ""
-    first = True
+    first = start == 0
     try:
         while True:
             chunk = handle.read(CHUNK_BYTES)
@@ -120,15 +124,20 @@ def iter_lines(paths: Iterable[str | Path], encoding: str = "utf-8") -> Iterator
     run together into one sentence.
     """
     for path in resolve_paths(paths):
-        current: list[str] = []
-        for piece in iter_pieces(path, encoding):
-            if piece == "\n":
-                yield "".join(current)
-                current = []
-            elif current and len(current[0]) + len(piece) > MAX_PIECE_CHARS:
-                yield from current  # flush long runs as separate lines' worth of words
-                current = [piece]
-            else:
-                current.append(piece)
-        if current:
+        yield from join_pieces(iter_pieces(path, encoding))
+
+
+def join_pieces(pieces: Iterable[str]) -> Iterator[str]:
+    """Lines from the pieces of one file (or of a range of whole lines of it); see ``iter_lines``."""
+    current: list[str] = []
+    for piece in pieces:
+        if piece == "\n":
             yield "".join(current)
+            current = []
+        elif current and len(current[0]) + len(piece) > MAX_PIECE_CHARS:
+            yield from current  # flush long runs as separate lines' worth of words
+            current = [piece]
+        else:
+            current.append(piece)
+    if current:
+        yield "".join(current)
