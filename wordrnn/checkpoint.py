@@ -26,7 +26,7 @@ import stat
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -115,23 +115,39 @@ def write_manifest(directory: Path, manifest_name: str, meta: dict[str, Any], fi
             "files": names,
             "checksums": checksums,
         }
-        _write_durable(directory / manifest_name, _encode(".json", manifest))
-        _fsync_dir(directory)
+        _write_manifest_file(directory, manifest_name, manifest, names.values())
     collect_garbage(directory)
     return manifest
+
+
+def _write_manifest_file(directory: Path, manifest_name: str, manifest: dict, new_files: Iterable[str]) -> None:
+    """Atomically replace the manifest; if that fails, remove the new files it would have named
+    (on a full disk every byte counts, and the previous manifest still names the old ones)."""
+    try:
+        _write_durable(directory / manifest_name, _encode(".json", manifest))
+    except BaseException:
+        for name in new_files:
+            (directory / name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(directory)
 
 
 def _write_files(directory: Path, generation: int, files: Mapping[str, Payload]) -> tuple[dict[str, str], dict[str, str]]:
     """Write each role's payload durably under ``generation``; returns stem -> name and name -> sha256."""
     names: dict[str, str] = {}
     checksums: dict[str, str] = {}
-    for role, payload in files.items():
-        stem, suffix = role.rsplit(".", 1)
-        name = f"{stem}-{generation:06d}.{suffix}"
-        data = _encode(role, payload)
-        _write_durable(directory / name, data)
-        names[stem] = name
-        checksums[name] = hashlib.sha256(data).hexdigest()
+    try:
+        for role, payload in files.items():
+            stem, suffix = role.rsplit(".", 1)
+            name = f"{stem}-{generation:06d}.{suffix}"
+            data = _encode(role, payload)
+            _write_durable(directory / name, data)
+            names[stem] = name
+            checksums[name] = hashlib.sha256(data).hexdigest()
+    except BaseException:  # a full disk or an interrupt mid-save: no manifest names these, drop them now
+        for name in names.values():
+            (directory / name).unlink(missing_ok=True)
+        raise
     return names, checksums
 
 
@@ -190,8 +206,7 @@ def update_files(directory: Path, manifest_name: str, files: Mapping[str, Payloa
             files={**names, **new_names},
             checksums={**checksums, **new_checksums},
         )
-        _write_durable(directory / manifest_name, _encode(".json", manifest))
-        _fsync_dir(directory)
+        _write_manifest_file(directory, manifest_name, manifest, new_names.values())
     collect_garbage(directory)
     return manifest
 
@@ -339,6 +354,13 @@ class TrainingLock:
         return LockedError(f"{self.path.parent}: {who} is already training into it; wait for it or stop it")
 
     def __enter__(self) -> TrainingLock:
+        try:
+            return self._enter()
+        except OSError as exc:  # a full disk or a read-only directory, before any training
+            raise ResourceError(f"{self.path.parent}: cannot create {LOCK_FILE} ({exc.strerror or exc}); "
+                                "free some disk space or choose a writable directory") from None
+
+    def _enter(self) -> TrainingLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if fcntl is None:  # pragma: no cover - Windows
             return self._enter_by_pid()
@@ -356,8 +378,13 @@ class TrainingLock:
             if not same:  # the previous owner removed the file between our open and flock: retry
                 os.close(fd)
                 continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError:
+                os.close(fd)
+                self.path.unlink(missing_ok=True)
+                raise
             self._fd = fd
             return self
         raise LockedError(f"{self.path.parent}: could not take the training lock; try again")

@@ -73,10 +73,11 @@ def iter_pieces(
             if b"\x00" in chunk and encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig", "ascii", "latin1"):
                 at = offset + chunk.index(b"\x00")
                 raise CorpusError(f"{name}: looks like a binary file (NUL byte at byte {at}); give plain text")
+            buffered = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
             try:
                 text = decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as exc:
-                at = offset + exc.start
+                at = offset - buffered + exc.start
                 raise CorpusError(
                     f"{name}: not valid {encoding} at byte {at}; convert it to UTF-8 or pass --encoding (e.g. latin-1)"
                 ) from None

@@ -45,14 +45,38 @@ def estimate_memory(model: ModelConfig, train: TrainConfig) -> int:
     return 4 * (4 * params + activations)
 
 
+def available_memory() -> int | None:
+    """Bytes this process can still use: MemAvailable (free + reclaimable cache), capped by a
+    container's cgroup limit (v2 or v1), which the host's figures do not show. None if unknown."""
+    import os
+
+    figures = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            figures += [int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        pass
+    if not figures:
+        try:
+            figures.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    for limit, usage in (("memory.max", "memory.current"), ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        try:
+            cap = Path("/sys/fs/cgroup", limit).read_text().strip()
+            used = int(Path("/sys/fs/cgroup", usage).read_text())
+        except (OSError, ValueError):
+            continue
+        if cap.isdigit() and int(cap) < 2**60:
+            figures.append(max(int(cap) - used, 0))
+    return min(figures) if figures else None
+
+
 def _check_memory(model: ModelConfig, train: TrainConfig) -> None:
     from .errors import ResourceError
 
-    try:
-        import os
-
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
+    available = available_memory()
+    if available is None:
         return
     needed = estimate_memory(model, train)
     if needed > 0.9 * available:

@@ -1,0 +1,274 @@
+"""Hostile training text: every input is either handled sensibly or refused with one clear line.
+
+Property tests feed random bytes and text to the corpus reader and tokenizer (with tiny read
+chunks, so every multi-byte character, BOM and ``\\r\\n`` can straddle a chunk boundary); explicit
+cases go through ``wordrnn train``. A file of tens of megabytes without a line break is read in
+a subprocess whose peak memory must stay far below the file's size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from conftest import make_text
+from wordrnn import corpus as corpus_module
+from wordrnn.cli import app
+from wordrnn.config import TokenizerConfig
+from wordrnn.errors import CorpusError
+from wordrnn.textdata import count_words
+from wordrnn.tokenizer import MAX_TOKEN_CHARS, Tokenizer
+
+runner = CliRunner()
+TINY = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5", "--epochs", "1", "-q", "--seed", "1",
+        "--no-export", "--max-vocab", "200"]
+# Needs 64 x 50 tokens: random inputs never get that far, so they exercise reading and tokenizing only.
+NEVER_TRAINS = ["--batch-size", "64", "--window", "50", "-q", "--no-export"]
+FILE_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Full-length versions run with `pytest -m slow` or WORDRNN_SLOW=1; the default (CI) run keeps the short ones.
+slow = pytest.mark.skipif("'slow' not in config.getoption('markexpr', '') and not os.environ.get('WORDRNN_SLOW')",
+                          reason="long version: run with -m slow or WORDRNN_SLOW=1")
+
+
+def assert_clean_error(result, *needles: str) -> None:
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "internal error" not in lines[0], lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def train(path: Path, out: Path, *args: str):
+    return runner.invoke(app, ["train", str(path), "-o", str(out), *args])
+
+
+def reference_lines(text: str) -> list[str]:
+    """What the reader should produce: leading BOMs dropped, \\r\\n and \\r unified, one entry per line."""
+    text = text.lstrip("\ufeff")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+@given(data=st.binary(max_size=300), chunk=st.integers(1, 9))
+@FILE_SETTINGS
+def test_any_bytes_are_read_or_refused_cleanly(tmp_path_factory, monkeypatch, data, chunk):
+    path = tmp_path_factory.mktemp("bytes") / "any.txt"
+    path.write_bytes(data)
+    monkeypatch.setattr(corpus_module, "CHUNK_BYTES", chunk)
+    try:
+        lines = list(corpus_module.iter_lines([path]))
+    except CorpusError as exc:
+        message = str(exc)
+        assert str(path) in message and "\n" not in message
+        if "NUL byte" in message:
+            assert f"NUL byte at byte {data.index(0)}" in message
+        else:
+            with pytest.raises(UnicodeDecodeError) as full:
+                data.decode("utf-8")
+            assert f"at byte {full.value.start};" in message, (message, full.value)
+        return
+    assert lines == reference_lines(data.decode("utf-8"))
+
+
+@given(text=st.text(max_size=200), chunk=st.integers(1, 9),
+       newline=st.sampled_from(["\n", "\r\n", "\r"]), bom=st.booleans())
+@FILE_SETTINGS
+def test_any_text_round_trips_through_the_reader(tmp_path_factory, monkeypatch, text, chunk, newline, bom):
+    text = text.replace("\x00", "")
+    path = tmp_path_factory.mktemp("text") / "any.txt"
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.replace("\n", newline).encode("utf-8", "surrogatepass"))
+    monkeypatch.setattr(corpus_module, "CHUNK_BYTES", chunk)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates are not UTF-8: they must be refused, not crash
+        with pytest.raises(CorpusError, match="not valid utf-8"):
+            list(corpus_module.iter_lines([path]))
+        return
+    assert list(corpus_module.iter_lines([path])) == reference_lines(text.replace("\n", newline))
+
+
+TOKENIZERS = [Tokenizer(), Tokenizer(TokenizerConfig(lowercase=True, pretokenized=True, eos="paragraph"))]
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_tokenizer_never_fails_and_yields_sane_tokens(text):
+    for tokenizer in TOKENIZERS:
+        tokens = tokenizer.tokenize(text)
+        for token in tokens:
+            assert token and len(token) <= MAX_TOKEN_CHARS
+            assert not any(c.isspace() or c in "\x00\u202e\u202d\u2066\u2067\u2068\u2069\ufeff" for c in token), token
+        context, prefix = tokenizer.split_context(text)
+        assert isinstance(prefix, str) and len(context) <= len(tokens)
+        tokenizer.detokenize(tokens)
+
+
+@given(st.binary(max_size=400))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_cli_train_on_random_bytes_never_crashes(tmp_path_factory, data):
+    directory = tmp_path_factory.mktemp("cli")
+    path = directory / "random.txt"
+    path.write_bytes(data)
+    result = train(path, directory / "out", *NEVER_TRAINS)
+    assert_clean_error(result)
+    assert not (directory / "out").exists()
+
+
+# --- explicit cases through `wordrnn train` -----------------------------------------------------------
+
+def _corpus(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "data, needles",
+    [
+        (bytes(random.Random(0).randrange(256) for _ in range(65536)), ["random.txt"]),
+        (make_text(50).encode() + b"\x00\x01 more words\n", ["binary", "NUL byte at byte"]),
+        (make_text(50).encode() + b"caf\xe9\n", ["not valid utf-8 at byte", "--encoding"]),
+        ("hello world\n".encode("utf-16"), ["binary"]),
+        (b"\xef\xbb\xbf", ["no words"]),
+        (b"\r\n\r\r\n \t \x0b\x0c\n", ["no words"]),
+        ("\u202e\u200b\u2066\ufeff\u202c\n".encode(), ["no words"]),
+    ],
+)
+def test_unusable_files_are_refused(tmp_path, data, needles):
+    path = _corpus(tmp_path, "random.txt", data)
+    assert_clean_error(train(path, tmp_path / "out", *TINY), *needles)
+    assert not (tmp_path / "out").exists()
+
+
+def test_invalid_utf8_deep_in_a_big_file_names_the_exact_byte(tmp_path):
+    head = (make_text(40_000).encode() * 2)[: 3 * corpus_module.CHUNK_BYTES // 2]
+    path = _corpus(tmp_path, "late.txt", head + b"\xc3\x28 tail\n")
+    assert_clean_error(train(path, tmp_path / "out", *TINY), f"at byte {len(head)}")
+
+
+def test_other_encodings_and_special_files(tmp_path):
+    text = make_text(100)
+    path = _corpus(tmp_path, "u16.txt", text.encode("utf-16"))
+    assert sum(count_words([path], Tokenizer(), "utf-16").values()) > 500
+    assert_clean_error(train(path, tmp_path / "o", *TINY, "--encoding", "no-such-codec"), "unknown encoding")
+    assert_clean_error(train(Path("/dev/zero"), tmp_path / "o", *TINY), "not a regular file")
+    assert_clean_error(train(tmp_path / "nope.txt", tmp_path / "o", *TINY), "no such file")
+
+
+def _vocabulary(out: Path) -> list[str]:
+    info = json.loads(runner.invoke(app, ["info", str(out), "--json"]).stdout)
+    assert info["vocab_size"] > 2
+    from wordrnn.saved import SavedModel
+
+    return list(SavedModel.load(out).vocab.words)
+
+
+def test_mixed_line_endings_rtl_scripts_emoji_and_long_words_are_trained_on(tmp_path):
+    """One messy file: every line ending, Arabic, Hebrew, Hindi, emoji, bidi controls, a 1 MB word."""
+    lines = [
+        "مرحبا بالعالم الجميل",
+        "שָׁלוֹם עולם יפה",
+        "नमस्ते दुनिया सुंदर",
+        "great job 👍 well done 🎉",
+        "evil \u202etxt.exe\u202c name",
+        "the cat sees the dog",
+    ]
+    endings = ["\n", "\r\n", "\r"]
+    body = "".join(line + endings[i % 3] for i, line in enumerate(lines * 40))
+    long_word = "x" * 1_000_000
+    path = _corpus(tmp_path, "messy.txt", body.encode() + long_word.encode() + b"\r\n" + body.encode())
+    sentences = list(corpus_module.iter_lines([path]))
+    assert all(len(s) <= corpus_module.MAX_PIECE_CHARS for s in sentences)
+    assert sum(len(s) for s in sentences if s and set(s) == {"x"}) == len(long_word)  # cut, never lost
+    assert sum(1 for s in sentences if s and set(s) != {"x"}) == 2 * len(lines) * 40
+    out = tmp_path / "out"
+    result = train(path, out, *TINY)
+    assert result.exit_code == 0, result.output
+    words = _vocabulary(out)
+    for expected in ("مرحبا", "שָׁלוֹם", "नमस्ते", "👍", "🎉", "exe"):
+        assert expected in words, expected
+    assert all(len(w) <= MAX_TOKEN_CHARS for w in words)
+    assert not any("\u202e" in w or "\r" in w for w in words)
+
+
+def test_big_file_without_a_line_break_trains(tmp_path):
+    """Megabytes on one line are streamed and cut into pieces; training starts without delay."""
+    rng = random.Random(1)
+    words = [make_text(1, seed=i).split()[0] for i in range(30)] + ["apple", "river", "house"]
+    path = tmp_path / "one-line.txt"
+    with open(path, "w", encoding="utf-8") as handle:
+        for _ in range(40):
+            handle.write(" ".join(rng.choice(words) for _ in range(25_000)) + " ")
+    out = tmp_path / "out"
+    result = train(path, out, *TINY, "--max-steps", "3", "--valid-fraction", "0")
+    assert result.exit_code == 0, result.output
+    assert "apple" in _vocabulary(out)
+
+
+_MEASURE = textwrap.dedent(
+    """
+    import json, random, resource, sys
+    from pathlib import Path
+
+    path, size = Path(sys.argv[1]), int(sys.argv[2])
+    rng = random.Random(0)
+    words = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 9))) for _ in range(150)]
+    block = (" ".join(rng.choice(words) for _ in range(100_000)) + " ").encode()
+    with open(path, "wb") as handle:  # one line, no line break anywhere
+        while handle.tell() < size:
+            handle.write(block)
+    del block
+    from wordrnn.textdata import count_words, encode_corpus
+    from wordrnn.tokenizer import Tokenizer
+    from wordrnn.vocab import Vocabulary
+
+    def peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    before = peak()
+    counts = count_words([path], Tokenizer())
+    counted = peak()
+    ids = encode_corpus([path], Tokenizer(), Vocabulary.build(counts, 200))
+    print(json.dumps({"size": path.stat().st_size, "count_growth": counted - before,
+                      "encode_growth": peak() - before, "ids_bytes": ids.nbytes, "tokens": len(ids)}))
+    """
+)
+
+
+def measure_reading(tmp_path: Path, size: int) -> dict:
+    result = subprocess.run([sys.executable, "-c", _MEASURE, str(tmp_path / "big.txt"), str(size)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _assert_bounded(figures: dict) -> None:
+    mb = 2**20
+    # Holding the line (or its token list) would cost several times the file size.
+    assert figures["count_growth"] < 64 * mb, figures
+    assert figures["encode_growth"] < 3 * figures["ids_bytes"] + 64 * mb, figures
+    assert figures["tokens"] > figures["size"] / 10
+
+
+def test_reading_a_24_mb_line_keeps_memory_bounded(tmp_path):
+    _assert_bounded(measure_reading(tmp_path, 24 * 2**20))
+
+
+@pytest.mark.slow
+@slow
+def test_reading_a_200_mb_line_keeps_memory_bounded(tmp_path):
+    _assert_bounded(measure_reading(tmp_path, 200 * 2**20))
