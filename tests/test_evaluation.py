@@ -10,7 +10,7 @@ import pytest
 
 from wordrnn import evaluation as ev
 from wordrnn.errors import ConfigError, CorpusError
-from wordrnn.mixture import Interpolation, Mixer, MixtureRunner, cache_probabilities, fit_weights
+from wordrnn.mixture import Interpolation, Mixer, MixtureRunner, cache_probabilities, cache_share, fit_weights
 from wordrnn.vocab import Vocabulary
 
 WORDS = ["</s>", "<unk>", "the", "to", "a", "tea", "an"]
@@ -124,7 +124,7 @@ def test_ngram_path_matches_its_probabilities():
 
 
 def test_cache_mixture_step_sequence_and_fast_path_agree():
-    settings = Interpolation(cache=0.3, cache_decay=0.9)
+    settings = Interpolation(cache=0.3, cache_decay=0.9, cache_fill=2.0)
     runner = MixtureRunner(BigramRunner(), Mixer(settings, 7))
     ids = np.array([0, 2, 3, 2, 0, 4, 2, 2, 5])
     state = runner.zero_state(1)
@@ -137,17 +137,24 @@ def test_cache_mixture_step_sequence_and_fast_path_agree():
     np.testing.assert_allclose(whole[0].sum(axis=1), 1.0, rtol=1e-5)
     # The fast target-only cache used for fitting gives the same cache probabilities.
     net = BigramRunner().table[ids[:-1], ids[1:]]
-    cached = cache_probabilities(ids, 0.9)
-    mixed = np.where(np.isnan(cached), net, 0.7 * net + 0.3 * np.nan_to_num(cached))
+    cached, totals = cache_probabilities(ids, 0.9)
+    assert totals[0] == 0 and cached[0] == 0  # the first input is </s>: nothing cached yet
+    share = cache_share(0.3, totals, 2.0)
+    np.testing.assert_allclose(share, 0.3 * totals / (totals + 2.0))
+    mixed = (1 - share) * net + share * cached
     np.testing.assert_allclose(whole[0][np.arange(8), ids[1:]], mixed, rtol=1e-5)
 
 
-def test_fit_weights_recovers_a_mixture():
+def test_fit_weights_recovers_the_mixture_the_targets_came_from():
     rng = np.random.default_rng(0)
-    a, b = rng.random(5000), rng.random(5000)
-    weights, _ = fit_weights(np.stack([a, b], 1), iterations=200)
-    assert weights.sum() == pytest.approx(1.0)
-    assert (weights >= 0).all()
+    first, second, third = rng.dirichlet(np.ones(20), 3)
+    n = 40_000
+    source = rng.choice(3, n, p=[0.5, 0.2, 0.3])
+    targets = np.where(source == 0, rng.choice(20, n, p=first),
+                       np.where(source == 1, rng.choice(20, n, p=second), rng.choice(20, n, p=third)))
+    a, b, ppl = fit_weights(first[targets], second[targets], np.ones(n), third[targets])
+    assert a == pytest.approx(0.2, abs=0.04) and b == pytest.approx(0.3, abs=0.05)
+    assert ppl < np.exp(-np.log(first[targets]).mean())
 
 
 def test_read_tokens_limit_and_empty(tmp_path):

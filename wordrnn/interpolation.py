@@ -37,14 +37,14 @@ def interpolate(
     """Fit the model's interpolation weights on validation text and store them in the model.
 
     The network's probabilities of the validation targets are computed once (from a fresh
-    state, streams as in ``evaluate``); the cache's are computed for a few decays; EM finds
-    the weights (``mixture.fit_weights``) and the best decay wins. With ``ngram_corpus`` a
+    state, streams as in ``evaluate``); the cache's are computed for a few decays; a grid
+    search finds the weights (``mixture.fit_weights``) and the best decay wins. With ``ngram_corpus`` a
     Kneser-Ney trigram is trained on it (with the model's vocabulary), weighted too, and
     stored in the model directory. Returns the settings and the validation perplexity before
     and after.
     """
     from . import checkpoint as ckpt
-    from .mixture import DECAYS, Interpolation, cache_probabilities, fit_weights
+    from .mixture import DECAYS, Interpolation, cache_probabilities, cache_share, fit_weights
 
     saved = load_word_model(model)
     _, ids = read_ids(valid, saved, pretokenized, None, encoding)
@@ -52,8 +52,7 @@ def interpolate(
     net = np.empty(len(ids))
     for probs, positions in network_distributions(runner, ids, batch_size, window, on_progress):
         net[positions] = probs[np.arange(len(positions)), ids[positions]]
-    components = [net]
-    kn = None
+    kn = gram = None
     if ngram_corpus:
         from .ngram import KneserNey
         from .textdata import encode_corpus, readable_twice
@@ -64,19 +63,16 @@ def interpolate(
         gram = np.empty(len(ids))
         for probs, positions in ngram_distributions(kn, ids):
             gram[positions] = probs[np.arange(len(positions)), ids[positions]]
-        components.append(gram)
     stream = np.concatenate([[EOS_ID], ids])
-    best: tuple[float, Interpolation] = (fit_weights(np.stack(components, 1))[1], Interpolation())
+    _, b, ppl = fit_weights(net, ngram=gram)
+    best = (ppl, Interpolation(ngram=b))
     before = float(np.exp(-np.log(np.maximum(net, 1e-300)).mean()))
+    fill = Interpolation().cache_fill
     for decay in DECAYS if cache else ():
-        cached = cache_probabilities(stream, decay)
-        cached = np.where(np.isnan(cached), net, cached)
-        weights, ppl = fit_weights(np.stack([*components, cached], 1))
+        cached, totals = cache_probabilities(stream, decay)
+        a, b, ppl = fit_weights(net, cached, cache_share(1.0, totals, fill), gram)
         if ppl < best[0]:
-            best = (ppl, Interpolation(cache=float(weights[-1]), ngram=float(weights[1]) if kn else 0.0, cache_decay=decay))
-    if not cache and kn is not None:
-        weights, ppl = fit_weights(np.stack(components, 1))
-        best = (ppl, Interpolation(ngram=float(weights[1])))
+            best = (ppl, Interpolation(cache=a, ngram=b, cache_decay=decay, cache_fill=fill))
     settings = best[1]
     files = {"ngram.npz": kn.to_arrays() if kn is not None and settings.ngram else None}
     ckpt.update_files(Path(saved.path), ckpt.MODEL_MANIFEST, files, meta={"interpolation": settings.to_json()})

@@ -4,9 +4,12 @@ A text keeps coming back to its own words: a name, a topic, a term defined two
 pages earlier. A *unigram cache* (Kuhn & De Mori, 1990) remembers the words of
 the text so far with exponentially decaying counts and lends them probability:
 
-    p(w) = (1 - a - b) p_net(w) + a p_cache(w) + b p_ngram(w | u v)
+    p(w) = (1 - a g - b) p_net(w) + a g p_cache(w) + b p_ngram(w | u v),   g = n / (n + K)
 
-The weights and the decay are fitted on validation text after training (``fit``),
+where n is the (decayed) number of words in the cache: a cache of a few words says
+little, so its weight grows with what it holds (half at K = ``cache_fill`` words). On a
+long text g is close to 1; for the handful of words typed before a suggestion it stays
+small, so a short context is not echoed back. The weights and the decay are fitted on validation text after training (``fit``),
 stored in the model's manifest as ``"interpolation"`` (the n-gram, when used, as a
 file next to the weights) and applied by ``MixtureRunner`` around any step runner,
 so ``evaluate``, suggestions, generation and the REPL all predict with the same
@@ -30,14 +33,16 @@ DECAYS = (0.99, 0.995, 0.998)
 
 @dataclass(frozen=True)
 class Interpolation:
-    """Mixture weights (what is left goes to the network) and the cache's per-word decay."""
+    """Mixture weights (what is left goes to the network), the cache's per-word decay and fill constant."""
 
     cache: float = 0.0
     ngram: float = 0.0
     cache_decay: float = 0.995
+    cache_fill: float = 50.0
 
     def __post_init__(self) -> None:
-        if not (0 <= self.cache < 1 and 0 <= self.ngram < 1 and self.cache + self.ngram < 1 and 0 < self.cache_decay < 1):
+        if not (0 <= self.cache < 1 and 0 <= self.ngram < 1 and self.cache + self.ngram < 1 and 0 < self.cache_decay < 1
+                and self.cache_fill >= 0):
             raise ModelFormatError("the model's interpolation weights are out of range; the model directory is damaged")
 
     @property
@@ -45,14 +50,15 @@ class Interpolation:
         return self.cache > 0 or self.ngram > 0
 
     def to_json(self) -> dict[str, float]:
-        return {"cache": self.cache, "ngram": self.ngram, "cache_decay": self.cache_decay}
+        return {"cache": self.cache, "ngram": self.ngram, "cache_decay": self.cache_decay, "cache_fill": self.cache_fill}
 
     @classmethod
     def from_json(cls, data: Any) -> Interpolation:
         if not isinstance(data, dict):
             raise ModelFormatError("the model's interpolation settings are not an object; the model directory is damaged")
         try:
-            return cls(float(data.get("cache", 0.0)), float(data.get("ngram", 0.0)), float(data.get("cache_decay", 0.995)))
+            return cls(float(data.get("cache", 0.0)), float(data.get("ngram", 0.0)), float(data.get("cache_decay", 0.995)),
+                       float(data.get("cache_fill", 50.0)))
         except (TypeError, ValueError):
             raise ModelFormatError("the model's interpolation settings are not numbers; the model directory is damaged") from None
 
@@ -94,14 +100,13 @@ class Mixer:
         if not (a or b):
             return probs
         history, cache = state
-        mixed = (1.0 - a - b) * np.asarray(probs, np.float64)
+        totals = cache.sum(axis=1, dtype=np.float64)
+        share = cache_share(a, totals, self.settings.cache_fill)[:, None]  # a g, 0 while the cache is empty
+        mixed = (1.0 - share - b) * np.asarray(probs, np.float64)
         if b:
             mixed += b * self.ngram.probabilities(history.astype(np.int64))
         if a:
-            totals = cache.sum(axis=1, dtype=np.float64)
-            empty = totals <= 0
-            mixed += a * cache / np.where(empty, 1.0, totals)[:, None]
-            mixed[empty] /= 1.0 - a  # nothing cached yet: the other parts take the weight
+            mixed += share * cache / np.maximum(totals, 1e-30)[:, None]
         return mixed.astype(np.float32)
 
 
@@ -164,39 +169,57 @@ def wrap(runner: Any, saved: Any) -> Any:
     return runner if mixer is None else MixtureRunner(runner, mixer)
 
 
-def cache_probabilities(ids: np.ndarray, decay: float, starts: np.ndarray | None = None) -> np.ndarray:
-    """p_cache(target) of every position of a stream (what ``Mixer`` gives, without full vectors).
+def cache_share(weight: float, totals: np.ndarray, fill: float) -> np.ndarray:
+    """The cache's effective weight ``a n / (n + K)`` for caches holding ``totals`` (decayed) words."""
+    totals = np.asarray(totals, np.float64)
+    return weight * totals / np.maximum(totals + fill, 1e-30)
 
-    ``ids`` are the inputs fed in order; entry t is the cache's probability of ``ids[t + 1]``
-    after reading ``ids[: t + 1]``. ``starts`` lists positions where the cache is emptied
-    (stream starts); NaN where the cache is still empty.
+
+def cache_probabilities(ids: np.ndarray, decay: float) -> tuple[np.ndarray, np.ndarray]:
+    """p_cache(target) and the cache's size at every position of a stream, without full vectors.
+
+    ``ids`` are the inputs fed in order, from an empty cache; entry t describes the cache after
+    reading ``ids[: t + 1]`` and its probability of ``ids[t + 1]`` (0 while it is empty).
+    What ``Mixer`` computes, one target at a time.
     """
     ids = np.asarray(ids, np.int64)
-    resets = set(np.asarray(starts if starts is not None else [0]).tolist())
-    out = np.full(max(len(ids) - 1, 0), np.nan)
+    probs = np.zeros(max(len(ids) - 1, 0))
+    totals = np.zeros_like(probs)
     value: dict[int, tuple[float, int]] = {}
     total = 0.0
     for t in range(len(ids) - 1):
-        if t in resets:
-            value, total = {}, 0.0
         word = int(ids[t])
         if word != EOS_ID:
             old, last = value.get(word, (0.0, t))
             value[word] = (old * decay ** (t - last) + 1.0, t)
         total = total * decay + (word != EOS_ID)
-        target = int(ids[t + 1])
+        totals[t] = total
         if total > 0:
-            old, last = value.get(target, (0.0, t))
-            out[t] = old * decay ** (t - last) / total
-    return out
+            old, last = value.get(int(ids[t + 1]), (0.0, t))
+            probs[t] = old * decay ** (t - last) / total
+    return probs, totals
 
 
-def fit_weights(components: np.ndarray, iterations: int = 50) -> tuple[np.ndarray, float]:
-    """EM for mixture weights: (n, k) target probabilities of k models -> (weights (k,), perplexity)."""
-    p = np.maximum(np.asarray(components, np.float64), 1e-300)
-    weights = np.full(p.shape[1], 1.0 / p.shape[1])
-    for _ in range(iterations):
-        share = p * weights
-        share /= share.sum(axis=1, keepdims=True)
-        weights = share.mean(axis=0)
-    return weights, float(np.exp(-np.log((p * weights).sum(axis=1)).mean()))
+def fit_weights(net: np.ndarray, cache: np.ndarray | None = None, fill_share: np.ndarray | None = None,
+                ngram: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Weights (cache a, n-gram b) that maximise the likelihood of the targets; returns (a, b, perplexity).
+
+    Each argument holds the targets' probabilities under one model; ``fill_share`` is the
+    cache's ``n / (n + K)`` per position. A grid search (steps of 0.01 and 0.02): the
+    likelihood is smooth in both weights and the grid is cheap next to running the network.
+    """
+    net = np.asarray(net, np.float64)
+    cache_term = np.zeros_like(net) if cache is None else np.asarray(fill_share) * (np.asarray(cache) - net)
+    ngram_term = np.zeros_like(net) if ngram is None else np.asarray(ngram, np.float64) - net
+    cache_grid = np.arange(0.0, 0.61, 0.01) if cache is not None else np.zeros(1)
+    ngram_grid = np.arange(0.0, 0.91, 0.02) if ngram is not None else np.zeros(1)
+    best = (np.inf, 0.0, 0.0)
+    for b in ngram_grid:
+        base = net + b * ngram_term
+        for a in cache_grid:
+            if a + b >= 1:
+                continue
+            nll = -np.log(np.maximum(base + a * cache_term, 1e-300)).mean()
+            if nll < best[0]:
+                best = (nll, float(a), float(b))
+    return best[1], best[2], float(np.exp(best[0]))
