@@ -183,7 +183,8 @@ def test_mixed_line_endings_rtl_scripts_emoji_and_long_words_are_trained_on(tmp_
         "مرحبا بالعالم الجميل",
         "שָׁלוֹם עולם יפה",
         "नमस्ते दुनिया सुंदर",
-        "great job 👍 well done 🎉",
+        "great job 👍 well done 🎉 👍🏽 🇫🇷 👨\u200d👩\u200d👧",
+        "می\u200cخواهم بروم خانه",
         "evil \u202etxt.exe\u202c name",
         "the cat sees the dog",
     ]
@@ -199,8 +200,9 @@ def test_mixed_line_endings_rtl_scripts_emoji_and_long_words_are_trained_on(tmp_
     result = train(path, out, *TINY)
     assert result.exit_code == 0, result.output
     words = _vocabulary(out)
-    for expected in ("مرحبا", "שָׁלוֹם", "नमस्ते", "👍", "🎉", "exe"):
-        assert expected in words, expected
+    for expected in ("مرحبا", "שָׁלוֹם", "नमस्ते", "👍", "🎉", "exe", "👍🏽", "🇫🇷", "👨\u200d👩\u200d👧", "می\u200cخواهم"):
+        assert expected in words, expected  # whole words with their marks, whole emoji sequences
+    assert not {"🏽", "🇫", "می"} & set(words)
     assert all(len(w) <= MAX_TOKEN_CHARS for w in words)
     assert not any("\u202e" in w or "\r" in w for w in words)
 
@@ -272,3 +274,21 @@ def test_reading_a_24_mb_line_keeps_memory_bounded(tmp_path):
 @slow
 def test_reading_a_200_mb_line_keeps_memory_bounded(tmp_path):
     _assert_bounded(measure_reading(tmp_path, 200 * 2**20))
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("नमस्ते दुनिया", ["नमस्ते", "दुनिया"]),  # vowel signs are marks, not separators
+        ("مُحَمَّد رسول", ["مُحَمَّد", "رسول"]),
+        ("שָׁלוֹם עולם", ["שָׁלוֹם", "עולם"]),
+        ("می\u200cخواهم بروم", ["می\u200cخواهم", "بروم"]),  # the Persian zero-width non-joiner stays inside
+        ("ok 👍🏽 🇫🇷🇩🇪 👨\u200d👩\u200d👧!", ["ok", "👍🏽", "🇫🇷", "🇩🇪", "👨\u200d👩\u200d👧", "!"]),
+        ("a \u200d b\u200c \u200cc", ["a", "b", "c"]),  # stray joiners are dropped, never words
+        ("file\u202egnp.exe", ["file", "gnp", ".", "exe"]),  # bidi overrides removed
+    ],
+)
+def test_scripts_and_emoji_tokenize_as_whole_words(text, words):
+    assert Tokenizer().words(text) == words
+    pretokenized = Tokenizer(TokenizerConfig(pretokenized=True)).words(text)
+    assert pretokenized and all(w.strip("\u200c\u200d") == w for w in pretokenized)

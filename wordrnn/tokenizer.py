@@ -21,15 +21,19 @@ UNK = "<unk>"
 # Longest token kept whole; longer runs (base64 blobs, hostile input) are cut.
 MAX_TOKEN_CHARS = 64
 
-_WORD = r"\w+(?:['\-]\w+)*"
+# A word: letters with their combining marks (Devanagari, Arabic harakat, Hebrew niqqud), joined
+# by apostrophes, hyphens or the zero-width (non-)joiners of Persian and Indic spelling.
+_LETTERS = r"[^\W\u200c\u200d]+"
+_WORD = rf"{_LETTERS}(?:['\-\u200c\u200d]{_LETTERS})*"
 _PATTERN = (
     r"https?://\S+"  # URLs stay one word
     r"|\d+(?:[.,:]\d+)+"  # 3.14, 1,000, 10:30
     rf"|{_WORD}"
-    r"|\.\.\.|--|[^\w\s]"  # punctuation, one mark a token
+    r"|\.\.\.|--|(?=[^\w\s])\X"  # punctuation, one mark a token; an emoji with its modifiers, flag pairs, ZWJ sequences
 )
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_LOOSE_JOINERS = re.compile(r"(?<!\S)[\u200c\u200d]+|[\u200c\u200d]+(?!\S)")  # not inside a word or emoji
 _WORD_END = re.compile(r"[\w'\-]$")
 
 
@@ -49,7 +53,7 @@ class Tokenizer:
 
     def normalize(self, text: str) -> str:
         """Unify apostrophes, drop control and bidi-override characters, fold case if asked."""
-        text = _CONTROL.sub(" ", text.translate(_APOSTROPHES))
+        text = _LOOSE_JOINERS.sub(" ", _CONTROL.sub(" ", text.translate(_APOSTROPHES)))
         return text.lower() if self.config.lowercase else text
 
     def words(self, text: str) -> list[str]:
