@@ -280,7 +280,7 @@ def _validated(data: Any, source: str) -> tuple[dict[str, float], dict[str, dict
 
 
 def read_cache_file(path: str | Path) -> dict[str, Any] | None:
-    """The JSON data of a cache file (None when it does not exist); never unpickles anything."""
+    """The checked JSON data of a cache file (None when it does not exist); never unpickles anything."""
     path = Path(path)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -292,10 +292,12 @@ def read_cache_file(path: str | Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise AdaptCacheError(f"cannot read the cache {path}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except (ValueError, RecursionError):
         raise AdaptCacheError(f"{path} is not valid JSON, so not an adaptation cache; delete it or give another "
                               "--cache FILE") from None
+    _validated(data, str(path))  # refused here, before any model is loaded
+    return data
 
 
 def write_private(path: str | Path, data: bytes) -> None:

@@ -94,6 +94,7 @@ from . import cli_export  # noqa: E402,F401
 from . import cli_predict  # noqa: E402,F401
 from . import cli_series  # noqa: E402,F401
 from . import cli_eval  # noqa: E402,F401
+from . import cli_repl  # noqa: E402,F401
 
 
 def main() -> None:

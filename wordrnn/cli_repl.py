@@ -1,0 +1,119 @@
+"""``wordrnn repl``: interactive suggestions on a terminal, one result per line from a pipe.
+
+Options are checked (and a ``--cache`` file read) before the model loads, so mistakes fail in
+milliseconds. Nothing here imports TensorFlow: a model with a LiteRT export runs without it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional, TextIO
+
+import typer
+from rich.markup import escape
+
+from .cli_predict import MODEL_HELP, RUNTIME_HELP, warnings_to_stderr
+from .cli import app, err, out
+from .errors import ConfigError, WordRNNWarning
+
+DEFAULT_WEIGHT = 0.2  # adapt.DEFAULT_WEIGHT (not imported: `wordrnn --help` stays light; a test keeps them equal)
+MAX_LINE_CHARS = 65536  # longer piped lines are cut (a 200 MB line must not be held or fed whole)
+
+
+def _lines(stream: TextIO) -> Iterator[str]:
+    """Lines of a text stream, undecodable bytes replaced, each cut to ``MAX_LINE_CHARS``."""
+    if hasattr(stream, "reconfigure"):
+        stream.reconfigure(errors="replace")
+    while True:
+        line = stream.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        if len(line) == MAX_LINE_CHARS and not line.endswith("\n"):
+            while (rest := stream.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+                pass
+            warnings.warn(f"a line longer than {MAX_LINE_CHARS:,} characters was cut to its first {MAX_LINE_CHARS:,}",
+                          WordRNNWarning)
+        yield line
+
+
+def _unknown(words: tuple[str, ...]) -> None:
+    shown = ", ".join(repr(w) for w in words[:5]) + (f" and {len(words) - 5} more" if len(words) > 5 else "")
+    warnings.warn(f"not in the model's vocabulary, read as <unk>: {shown}", WordRNNWarning)
+
+
+def _write(text: str) -> None:
+    out.file.write(text + "\n")
+    out.file.flush()
+
+
+@app.command()
+def repl(
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    k: int = typer.Option(3, "-k", "--k", help="Number of suggestions on the bar."),
+    adapt_weight: float = typer.Option(DEFAULT_WEIGHT, "--adapt-weight",
+                                       help="Share of the session cache (your words and word pairs) in the "
+                                            "suggestions, above 0 and below 1."),
+    no_adapt: bool = typer.Option(False, "--no-adapt", help="Do not learn from what you type."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Keep what was learned in this file between sessions "
+                                         "(JSON, mode 0600). Default: nothing you type is written to disk."),
+    history: Optional[Path] = typer.Option(None, "--history", help="Keep the input history in this file (mode 0600). "
+                                           "Default: in memory only."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature of :generate (above 0)."),
+    runtime: str = typer.Option("auto", "--runtime", help=RUNTIME_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Line mode with one JSON object per input line "
+                                 '({"line", "prefix", "suggestions"}).'),
+) -> None:
+    """Type with live next-word suggestions that adapt to you (Tab accepts; :help lists the keys).
+
+    From a pipe (standard input not a terminal): one line of suggestions per input line.
+    """
+    from .adapt import AdaptationCache, Keyboard, check_weight, read_cache_file
+    from .predictor import load
+    from .repl import Commands, Repl, file_history, run_lines
+    from .sampling import check_k, check_options
+
+    check_k(k)
+    check_options(temperature)
+    if no_adapt and cache is not None:
+        raise ConfigError("--cache keeps what the adaptation learns; drop --no-adapt or --cache")
+    weight = None if no_adapt else check_weight(adapt_weight)
+    for option, path in (("--cache", cache), ("--history", history)):
+        if path is not None and not path.parent.is_dir():
+            raise ConfigError(f"{option} {path}: the directory {path.parent} does not exist")
+        if path is not None and path.is_dir():
+            raise ConfigError(f"{option} {path} is a directory; give a file")
+    cached = read_cache_file(cache) if cache is not None else None  # a damaged file fails before the model loads
+    interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty()
+    with warnings_to_stderr():
+        predictor = load(model, runtime)
+    adaptation = None
+    if weight is not None:
+        adaptation = (AdaptationCache.from_json(cached, predictor.vocab, weight, source=str(cache)) if cached is not None
+                      else AdaptationCache(predictor.vocab, weight))
+    commands = Commands(Keyboard(predictor, adaptation), k, temperature, cache)
+    if interactive:
+        kept = [f"cache {cache}" if cache else "", f"history {history}" if history else ""]
+        saved = ", ".join(p for p in kept if p) or "nothing you type is written to disk"
+        learning = f"adapting to you (weight {weight:g})" if weight is not None else "not adapting (--no-adapt)"
+        out.print(f"[bold]wordrnn repl[/] · {escape(str(predictor.path))} ({predictor.runtime}, "
+                  f"{len(predictor.vocab):,} words) · {learning} · {escape(saved)}\n"
+                  "[dim]Tab accepts · Alt+1..9 or F1..F9 pick · Enter commits · :help · Ctrl-D quits[/]")
+        Repl(commands, file_history(history) if history is not None else None).run()
+        done = commands.finish()
+        if done:
+            err.print(f"[dim]{escape(done)}[/]")
+        return
+    with warnings_to_stderr():
+        try:
+            run_lines(commands, _lines(sys.stdin), _write, as_json, on_unknown=_unknown)
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, without a flush error at exit
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+        finally:
+            commands.finish()

@@ -1,0 +1,400 @@
+"""``wordrnn repl``: a prompt with a live suggestion bar (prompt_toolkit), and its line mode for pipes.
+
+The bar is a bottom toolbar recomputed from ``adapt.Keyboard`` whenever the line changes (a
+keystroke costs at most one model step, memoised for repeated renders). ``Commands`` (``:k``,
+``:generate``...) are shared by the interactive prompt and ``run_lines``, the mode used when
+standard input is not a terminal. Nothing typed is written to disk unless asked for: the input
+history lives in memory without ``--history`` and the cache is saved only with ``--cache`` or
+``:save-cache``; files written are readable by their owner only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import shlex
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit.application.current import get_app
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.completion import Completer, Completion
+from prompt_toolkit.filters import completion_is_selected, has_completions
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, merge_key_bindings
+from prompt_toolkit.styles import Style
+
+from .adapt import Keyboard, Suggestions, write_private
+from .errors import ConfigError, WordRNNError
+from .predictor import check_words
+from .sampling import check_k, check_options
+
+MAX_GENERATE = 1000
+MENU_SIZE = 10  # words in the completion menu (Ctrl-Space)
+_ATTACHED = set(".,;:!?)]}%…")  # punctuation written against the word before it
+_OPENING = set("([{\"'“‘")
+_COMMAND = re.compile(r"^\s*:([a-z][a-z-]*)\b(.*)$")
+
+HELP = """\
+Type: the bar shows the next words (or completions of the word being typed) with their probabilities.
+  Tab              accept the first suggestion      Alt+1..9 / F1..F9  accept the n-th
+  Ctrl-Space       completion menu                  Enter              commit the line (the context continues)
+  Up/Down          earlier lines                    Ctrl-C             clear the line      Ctrl-D  quit
+Commands:
+  :k N             show N suggestions               :generate [N]      continue the text with N sampled words
+  :temp T          sampling temperature (:generate) :reset             forget the context and the cache
+  :save FILE       write the session's text         :save-cache [FILE] keep what was learned (JSON, mode 0600)
+  :forget          empty the cache and delete its file                 :quit              leave"""
+
+STYLE = Style.from_dict({
+    "bottom-toolbar": "noreverse bg:#262626 #bcbcbc",
+    "bottom-toolbar.text": "",
+    "bar.key": "bg:#005f87 #ffffff bold",
+    "bar.word": "#ffffff bold",
+    "bar.prob": "#87d75f",
+    "bar.note": "#d7af5f italic",
+    "prompt": "#5fafff bold",
+    "reply": "#87afd7",
+    "reply.error": "#ff5f5f bold",
+    "reply.text": "#d7d7af",
+})
+
+
+def percent(p: float) -> str:
+    """A probability as a short percentage for the bar."""
+    if p >= 0.0995:
+        return f"{p:.0%}"
+    return f"{p:.1%}" if p >= 0.001 else "<0.1%"
+
+
+def insertion(before: str, prefix: str, word: str) -> tuple[int, str]:
+    """How accepting ``word`` edits the text before the cursor: (characters to delete, text to insert).
+
+    The partial word is replaced by the word and a space; punctuation such as ``,`` is written
+    against the word before it; a word after punctuation (``hello,``) gets a space first.
+    """
+    delete = min(len(prefix), len(before))
+    stem = before[: len(before) - delete]
+    if word and all(c in _ATTACHED for c in word):
+        return delete + len(stem) - len(stem.rstrip(" ")), word + " "
+    if stem and not prefix and not stem[-1].isspace() and stem[-1] not in _OPENING:
+        return delete, " " + word + " "
+    return delete, word + " "
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a command answers: a message (style ``info``, ``error`` or ``text``), and whether to quit."""
+
+    text: str
+    kind: str = "info"
+    quit: bool = False
+
+
+class Commands:
+    """The ``:`` commands and the settings they change, shared by the prompt and the line mode.
+
+    Args:
+        keyboard: the typing session.
+        k: suggestions shown; temperature: for ``:generate``.
+        cache_path: where the adaptation cache is kept (``--cache``), or None.
+    """
+
+    def __init__(self, keyboard: Keyboard, k: int = 3, temperature: float = 1.0, cache_path: Path | None = None) -> None:
+        self.keyboard = keyboard
+        self.k = check_k(k)
+        check_options(temperature)
+        self.temperature = float(temperature)
+        self.cache_path = cache_path
+        self._saved: set[Path] = set()
+
+    def run(self, line: str) -> Reply | None:
+        """The reply to a command line, or None when ``line`` is text to commit."""
+        match = _COMMAND.match(line)
+        if not match:
+            return None
+        name, rest = match.group(1), match.group(2).strip()
+        handler = getattr(self, f"_cmd_{name.replace('-', '_')}", None)
+        if handler is None:
+            return Reply(f"unknown command :{name}; :help lists the commands", "error")
+        try:
+            args = shlex.split(rest)
+        except ValueError as exc:
+            return Reply(f":{name}: {exc}", "error")
+        try:
+            inspect.signature(handler).bind(*args)
+        except TypeError:
+            return Reply(f":{name} takes different arguments; :help shows how to use it", "error")
+        try:
+            return handler(*args)
+        except WordRNNError as exc:
+            return Reply(str(exc), "error")
+
+    def finish(self) -> str | None:
+        """Save the cache when it is kept in a file; returns what was done (for a message)."""
+        cache = self.keyboard.cache
+        if cache is None or self.cache_path is None:
+            return None
+        cache.save(self.cache_path)
+        return f"cache saved to {self.cache_path} ({len(cache)} words)"
+
+    def _cmd_help(self) -> Reply:
+        return Reply(HELP)
+
+    def _cmd_quit(self) -> Reply:
+        return Reply("bye", quit=True)
+
+    _cmd_q = _cmd_exit = _cmd_quit
+
+    def _cmd_k(self, n: str) -> Reply:
+        self.k = check_k(_number(n, int, ":k N"), ":k")
+        return Reply(f"showing {self.k} suggestion{'s' if self.k > 1 else ''}")
+
+    def _cmd_temp(self, t: str) -> Reply:
+        value = _number(t, float, ":temp T")
+        check_options(value)
+        self.temperature = value
+        return Reply(f"temperature {value:g} for :generate")
+
+    def _cmd_generate(self, n: str = "20") -> Reply:
+        count = check_words(_number(n, int, ":generate N"))
+        if count > MAX_GENERATE:
+            raise ConfigError(f":generate takes at most {MAX_GENERATE} words, got {count}")
+        words = self.keyboard.context.iter_generate(count, self.temperature)
+        return Reply(self.keyboard.predictor.detokenize(list(words)), "text")
+
+    def _cmd_reset(self) -> Reply:
+        self.keyboard.reset()
+        self.keyboard.forget()
+        return Reply("context and cache cleared (a cache file is kept until :forget)")
+
+    def _cmd_forget(self) -> Reply:
+        if self.keyboard.cache is None:
+            return Reply("adaptation is off (--no-adapt): there is nothing to forget", "error")
+        self.keyboard.forget()
+        if self.cache_path is not None and self.cache_path.exists():
+            try:
+                self.cache_path.unlink()
+            except OSError as exc:
+                return Reply(f"cache emptied, but {self.cache_path} could not be deleted: {exc.strerror}", "error")
+            return Reply(f"cache emptied and {self.cache_path} deleted (what you type next is saved there at exit)")
+        return Reply("cache emptied")
+
+    def _cmd_save_cache(self, file: str | None = None) -> Reply:
+        if self.keyboard.cache is None:
+            return Reply("adaptation is off (--no-adapt): there is no cache to save", "error")
+        if file is None and self.cache_path is None:
+            return Reply("give a file: :save-cache FILE (or start with --cache FILE)", "error")
+        if file is not None:
+            self.cache_path = Path(file).expanduser()
+        self.keyboard.cache.save(self.cache_path)
+        return Reply(f"saved {len(self.keyboard.cache)} words to {self.cache_path} (saved again when you quit)")
+
+    def _cmd_save(self, file: str) -> Reply:
+        path = Path(file).expanduser()
+        if path.exists() and path.resolve() not in self._saved:
+            return Reply(f"{path} exists; give a new file name (:save only replaces files it wrote itself)", "error")
+        try:
+            write_private(path, self.keyboard.text().encode("utf-8"))
+        except OSError as exc:
+            return Reply(f"cannot write {path}: {exc.strerror or exc}", "error")
+        self._saved.add(path.resolve())
+        return Reply(f"saved {len(self.keyboard.lines)} lines to {path}")
+
+
+def _number(text: str, kind: type, usage: str) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"{usage}: {text!r} is not a {'whole ' if kind is int else ''}number") from None
+
+
+def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], None], as_json: bool = False,
+              on_unknown: Callable[[tuple[str, ...]], None] | None = None) -> None:
+    """The line mode: for each line, print what the bar would show at its end, then commit it.
+
+    One output line per input line: ``word 12%  word 3.1%`` or, with ``as_json``,
+    ``{"line", "prefix", "suggestions": [{"word", "prob"}]}``; a command prints its reply
+    (``{"command", "reply"}`` in JSON).
+    """
+    keyboard = commands.keyboard
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        reply = commands.run(line)
+        if reply is not None:
+            text = reply.text if reply.kind != "text" or as_json else reply.text.replace("\n", " ")
+            name = _COMMAND.match(line).group(1)  # type: ignore[union-attr]
+            write(json.dumps({"command": name, "reply": text, "error": reply.kind == "error"}, ensure_ascii=False)
+                  if as_json else (f"error: {text}" if reply.kind == "error" else text).replace("\n", " "))
+            if reply.quit:
+                return
+            continue
+        result = keyboard.suggest(line, commands.k)
+        if result.unknown and on_unknown is not None:
+            on_unknown(result.unknown)
+        if as_json:
+            write(json.dumps({"line": line, "prefix": result.prefix,
+                              "suggestions": [{"word": w, "prob": float(f"{p:.6g}")} for w, p in result.words]},
+                             ensure_ascii=False))
+        else:
+            write("  ".join(f"{w} {percent(p)}" for w, p in result.words))
+        keyboard.commit(line)
+
+
+def file_history(path: Path) -> FileHistory:
+    """prompt_toolkit's ``FileHistory`` on a file only its owner can read (created or tightened to 0600)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot use --history {path}: {exc.strerror or exc}") from None
+    return FileHistory(str(path))
+
+
+class Repl:
+    """The interactive prompt.
+
+    Args:
+        commands: the typing session and its settings.
+        history: input history (default: in memory only).
+        input, output: prompt_toolkit's (tests pass a pipe input and a ``DummyOutput``).
+        echo: shows a reply (default: printed above the prompt).
+        extra_bindings: more key bindings (tests use one to look at the bar mid-line).
+    """
+
+    def __init__(self, commands: Commands, history: History | None = None, input=None, output=None,  # noqa: ANN001
+                 echo: Callable[[Reply], None] | None = None, extra_bindings: KeyBindingsBase | None = None) -> None:
+        self.commands = commands
+        self.keyboard = commands.keyboard
+        self.output = output
+        self.echo = echo or self._print
+        self.notice = ""
+        bindings = self._bindings()
+        self.session: PromptSession = PromptSession(
+            message=[("class:prompt", "» ")], bottom_toolbar=self.toolbar, completer=_Completer(self),
+            complete_while_typing=False, key_bindings=merge_key_bindings([bindings, extra_bindings or KeyBindings()]),
+            history=history or InMemoryHistory(), style=STYLE, include_default_pygments_style=False,
+            input=input, output=output, reserve_space_for_menu=MENU_SIZE // 2)
+
+    def run(self) -> None:
+        """Prompt until Ctrl-D or ``:quit``; Ctrl-C while a command runs interrupts it."""
+        while True:
+            try:
+                line = self.session.prompt()
+            except EOFError:
+                return
+            except KeyboardInterrupt:
+                continue
+            self.notice = ""
+            try:
+                reply = self.commands.run(line)
+                if reply is None:
+                    self.keyboard.commit(line)
+                    continue
+            except KeyboardInterrupt:
+                reply = Reply("interrupted", "error")
+            self.echo(reply)
+            if reply.quit:
+                return
+
+    def _print(self, reply: Reply) -> None:
+        style = {"error": "class:reply.error", "text": "class:reply.text"}.get(reply.kind, "class:reply")
+        print_formatted_text(FormattedText([(style, reply.text)]), style=STYLE, output=self.output,
+                             include_default_pygments_style=False)
+
+    def suggestions(self, k: int | None = None) -> Suggestions:
+        """What the bar shows for the text before the cursor."""
+        before = get_app().current_buffer.document.text_before_cursor
+        return self.keyboard.suggest(before, k or self.commands.k)
+
+    def toolbar(self) -> FormattedText:
+        """The suggestion bar: ``1 word 12%`` per suggestion, cut to the terminal's width."""
+        result = self.suggestions()
+        width = get_app().output.get_size().columns
+        parts: list[tuple[str, str]] = []
+        used = 0
+        for n, (word, p) in enumerate(result.words, 1):
+            piece = [("class:bar.key", f" {n} " if n <= 9 else " · "), ("class:bar.word", f" {word}"),
+                     ("class:bar.prob", f" {percent(p)}  ")]
+            size = sum(len(text) for _, text in piece)
+            if parts and used + size > width:
+                break
+            parts += piece
+            used += size
+        notes = [self.notice] if self.notice else []
+        if not result.words and result.prefix:
+            learns = self.keyboard.cache is not None
+            notes.append(f"no word starts with “{result.prefix}”" + ("; Enter learns new words" if learns else ""))
+        elif result.unknown:
+            notes.append("new: " + ", ".join(result.unknown[-3:]))
+        for note in notes:
+            parts.append(("class:bar.note", f" {note} "))
+        return FormattedText(parts)
+
+    def accept(self, buffer: Buffer, index: int) -> None:
+        """Replace the partial word by the ``index``-th suggestion and a space."""
+        result = self.suggestions(max(index + 1, self.commands.k))
+        if index >= len(result.words):
+            return
+        delete, text = insertion(buffer.document.text_before_cursor, result.prefix, result.words[index][0])
+        buffer.delete_before_cursor(delete)
+        buffer.insert_text(text)
+
+    def _bindings(self) -> KeyBindings:
+        kb = KeyBindings()
+
+        @kb.add("tab", filter=~has_completions)
+        def _first(event) -> None:  # noqa: ANN001
+            self.accept(event.current_buffer, 0)
+
+        def pick(index: int) -> Callable:
+            return lambda event: self.accept(event.current_buffer, index)
+
+        for n in range(1, 10):
+            kb.add("escape", str(n))(pick(n - 1))
+            kb.add(f"f{n}")(pick(n - 1))
+
+        @kb.add("c-space")
+        @kb.add("s-tab", filter=~has_completions)
+        def _menu(event) -> None:  # noqa: ANN001
+            event.current_buffer.start_completion(select_first=False)
+
+        @kb.add("enter", filter=completion_is_selected)
+        def _take(event) -> None:  # noqa: ANN001
+            event.current_buffer.complete_state = None  # the selected word is already in the line
+
+        @kb.add("c-c")
+        def _clear(event) -> None:  # noqa: ANN001
+            had_text = bool(event.current_buffer.text)
+            event.current_buffer.reset()
+            self.notice = "" if had_text else "Ctrl-D or :quit leaves"
+
+        @kb.add("c-d")
+        def _quit(event) -> None:  # noqa: ANN001
+            event.app.exit(exception=EOFError)
+
+        @kb.add("c-z")
+        @kb.add("c-q")
+        def _ignore(event) -> None:  # noqa: ANN001
+            """Keys that would otherwise insert a raw control character into the line."""
+
+        return kb
+
+
+class _Completer(Completer):
+    """The completion menu: the bar's words (more of them), with their percentages."""
+
+    def __init__(self, repl: Repl) -> None:
+        self.repl = repl
+
+    def get_completions(self, document, complete_event):  # noqa: ANN001, ANN201
+        before = document.text_before_cursor
+        result = self.repl.keyboard.suggest(before, max(MENU_SIZE, self.repl.commands.k))
+        for word, p in result.words:
+            delete, text = insertion(before, result.prefix, word)
+            yield Completion(text, start_position=-delete, display=word, display_meta=percent(p))
