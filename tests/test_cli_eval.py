@@ -116,3 +116,16 @@ def test_model_and_vocabulary_mismatch(tmp_path, model, text_file):
     manifest["checksums"][vocab_file.name] = hashlib.sha256(data).hexdigest()
     (model / "wordrnn.json").write_text(json.dumps(manifest))
     assert_clean_error(run("evaluate", text_file, "-m", model), "vocabulary")
+
+
+def test_info_describes_a_baseline_and_an_interpolated_model(tmp_path, model, text_file):
+    trigram = tmp_path / "kn"
+    assert run("baseline", "train", text_file, "-o", trigram, "--model", model).exit_code == 0
+    assert run("evaluate", text_file, "-m", trigram, "--limit", "50", "--save", "-q").exit_code == 0
+    info = run("info", trigram, "--json")
+    assert info.exit_code == 0, info.output
+    data = json.loads(info.stdout)
+    assert data["kind"] == "ngram" and data["parameters"] > 0 and data["metrics"]["tokens"] == 50
+    assert run("interpolate", model, "--valid", text_file, "-q").exit_code == 0
+    table = run("info", model)
+    assert table.exit_code == 0 and "interpolation" in table.stdout

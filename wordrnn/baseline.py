@@ -101,6 +101,21 @@ def load_baseline(directory: str | Path) -> tuple[KneserNey, Vocabulary, Tokeniz
     return kn, vocab, from_dict(TokenizerConfig, config.get("tokenizer"))
 
 
+def describe_baseline(directory: str | Path) -> dict[str, Any]:
+    """What ``wordrnn info`` shows for a baseline directory (same keys as for a network)."""
+    directory = Path(directory)
+    manifest = ckpt.read_manifest(directory)
+    metrics = ckpt.read_json(directory, manifest, "metrics") if "metrics" in manifest["files"] else {}
+    vocab = ckpt.read_json(directory, manifest, "vocab")
+    return {
+        "path": str(directory), "kind": manifest.get("kind"), "written": manifest.get("written"),
+        "wordrnn_version": manifest.get("wordrnn_version"), "parameters": manifest.get("parameters"),
+        "vocab_size": len(vocab.get("words", [])) if isinstance(vocab, dict) else None,
+        "config": manifest.get("config"), "corpus": manifest.get("corpus"), "history": [],
+        "metrics": metrics, "card": None, "litert": None, "interpolation": None,
+    }
+
+
 def evaluate_baseline(
     files: Sequence[str | Path],
     baseline: str | Path,

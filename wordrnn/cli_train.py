@@ -95,28 +95,34 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
 ) -> None:
     """Describe a model: config, vocabulary, parameters, training history and metrics."""
+    from .baseline import describe_baseline, is_baseline
     from .saved import SavedModel, find_model
 
-    saved = SavedModel.load(find_model(model))
-    manifest = saved.manifest
-    description = {
-        "path": str(saved.path),
-        "kind": manifest.get("kind"),
-        "written": manifest.get("written"),
-        "wordrnn_version": manifest.get("wordrnn_version"),
-        "parameters": saved.parameter_count(),
-        "vocab_size": len(saved.vocab) if saved.vocab else None,
-        "config": manifest.get("config"),
-        "corpus": manifest.get("corpus"),
-        "history": saved.history,
-        "metrics": saved.metrics,
-        "card": saved.optional_json("card"),
-        "litert": manifest.get("litert"),
-    }
+    path = find_model(model)
+    if is_baseline(path):
+        description = describe_baseline(path)
+    else:
+        saved = SavedModel.load(path)
+        manifest = saved.manifest
+        description = {
+            "path": str(saved.path),
+            "kind": manifest.get("kind"),
+            "written": manifest.get("written"),
+            "wordrnn_version": manifest.get("wordrnn_version"),
+            "parameters": saved.parameter_count(),
+            "vocab_size": len(saved.vocab) if saved.vocab else None,
+            "config": manifest.get("config"),
+            "corpus": manifest.get("corpus"),
+            "history": saved.history,
+            "metrics": saved.metrics,
+            "card": saved.optional_json("card"),
+            "litert": manifest.get("litert"),
+            "interpolation": manifest.get("interpolation"),
+        }
     if as_json:
         out.print_json(json.dumps(description))
         return
-    table = Table(title=f"model {saved.path}", show_header=False)
+    table = Table(title=f"model {description['path']}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
     for key in ("kind", "written", "wordrnn_version", "parameters", "vocab_size"):
@@ -132,6 +138,8 @@ def info(
         table.add_row(section, ", ".join(f"{k}={v}" for k, v in values.items()))
     for key, value in (description["corpus"] or {}).items():
         table.add_row(f"corpus {key}", str(value))
+    if description.get("interpolation"):
+        table.add_row("interpolation", ", ".join(f"{k}={v:.4g}" for k, v in description["interpolation"].items()))
     for key, value in (description["metrics"] or {}).items():
         table.add_row(f"metric {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
     out.print(table)
