@@ -8,6 +8,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
+from test_cli_train import assert_clean_error
 from wordrnn.cli import app
 
 runner = CliRunner()
@@ -15,15 +16,6 @@ runner = CliRunner()
 
 def run(*args: str):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_clean_error(result, *needles: str):
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ TensorFlow loads only inside the commands that run a network.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
@@ -42,6 +42,14 @@ def progress_bar(label: str, quiet: bool = False) -> Iterator[Any]:
 
     with bar:
         yield update
+
+
+def show(result: Any, as_json: bool, render: Callable[[], Any]) -> None:
+    """Print ``result`` as one JSON object, or what ``render`` makes of it for people."""
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        out.print(render())
 
 
 def metrics_table(rows: dict[str, dict[str, Any]]) -> Table:
@@ -96,14 +104,8 @@ def evaluate(
         with progress_bar("baseline", quiet or as_json) as update:
             rows[str(baseline)] = evaluate_baseline(files, baseline, vocab=vocab, pretokenized=pretokenized,
                                                     limit=limit, on_progress=update)
-    if as_json:
-        first, *rest = rows.values()
-        result = dict(first)
-        if rest:
-            result["baseline"] = rest[0]
-        out.print_json(json.dumps(result))
-        return
-    out.print(metrics_table(rows))
+    first, *rest = rows.values()
+    show({**first, **({"baseline": rest[0]} if rest else {})}, as_json, lambda: metrics_table(rows))
 
 
 @app.command()
@@ -124,11 +126,9 @@ def interpolate(
     with progress_bar("fitting", quiet or as_json) as update:
         result = run_interpolate(model, valid, cache=cache, ngram_corpus=ngram, pretokenized=pretokenized,
                                  on_progress=update)
-    if as_json:
-        out.print_json(json.dumps(result))
-        return
-    out.print(f"cache weight {result['cache']:.3f} (decay {result['cache_decay']}), n-gram weight {result['ngram']:.3f}; "
-              f"validation perplexity {result['valid_ppl_network']:.1f} -> {result['valid_ppl_interpolated']:.1f}")
+    show(result, as_json, lambda: (
+        f"cache weight {result['cache']:.3f} (decay {result['cache_decay']}), n-gram weight {result['ngram']:.3f}; "
+        f"validation perplexity {result['valid_ppl_network']:.1f} -> {result['valid_ppl_interpolated']:.1f}"))
 
 
 @baseline_app.command("train")
@@ -149,11 +149,9 @@ def baseline_train(
 
     summary = train_baseline(corpus, output, model=model, min_count=min_count, max_vocab=max_vocab, force=force,
                              tokenizer_config=TokenizerConfig(lowercase=lowercase, pretokenized=pretokenized))
-    if as_json:
-        out.print_json(json.dumps(summary))
-        return
-    out.print(f"trigram baseline in {output}: {summary['ngrams']:,} n-grams over {summary['vocab']:,} words "
-              f"from {summary['tokens']:,} tokens ({summary['seconds']:.1f} s)")
+    show(summary, as_json, lambda: (
+        f"trigram baseline in {output}: {summary['ngrams']:,} n-grams over {summary['vocab']:,} words "
+        f"from {summary['tokens']:,} tokens ({summary['seconds']:.1f} s)"))
 
 
 @baseline_app.command("evaluate")
@@ -171,7 +169,4 @@ def baseline_evaluate(
 
     with progress_bar("evaluating", quiet or as_json) as update:
         metrics = evaluate_baseline(files, baseline, pretokenized=pretokenized, limit=limit, on_progress=update)
-    if as_json:
-        out.print_json(json.dumps(metrics))
-        return
-    out.print(metrics_table({str(baseline): metrics}))
+    show(metrics, as_json, lambda: metrics_table({str(baseline): metrics}))
