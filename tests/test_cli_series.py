@@ -130,3 +130,4 @@ def test_forecast_bad_inputs(tmp_path, series_model, tiny_model):
     other = tmp_path / "other.csv"
     other.write_text("x\n1\n2\n", encoding="utf-8")
     assert_clean_error(run("forecast", series_model, "--input", other), "no column named 'temp'")
+

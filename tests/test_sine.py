@@ -110,3 +110,15 @@ def test_same_seed_same_run():
 def test_bad_settings_fail_before_training(kwargs, needle):
     with pytest.raises(ConfigError, match=needle.replace("(", r"\(")):
         run_sine(**kwargs)
+
+
+def test_diverged_result_gives_valid_json(sine_result):
+    import dataclasses
+    import json
+
+    nan = float("nan")
+    diverged = dataclasses.replace(sine_result, mse=nan, mse_one_step=float("inf"), final_loss=nan,
+                                   free_running=np.full(36, nan))
+    data = json.loads(json.dumps(diverged.to_json(), allow_nan=False))
+    assert data["mse"] is None and data["mse_one_step"] is None and data["final_loss"] is None
+    assert data["predictions"][0]["predicted"] is None

@@ -29,6 +29,11 @@ from .series import Scaler, mse, read_csv, sine_series
 MAX_STEPS = 100_000
 
 
+def _number(value: float) -> float | None:
+    """JSON has no NaN or infinity: a diverged run reports null instead of invalid JSON."""
+    return float(value) if np.isfinite(value) else None
+
+
 @dataclass
 class Prediction:
     """What a series model says about observed values and their continuation (model units).
@@ -94,15 +99,15 @@ class SineResult:
         return self.truth[self.points:]
 
     def to_json(self) -> dict[str, Any]:
-        rows = [{"x": int(x), "predicted": float(p), "one_step": float(o), "expected": float(e)}
+        rows = [{"x": int(x), "predicted": _number(p), "one_step": _number(o), "expected": float(e)}
                 for x, p, o, e in zip(self.generated_x, self.free_running, self.one_step, self.expected)]
-        return {"mse": self.mse, "mse_one_step": self.mse_one_step, "train_seconds": self.train_seconds,
-                "epochs": self.epochs, "stopped": self.stopped, "final_loss": self.final_loss,
+        return {"mse": _number(self.mse), "mse_one_step": _number(self.mse_one_step), "train_seconds": self.train_seconds,
+                "epochs": self.epochs, "stopped": self.stopped, "final_loss": _number(self.final_loss),
                 **self.settings, "points": self.points, "generate": len(self.generated_x), "predictions": rows}
 
 
 def run_sine(*, cell: str = "lstm", units: int = 16, points: int = 36, generate: int = 36, epochs: int = 1000,
-             until_mse: float = 3e-5, learning_rate: float = 0.03, seed: int | None = 0,
+             until_mse: float = 1e-5, learning_rate: float = 0.04, seed: int | None = 0,
              callbacks: Sequence[Any] = ()) -> SineResult:
     """Learn sin(x) for x = 0..points-1 (next value as target), then predict x = points..points+generate-1.
 
@@ -171,8 +176,8 @@ class Forecast:
 
     def to_json(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "source": self.source, "primed": len(self.observed),
-                "forecast": [dict(zip(self.columns, map(float, row))) for row in self.forecast],
-                "mse_fitted": mse(self.fitted[:-1], self.observed[1:]) if len(self.observed) > 1 else None}
+                "forecast": [dict(zip(self.columns, map(_number, row))) for row in self.forecast],
+                "mse_fitted": _number(mse(self.fitted[:-1], self.observed[1:])) if len(self.observed) > 1 else None}
 
 
 def forecast(model_dir: str | Path, steps: int, input_path: str | Path | None = None,
