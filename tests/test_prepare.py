@@ -145,11 +145,16 @@ def test_empty_corpus(tmp_path):
         prepare([path], tmp_path / "ds", workers=1)
 
 
-def test_cli_prepare_from_standard_input(tmp_path):
-    data = tmp_path / "ds"
+def test_cli_prepare_from_standard_input_then_train(tmp_path):
+    data, model = tmp_path / "ds", tmp_path / "m"
     result = runner.invoke(app, ["prepare", "-", "-o", str(data), "-j", "1", "--max-vocab", "100"], input=make_text(300))
     assert result.exit_code == 0, result.output
     assert "tokens/s" in result.stderr and (data / MANIFEST).is_file()
+    result = runner.invoke(app, ["train", str(data), "-o", str(model), "--units", "8", "--embedding", "4",
+                                 "--batch-size", "4", "--window", "5", "--epochs", "1", "-q", "--no-export"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(runner.invoke(app, ["info", str(model), "--json"]).stdout)
+    assert info["vocab_size"] == open_dataset(data).manifest["vocab"]["size"]
 
 
 def test_cli_prepare_errors(tmp_path, corpus):
@@ -159,3 +164,5 @@ def test_cli_prepare_errors(tmp_path, corpus):
     assert_clean_error(runner.invoke(app, ["prepare", str(corpus[0]), "-o", out, "--eos", "never"]), "eos")
     assert runner.invoke(app, ["prepare", str(corpus[0]), "-o", out, "-q", "-j", "1"]).exit_code == 0
     assert_clean_error(runner.invoke(app, ["prepare", str(corpus[0]), "-o", out, "-j", "1"]), "--force")
+    (tmp_path / "ds" / MANIFEST).unlink()
+    assert_clean_error(runner.invoke(app, ["train", out, "-o", str(tmp_path / "m")]), "unfinished", "prepare")

@@ -15,7 +15,8 @@ from .config import ModelConfig, TokenizerConfig, TrainConfig
 
 @app.command()
 def train(
-    corpus: list[str] = typer.Argument(..., help="Text files, directories of *.txt files, or '-' for standard input."),
+    corpus: list[str] = typer.Argument(..., help="Text files, directories of *.txt files, '-' for standard input, "
+                                       "or one directory made by `wordrnn prepare` (its vocabulary and tokenizer settings apply)."),
     output: Path = typer.Option(Path("wordrnn-model"), "-o", "--output", help="Model directory to write."),
     valid: Optional[list[str]] = typer.Option(None, "--valid", help="Validation text (default: a held-out tail of the corpus)."),
     pretokenized: bool = typer.Option(False, "--pretokenized", help="Split on whitespace only (text already tokenized)."),
@@ -52,6 +53,8 @@ def train(
     force: bool = typer.Option(False, "--force", help="Replace a model already in the output directory."),
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted training in the output directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    strategy: str = typer.Option("default", "--strategy", help="default (one device), mirrored (every local GPU) or "
+                                 "multiworker (one process per machine, cluster in TF_CONFIG; see the README)."),
     export: bool = typer.Option(True, "--export/--no-export", help="Also save a LiteRT export of the step (fast start for complete/generate)."),
 ) -> None:
     """Train a next-word model on plain text (stateful truncated BPTT) and save it."""
@@ -81,7 +84,8 @@ def train(
         summary = train_text(corpus, output, tokenizer_config=tokenizer_config, model_config=model_config,
                              train_config=train_config, valid=valid, max_vocab=max_vocab, min_count=min_count,
                              encoding=encoding, force=force, resume=resume, callbacks=[progress],
-                             should_stop=stop, on_stage=stage, after_save=export_after_training(stage) if export else None)
+                             should_stop=stop, on_stage=stage, after_save=export_after_training(stage) if export else None,
+                             strategy=strategy)
     if not quiet:
         err.print(progress.summary_table(summary, {"model": str(output), "vocabulary": summary["vocab_size"],
                                                    "training tokens": f"{summary['train_tokens']:,}"}))

@@ -16,6 +16,7 @@ from .errors import ConfigError
 CELLS = ("lstm", "gru", "elman", "jordan")
 INPUT_KINDS = ("tokens", "series")
 EOS_MODES = ("line", "paragraph")
+STRATEGIES = ("default", "mirrored", "multiworker")  # --strategy: see distributed.py
 
 T = TypeVar("T")
 

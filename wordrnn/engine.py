@@ -105,11 +105,15 @@ class Engine:
         count = tf.reduce_sum(w)
         return total, count
 
+    def _normalizer(self, count):
+        """Weighted positions a step's loss is averaged over (all replicas' under tf.distribute)."""
+        return count
+
     def _train_step_impl(self, x, y, w, states):
         with tf.GradientTape() as tape:
             outputs, *new_states = self.train_model([x, *states], training=True)
             total, count = self._weighted_loss(y, w, outputs, self.train_loss_fn)
-            loss = total / tf.maximum(count, 1.0)
+            loss = total / tf.maximum(self._normalizer(count), 1.0)
         grads = tape.gradient(loss, self.model.trainable_variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         self.optimizer.apply(grads, self.model.trainable_variables)
         return total, count, [tf.stop_gradient(s) for s in new_states]

@@ -8,6 +8,7 @@ model. ``run_training`` is the part shared with numeric series.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 from . import __version__
 from . import checkpoint as ckpt
 from .batching import StreamBatches, split_tail
-from .config import ModelConfig, TokenizerConfig, TrainConfig, replace, to_dict
+from .config import STRATEGIES, ModelConfig, TokenizerConfig, TrainConfig, replace, to_dict
 from .errors import ConfigError, CorpusError, ModelFormatError
 from .saved import SavedModel
 from .tokenizer import Tokenizer
@@ -99,27 +100,36 @@ def run_training(
     callbacks: Sequence[Any] = (),
     should_stop: Callable[[], bool] = lambda: False,
     after_save: Callable[[Path], None] | None = None,
+    strategy: str = "default",
 ) -> dict[str, Any]:
     """Train on prepared sequences and save the model directory (the engine call shared by all input kinds).
 
     Args:
+        train_data: an array, or a ``shards.ShardedTokens`` view read through ``tf.data``.
         files: extra files stored with every save (vocabulary...).
         meta: manifest fields (config, corpus description...).
         after_save: called with the directory after the final model is saved (e.g. export).
+        strategy: "default", "mirrored" or "multiworker" (see ``distributed.py``); under a
+            strategy only the chief writes the model directory.
     """
-    from .engine import Engine, Snapshot  # imports TensorFlow quietly, before Keras
+    # distributed first: a multi-worker strategy must be made before TensorFlow runs any op
+    from .distributed import create_strategy, engine_for, strategy_scope, window_feed
+    from .engine import Snapshot
     from .model import build_model, count_parameters, loss_function, sampled_softmax_training, state_sizes
 
     import keras
 
     _check_memory(model_config, train_config)
+    tf_strategy = create_strategy(strategy)
     if train_config.seed is not None:
         keras.utils.set_random_seed(train_config.seed)
-    model = build_model(model_config)
-    train_model = train_loss = None
-    if train_config.sampled_softmax and model_config.input_kind == "tokens" and train_config.sampled_softmax < model_config.vocab_size - 1:
-        train_model, train_loss = sampled_softmax_training(model, model_config, train_config.sampled_softmax)
-    engine = Engine(model, loss_function(model_config), train_config, state_sizes(model_config), train_model, train_loss)
+    with strategy_scope(tf_strategy):
+        model = build_model(model_config)
+        train_model = train_loss = None
+        if train_config.sampled_softmax and model_config.input_kind == "tokens" and train_config.sampled_softmax < model_config.vocab_size - 1:
+            train_model, train_loss = sampled_softmax_training(model, model_config, train_config.sampled_softmax)
+        engine = engine_for(tf_strategy, model, loss_function(model_config), train_config, state_sizes(model_config),
+                            train_model, train_loss)
     batches = StreamBatches(train_data, train_config.batch_size, train_config.window, train_config.warmup_steps)
     valid = None
     if valid_data is not None and len(valid_data) > 1:
@@ -142,7 +152,8 @@ def run_training(
                                    "and config; resume with the same files, or start anew with --force")
         snapshot = Snapshot(weights, optimizer, states, position, history)
 
-    meta = {**meta, "wordrnn_version": __version__, "parameters": count_parameters(model)}
+    meta = {**meta, "wordrnn_version": __version__, "parameters": count_parameters(model),
+            "strategy": {"name": strategy, "replicas": getattr(engine, "replicas", 1)}}
     has_valid = valid is not None
 
     def save(kind: str, snap: Snapshot) -> None:
@@ -155,13 +166,16 @@ def run_training(
         if kind == "best" or not has_valid or not (out_dir / ckpt.MODEL_MANIFEST).is_file():
             ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, {**meta, "position": snap.position}, common)
 
-    with ckpt.TrainingLock(out_dir):
-        if not resume:
+    chief = getattr(engine, "is_chief", True)  # the one process that writes
+    with ckpt.TrainingLock(out_dir) if chief else contextlib.nullcontext():
+        if not resume and chief:
             (out_dir / ckpt.CHECKPOINT_MANIFEST).unlink(missing_ok=True)
-        summary = engine.fit(batches, valid, callbacks, save=save, resume=snapshot, should_stop=should_stop)
-        if summary["stopped"] == "interrupted" and not (out_dir / ckpt.MODEL_MANIFEST).is_file():
+        feed = window_feed(engine, batches, streamed=not isinstance(train_data, np.ndarray))
+        summary = engine.fit(feed, valid, callbacks, save=save if chief else None, resume=snapshot,
+                             should_stop=should_stop)
+        if chief and summary["stopped"] == "interrupted" and not (out_dir / ckpt.MODEL_MANIFEST).is_file():
             save("last", engine.snapshot(engine.zero_states(1), {"epoch": 0, "window": 0, "step": 0}, []))
-        if after_save is not None:
+        if after_save is not None and chief:
             after_save(out_dir)
     summary["parameters"] = meta["parameters"]
     return summary
@@ -184,30 +198,45 @@ def train_text(
     should_stop: Callable[[], bool] = lambda: False,
     on_stage: Callable[[str], None] = lambda stage: None,
     after_save: Callable[[Path], None] | None = None,
+    strategy: str = "default",
 ) -> dict[str, Any]:
     """Train a next-word model on text files and save it to ``out_dir``.
 
+    ``corpus`` may also be one directory made by ``wordrnn prepare``: its vocabulary and
+    tokenizer settings are used and its token ids are read from memory-mapped shards.
     With ``resume`` the vocabulary and every setting come from the checkpoint in ``out_dir``.
     Returns the engine's summary plus ``vocab_size`` and ``train_tokens``.
     """
+    from .shards import is_dataset, open_dataset
     from .textdata import count_words, encode_corpus, readable_twice
 
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     out_dir = Path(out_dir)
     ckpt.prepare_output(out_dir, force=force, resume=resume)
     if resume:
         previous = SavedModel.load(out_dir, ckpt.CHECKPOINT_MANIFEST)
         tokenizer_config, model_config = previous.tokenizer_config, previous.model_config
         train_config = replace(previous.train_config, epochs=max(train_config.epochs, previous.train_config.epochs))
+    dataset = open_dataset(corpus[0]) if len(corpus) == 1 and is_dataset(corpus[0]) else None
+    if dataset is not None:
+        tokenizer_config = dataset.tokenizer_config
+        if resume and previous.vocab.words != dataset.vocab.words:
+            raise CorpusError(f"{corpus[0]}: its vocabulary is not the checkpoint's; resume with the dataset it was "
+                              "trained on, or start anew with --force")
     tokenizer = Tokenizer(tokenizer_config)
     started = time.perf_counter()
-    with readable_twice(corpus) as paths:
-        if resume:
-            vocab = previous.vocab
-        else:
-            on_stage("counting words")
-            vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
-        on_stage("encoding")
-        ids = encode_corpus(paths, tokenizer, vocab, encoding)
+    if dataset is not None:
+        vocab, ids = dataset.vocab, dataset.tokens
+    else:
+        with readable_twice(corpus) as paths:
+            if resume:
+                vocab = previous.vocab
+            else:
+                on_stage("counting words")
+                vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
+            on_stage("encoding")
+            ids = encode_corpus(paths, tokenizer, vocab, encoding)
     valid_ids = None
     if valid:
         with readable_twice(valid) as valid_paths:
@@ -233,7 +262,8 @@ def train_text(
     }
     on_stage("training")
     summary = run_training(out_dir, model_config, train_config, ids, valid_ids, {"vocab.json": vocab.to_json()}, meta,
-                           resume=resume, callbacks=callbacks, should_stop=should_stop, after_save=after_save)
+                           resume=resume, callbacks=callbacks, should_stop=should_stop, after_save=after_save,
+                           strategy=strategy)
     summary.update(vocab_size=len(vocab), train_tokens=int(len(ids)))
     return summary
 
