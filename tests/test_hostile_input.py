@@ -292,3 +292,31 @@ def test_scripts_and_emoji_tokenize_as_whole_words(text, words):
     assert Tokenizer().words(text) == words
     pretokenized = Tokenizer(TokenizerConfig(pretokenized=True)).words(text)
     assert pretokenized and all(w.strip("\u200c\u200d") == w for w in pretokenized)
+
+
+# --- the interactive prompt -----------------------------------------------------------------------
+
+_KEYS = st.one_of(
+    st.text(st.characters(blacklist_characters="\x1f\x04:"), max_size=12),  # no pause, quit or commands
+    st.sampled_from(["\t", "\r", "\x03", "\x00", "\x1b", "\x1b[A", "\x1b[1;5C", "\x1b[999~", "\x1bOP", "\x1b5",
+                     "\x1b[200~paste\n\x00\x1b[201~", "\x7f", "\x1a", "\x11", "\x1b[<0;3;4M", "😀\u202e\u200d"]),
+)
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model):
+    import wordrnn
+
+    return wordrnn.load(tiny_model, "keras")
+
+
+@pytest.mark.filterwarnings("ignore::wordrnn.errors.WordRNNWarning")  # random words are unknown words
+@given(st.lists(_KEYS, max_size=12))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_random_keys_never_crash_the_repl(predictor, keys):
+    """Any keys (control characters, half escape sequences, pastes with NUL) and the REPL goes on."""
+    from test_repl import PROBE, drive
+
+    run = drive(predictor, "".join(keys) + "\x03the " + PROBE)  # Ctrl-C clears whatever was left
+    text, shown = run.bars[-1]
+    assert text == "the " and 0 < len(shown.words) <= 3

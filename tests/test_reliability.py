@@ -263,3 +263,71 @@ def test_time_based_checkpoints():
     assert saves(checkpoint_minutes=60) == [("best", windows), ("last", windows)]
     with pytest.raises(Exception, match="checkpoint-minutes"):
         TrainConfig(checkpoint_minutes=-1)
+
+
+# --- the REPL on a real terminal -----------------------------------------------------------------
+
+def _on_terminal(argv: list[str], steps: list, env: dict[str, str], timeout: float = 150) -> tuple[int | None, str]:
+    """Run ``argv`` on a pseudo-terminal; each step is keys to type or a (rows, columns) resize."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.execvpe(argv[0], argv, env)
+    screen, deadline, status = b"", time.monotonic() + timeout, None
+
+    def resize(rows: int, columns: int) -> None:  # the kernel sends SIGWINCH to the foreground job
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    def pump(seconds: float) -> None:
+        nonlocal screen
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if not select.select([fd], [], [], max(end - time.monotonic(), 0))[0]:
+                return
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            screen += chunk
+            if b"\x1b[6n" in chunk:  # answer the cursor position request as a terminal would
+                os.write(fd, b"\x1b[1;1R")
+
+    try:
+        resize(24, 80)
+        while time.monotonic() < deadline and b"Ctrl-D quits" not in screen:
+            pump(0.5)
+        for step in steps:
+            resize(*step) if isinstance(step, tuple) else os.write(fd, step.encode())
+            pump(0.5)
+        while time.monotonic() < deadline and status is None:
+            pump(0.5)
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(raw) if done else None
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    return status, screen.decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pseudo-terminal test written for Linux")
+def test_repl_survives_resizes_odd_keys_ctrl_c_and_ctrl_d_on_a_real_terminal(tiny_model, tmp_path):
+    """Window resizes mid-line (down to 2x5), escape sequences, Ctrl-C while `:generate` runs
+    (a real SIGINT: the terminal is in cooked mode then) and at the prompt; Ctrl-D ends it with 0."""
+    env = {**os.environ, "HOME": str(tmp_path), "TERM": "xterm-256color", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    steps = ["the c", (10, 40), "\x1b[1;5A\x1b[999~\x1bOZ", (2, 5), "at ", (50, 200), "\t", "\r",
+             ":generate 1000\r", "\x03", "\x03", (24, 80), ":k 4\r", "\x04"]
+    code, screen = _on_terminal([sys.executable, "-m", "wordrnn", "repl", "--model", str(tiny_model),
+                                 "--runtime", "keras"], steps, env)
+    assert code == 0, screen[-2000:]
+    assert "Traceback" not in screen and "internal error" not in screen
+    # still answering after Ctrl-C (which interrupts the generation unless it had already finished)
+    assert "showing 4 suggestions" in screen.split(":generate 1000")[-1], screen[-2000:]
