@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_text
+from test_hostile_input import assert_clean_error
 from wordrnn import checkpoint as ckpt
 from wordrnn import training
 from wordrnn.cli import app
@@ -29,16 +30,6 @@ from wordrnn.saved import SavedModel
 runner = CliRunner()
 TINY = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5", "-q", "--seed", "1",
         "--no-export", "--max-vocab", "200", "--dropout", "0"]
-
-
-def assert_clean_error(result, *needles: str) -> None:
-    assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert "internal error" not in lines[0], lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
