@@ -136,5 +136,5 @@ def _base_runner(saved: SavedModel, runtime: str) -> StepRunner:
         try:
             return runtime_litert.LiteRTStep(saved)
         except ExportError as exc:
-            warnings.warn(f"{exc}; running with TensorFlow instead (slower start)", WordRNNWarning, stacklevel=2)
+            warnings.warn(f"{exc}; running with TensorFlow instead (slower start)", WordRNNWarning, stacklevel=3)
     return KerasStep(saved)
