@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import make_text
+from wordrnn import shards
 from wordrnn.batching import StreamBatches, split_tail
 from wordrnn.errors import CorpusError
 from wordrnn.prepare import prepare
@@ -84,6 +85,21 @@ def test_release_unmaps_pages_read_so_far(tmp_path):
     assert touched - before > 12_000 and _rss_file_kb() < touched - 12_000
     assert view[(8 << 20) - 1] == ((8 << 20) - 1) % 65536  # still readable
     view.close()
+
+
+def test_reading_releases_pages_every_so_often(monkeypatch):
+    monkeypatch.setattr(shards, "RELEASE_EVERY", 4)
+
+    class Map:
+        closed, released = False, 0
+
+        def madvise(self, option):
+            Map.released += 1
+
+    view = ShardedTokens([np.arange(100, dtype=np.uint16)], [Map()])[10:]  # views keep the maps
+    for _ in range(12):
+        view[np.arange(5)]
+    assert Map.released == 3
 
 
 @pytest.fixture()

@@ -45,7 +45,6 @@ from .engine import Engine  # noqa: E402  (finds TensorFlow imported: runs no op
 from .config import STRATEGIES  # noqa: E402
 from .errors import ConfigError, DistributedError  # noqa: E402
 
-RELEASE_EVERY = 256  # windows between unmapping the pages of memory-mapped data already read
 _PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
                 tf.errors.AbortedError)
 
@@ -216,9 +215,7 @@ class WindowFeed:
 
     ``Engine.fit`` asks for windows in order; a jump (a new epoch, a resumed position) starts a
     new pipeline there. Windows are read on tf.data's thread while the step computes, so page
-    faults on memory-mapped shards overlap with training, and every ``RELEASE_EVERY`` windows
-    the pages already read are unmapped (``ShardedTokens.release``) so resident memory does
-    not grow with the corpus.
+    faults on memory-mapped shards (``shards.ShardedTokens``) overlap with training.
 
     Args:
         batches: the stream layout over the whole batch (the same on every worker).
@@ -232,13 +229,10 @@ class WindowFeed:
         self.num_windows, self.num_targets = batches.num_windows, batches.num_targets
         x, y, _ = batches.batch(0, rows)
         self._types = (tf.as_dtype(x.dtype), tf.as_dtype(y.dtype), tf.float32)
-        self._release = getattr(batches.data, "release", None)
         self._iterator: Any = None
         self._next = -1
 
     def _read(self, k: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._release is not None and k % RELEASE_EVERY == 0:
-            self._release()
         return self.batches.batch(int(k), self.rows)
 
     def batch(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -34,15 +34,16 @@ FORMAT = "wordrnn-dataset"
 FORMAT_VERSION = 1
 DTYPES = {"uint16": "<u2", "uint32": "<u4"}
 SHARD_NAME = re.compile(r"^shard-\d{5}\.bin$")
+RELEASE_EVERY = 1024  # reads between unmapping the pages read so far, so resident memory stays flat
 
 
 class ShardedTokens:
     """A read-only token sequence spread over memory-mapped shards.
 
     Indexing takes an int, a contiguous slice (a view: nothing is read) or an integer array
-    (a gather, touching only the pages it needs). ``release`` drops the pages this process has
-    mapped so far; they stay in the page cache, but resident memory stops growing with the
-    part of the corpus already read.
+    (a gather, touching only the pages it needs). Every ``RELEASE_EVERY`` gathers the pages
+    mapped so far are dropped (``release``): they stay in the page cache, but the process's
+    resident memory does not grow with the part of the corpus already read.
 
     Args:
         arrays: one 1-D array per shard (``np.frombuffer`` over an ``mmap``, or any array).
@@ -59,6 +60,7 @@ class ShardedTokens:
         self._start = start
         self._stop = int(self._offsets[-1]) if stop is None else stop
         self.dtype = arrays[0].dtype
+        self._gathers = 0
 
     def __len__(self) -> int:
         return self._stop - self._start
@@ -86,6 +88,9 @@ class ShardedTokens:
         return self._gather(index)
 
     def _gather(self, index: np.ndarray) -> np.ndarray:
+        self._gathers += 1
+        if self._maps and self._gathers % RELEASE_EVERY == 0:
+            self.release()
         positions = index.astype(np.int64) + self._start
         if len(self._arrays) == 1:
             return self._arrays[0][positions]
