@@ -20,7 +20,8 @@ from prompt_toolkit.output import DummyOutput
 
 import wordrnn
 from wordrnn.adapt import AdaptationCache, Keyboard, Suggestions
-from wordrnn.repl import Commands, Repl, Reply, insertion, percent, run_lines
+from wordrnn.cli_repl import run_lines
+from wordrnn.repl import Commands, Repl, Reply, insertion, percent
 
 PROBE = "\x14"  # Ctrl-T
 PAUSE = "\x1f"  # not a key: ``drive`` waits there, so work the app does in the background can finish

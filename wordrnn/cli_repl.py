@@ -6,12 +6,13 @@ milliseconds. Nothing here imports TensorFlow: a model with a LiteRT export runs
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 import typer
 from rich.markup import escape
@@ -19,6 +20,9 @@ from rich.markup import escape
 from .cli_predict import MODEL_HELP, RUNTIME_HELP, warnings_to_stderr
 from .cli import app, err, out
 from .errors import ConfigError, WordRNNWarning
+
+if TYPE_CHECKING:
+    from .repl import Commands
 
 DEFAULT_WEIGHT = 0.2  # adapt.DEFAULT_WEIGHT (not imported: `wordrnn --help` stays light; a test keeps them equal)
 MAX_LINE_CHARS = 65536  # longer piped lines are cut (a 200 MB line must not be held or fed whole)
@@ -38,6 +42,51 @@ def _lines(stream: TextIO) -> Iterator[str]:
             warnings.warn(f"a line longer than {MAX_LINE_CHARS:,} characters was cut to its first {MAX_LINE_CHARS:,}",
                           WordRNNWarning)
         yield line
+
+
+def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], None], as_json: bool = False,
+              on_unknown: Callable[[tuple[str, ...]], None] | None = None) -> None:
+    """The line mode: for each line, print what the bar would show at its end, then commit it.
+
+    One output line per input line: ``word 12%  word 3.1%`` or, with ``as_json``,
+    ``{"line", "prefix", "suggestions": [{"word", "prob"}]}``; a command prints its reply
+    (``{"command", "reply", "error"}`` in JSON).
+    """
+    from .repl import percent
+
+    keyboard = commands.keyboard
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        reply = commands.run(line)
+        if reply is not None:
+            text = reply.text.replace("\n", " ")
+            write(json.dumps({"command": reply.command, "reply": reply.text, "error": reply.kind == "error"},
+                             ensure_ascii=False) if as_json else f"error: {text}" if reply.kind == "error" else text)
+            if reply.quit:
+                return
+            continue
+        result = keyboard.suggest(line, commands.k)
+        if result.unknown and on_unknown is not None:
+            on_unknown(result.unknown)
+        if as_json:
+            write(json.dumps({"line": line, "prefix": result.prefix,
+                              "suggestions": [{"word": w, "prob": float(f"{p:.6g}")} for w, p in result.words]},
+                             ensure_ascii=False))
+        else:
+            write("  ".join(f"{w} {percent(p)}" for w, p in result.words))
+        keyboard.commit(line)
+
+
+def file_history(path: Path) -> Any:
+    """prompt_toolkit's ``FileHistory`` on a file only its owner can read (created or tightened to 0600)."""
+    from prompt_toolkit.history import FileHistory
+
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot use --history {path}: {exc.strerror or exc}") from None
+    return FileHistory(str(path))
 
 
 def _unknown(words: tuple[str, ...]) -> None:
@@ -73,7 +122,7 @@ def repl(
     """
     from .adapt import AdaptationCache, Keyboard, check_weight, read_cache_file
     from .predictor import load
-    from .repl import Commands, Repl, file_history, run_lines
+    from .repl import Commands, Repl
     from .sampling import check_k, check_options
 
     check_k(k)

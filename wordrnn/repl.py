@@ -1,21 +1,20 @@
-"""``wordrnn repl``: a prompt with a live suggestion bar (prompt_toolkit), and its line mode for pipes.
+"""``wordrnn repl``: a prompt with a live suggestion bar (prompt_toolkit).
 
 The bar is a bottom toolbar recomputed from ``adapt.Keyboard`` whenever the line changes (a
 keystroke costs at most one model step, memoised for repeated renders). ``Commands`` (``:k``,
-``:generate``...) are shared by the interactive prompt and ``run_lines``, the mode used when
-standard input is not a terminal. Nothing typed is written to disk unless asked for: the input
+``:generate``...) are shared by the interactive prompt and ``cli_repl.run_lines``, the mode used
+when standard input is not a terminal. Nothing typed is written to disk unless asked for: the input
 history lives in memory without ``--history`` and the cache is saved only with ``--cache`` or
 ``:save-cache``; files written are readable by their owner only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-import json
-import os
 import re
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import Completer, Completion
 from prompt_toolkit.filters import completion_is_selected, has_completions
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, merge_key_bindings
 from prompt_toolkit.styles import Style
 
@@ -87,13 +86,30 @@ def insertion(before: str, prefix: str, word: str) -> tuple[int, str]:
     return delete, word + " "
 
 
+def bar(result: Suggestions, width: int, notes: Sequence[str] = ()) -> FormattedText:
+    """The suggestion bar: ``1 word 12%`` per suggestion as far as ``width`` allows, then the notes."""
+    parts: list[tuple[str, str]] = []
+    used = 0
+    for n, (word, p) in enumerate(result.words, 1):
+        piece = [("class:bar.key", f" {n} " if n <= 9 else " · "), ("class:bar.word", f" {word}"),
+                 ("class:bar.prob", f" {percent(p)}  ")]
+        size = sum(len(text) for _, text in piece)
+        if parts and used + size > width:
+            break
+        parts += piece
+        used += size
+    parts += [("class:bar.note", f" {note} ") for note in notes]
+    return FormattedText(parts)
+
+
 @dataclass(frozen=True)
 class Reply:
-    """What a command answers: a message (style ``info``, ``error`` or ``text``), and whether to quit."""
+    """What a command answers: a message (style ``info``, ``error`` or ``text``), whether to quit, the command."""
 
     text: str
     kind: str = "info"
     quit: bool = False
+    command: str = ""
 
 
 class Commands:
@@ -118,7 +134,9 @@ class Commands:
         match = _COMMAND.match(line)
         if not match:
             return None
-        name, rest = match.group(1), match.group(2).strip()
+        return dataclasses.replace(self._run(match.group(1), match.group(2).strip()), command=match.group(1))
+
+    def _run(self, name: str, rest: str) -> Reply:
         handler = getattr(self, f"_cmd_{name.replace('-', '_')}", None)
         if handler is None:
             return Reply(f"unknown command :{name}; :help lists the commands", "error")
@@ -214,48 +232,6 @@ def _number(text: str, kind: type, usage: str) -> int | float:
         raise ConfigError(f"{usage}: {text!r} is not a {'whole ' if kind is int else ''}number") from None
 
 
-def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], None], as_json: bool = False,
-              on_unknown: Callable[[tuple[str, ...]], None] | None = None) -> None:
-    """The line mode: for each line, print what the bar would show at its end, then commit it.
-
-    One output line per input line: ``word 12%  word 3.1%`` or, with ``as_json``,
-    ``{"line", "prefix", "suggestions": [{"word", "prob"}]}``; a command prints its reply
-    (``{"command", "reply"}`` in JSON).
-    """
-    keyboard = commands.keyboard
-    for raw in lines:
-        line = raw.rstrip("\r\n")
-        reply = commands.run(line)
-        if reply is not None:
-            text = reply.text if reply.kind != "text" or as_json else reply.text.replace("\n", " ")
-            name = _COMMAND.match(line).group(1)  # type: ignore[union-attr]
-            write(json.dumps({"command": name, "reply": text, "error": reply.kind == "error"}, ensure_ascii=False)
-                  if as_json else (f"error: {text}" if reply.kind == "error" else text).replace("\n", " "))
-            if reply.quit:
-                return
-            continue
-        result = keyboard.suggest(line, commands.k)
-        if result.unknown and on_unknown is not None:
-            on_unknown(result.unknown)
-        if as_json:
-            write(json.dumps({"line": line, "prefix": result.prefix,
-                              "suggestions": [{"word": w, "prob": float(f"{p:.6g}")} for w, p in result.words]},
-                             ensure_ascii=False))
-        else:
-            write("  ".join(f"{w} {percent(p)}" for w, p in result.words))
-        keyboard.commit(line)
-
-
-def file_history(path: Path) -> FileHistory:
-    """prompt_toolkit's ``FileHistory`` on a file only its owner can read (created or tightened to 0600)."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        os.chmod(path, 0o600)
-    except OSError as exc:
-        raise ConfigError(f"cannot use --history {path}: {exc.strerror or exc}") from None
-    return FileHistory(str(path))
-
-
 class Repl:
     """The interactive prompt.
 
@@ -313,28 +289,15 @@ class Repl:
         return self.keyboard.suggest(before, k or self.commands.k)
 
     def toolbar(self) -> FormattedText:
-        """The suggestion bar: ``1 word 12%`` per suggestion, cut to the terminal's width."""
+        """The suggestion bar for the line being typed (see ``bar``)."""
         result = self.suggestions()
-        width = get_app().output.get_size().columns
-        parts: list[tuple[str, str]] = []
-        used = 0
-        for n, (word, p) in enumerate(result.words, 1):
-            piece = [("class:bar.key", f" {n} " if n <= 9 else " · "), ("class:bar.word", f" {word}"),
-                     ("class:bar.prob", f" {percent(p)}  ")]
-            size = sum(len(text) for _, text in piece)
-            if parts and used + size > width:
-                break
-            parts += piece
-            used += size
         notes = [self.notice] if self.notice else []
         if not result.words and result.prefix:
             learns = self.keyboard.cache is not None
             notes.append(f"no word starts with “{result.prefix}”" + ("; Enter learns new words" if learns else ""))
         elif result.unknown:
             notes.append("new: " + ", ".join(result.unknown[-3:]))
-        for note in notes:
-            parts.append(("class:bar.note", f" {note} "))
-        return FormattedText(parts)
+        return bar(result, get_app().output.get_size().columns, notes)
 
     def accept(self, buffer: Buffer, index: int) -> None:
         """Replace the partial word by the ``index``-th suggestion and a space."""
