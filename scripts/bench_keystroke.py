@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from wordrnn.adapt import DEFAULT_DECAY, DEFAULT_WEIGHT, AdaptationCache, Keyboard  # noqa: E402
+from wordrnn.adapt import DEFAULT_DECAY, DEFAULT_WEIGHT, AdaptationCache  # noqa: E402
+from wordrnn.keyboard import Keyboard  # noqa: E402
 from wordrnn.errors import WordRNNWarning  # noqa: E402
 from wordrnn.repl import bar  # noqa: E402
 

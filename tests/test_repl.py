@@ -19,7 +19,8 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.output import DummyOutput
 
 import wordrnn
-from wordrnn.adapt import AdaptationCache, Keyboard, Suggestions
+from wordrnn.adapt import AdaptationCache
+from wordrnn.keyboard import Keyboard, Suggestions
 from wordrnn.cli_repl import run_lines
 from wordrnn.repl import Commands, Repl, Reply, insertion, percent
 

@@ -120,7 +120,8 @@ def repl(
 
     From a pipe (standard input not a terminal): one line of suggestions per input line.
     """
-    from .adapt import AdaptationCache, Keyboard, check_weight, read_cache_file
+    from .adapt import AdaptationCache, check_weight, read_cache_file
+    from .keyboard import Keyboard
     from .predictor import load
     from .repl import Commands, Repl
     from .sampling import check_k, check_options

@@ -1,6 +1,6 @@
 """``wordrnn repl``: a prompt with a live suggestion bar (prompt_toolkit).
 
-The bar is a bottom toolbar recomputed from ``adapt.Keyboard`` whenever the line changes (a
+The bar is a bottom toolbar recomputed from ``keyboard.Keyboard`` whenever the line changes (a
 keystroke costs at most one model step, memoised for repeated renders). ``Commands`` (``:k``,
 ``:generate``...) are shared by the interactive prompt and ``cli_repl.run_lines``, the mode used
 when standard input is not a terminal. Nothing typed is written to disk unless asked for: the input
@@ -28,7 +28,8 @@ from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, merge_key_bindings
 from prompt_toolkit.styles import Style
 
-from .adapt import Keyboard, Suggestions, write_private
+from .adapt import write_private
+from .keyboard import Keyboard, Suggestions
 from .errors import ConfigError, WordRNNError
 from .predictor import check_words
 from .sampling import check_k, check_options

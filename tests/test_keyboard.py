@@ -1,0 +1,84 @@
+"""The Keyboard: incremental typing equals a fresh suggest, one step per new word, adaptation on commit."""
+
+from __future__ import annotations
+
+import pytest
+
+import wordrnn
+from wordrnn.adapt import AdaptationCache
+from wordrnn.keyboard import Keyboard
+from wordrnn.predictor import Predictor
+
+
+class CountingRunner:
+    """Wraps a step runner and counts the steps it runs."""
+
+    def __init__(self, base) -> None:  # noqa: ANN001
+        self.base, self.steps = base, 0
+        self.name, self.input_kind, self.state_sizes = "counting", base.input_kind, base.state_sizes
+
+    def zero_state(self, batch: int = 1):
+        return self.base.zero_state(batch)
+
+    def step(self, inputs, state):  # noqa: ANN001
+        self.steps += 1
+        return self.base.step(inputs, state)
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model):
+    return wordrnn.load(tiny_model, "keras")
+
+
+@pytest.mark.filterwarnings("ignore::wordrnn.errors.WordRNNWarning")  # the predictor's, for "fin"
+def test_keyboard_matches_a_fresh_suggest_on_the_whole_text(predictor):
+    keyboard = Keyboard(predictor)
+    typed = "she likes the green tree again."
+    for i in range(len(typed) + 1):  # every keystroke, like the bar
+        assert keyboard.suggest(typed[:i], 3).words == predictor.suggest(typed[:i], 3)
+    keyboard.commit(typed)
+    keyboard.commit("")  # an empty line feeds nothing (as in training text)
+    keyboard.commit("the cat fin")
+    for text in ("", "he ", "he wan", "he wants the smal", "he wants the small ho"):
+        assert keyboard.suggest(text, 4).words == predictor.suggest(f"{typed}\n\nthe cat fin\n{text}", 4)
+    assert keyboard.text() == f"{typed}\n\nthe cat fin\n"
+    for text in ("he wants the small house", "he wa", "she "):  # backspace and retyping rewind the line
+        assert keyboard.suggest(text, 3).words == predictor.suggest(f"{typed}\nthe cat fin\n{text}", 3)
+
+
+def test_keyboard_steps_once_per_new_word_and_never_recomputes_the_history(predictor):
+    runner = CountingRunner(predictor.runner)
+    counted = Predictor(predictor.saved, runner)
+    keyboard = Keyboard(counted, AdaptationCache(counted.vocab))
+    line = "the dog follows the river today ."
+    for i in range(len(line) + 1):
+        keyboard.suggest(line[:i])
+    start = 1  # the start-of-text step
+    assert runner.steps == start + len(line.split())  # the last word: fed while typing the space after it
+    keyboard.commit(line)
+    assert runner.steps == start + len(line.split()) + 1  # only </s> was left
+    for _ in range(5):
+        keyboard.suggest("")
+    keyboard.commit("a bird sees")
+    assert runner.steps == start + len(line.split()) + 1 + 3 + 1
+
+
+def test_keyboard_reports_unknown_words_without_warnings(predictor, recwarn):
+    keyboard = Keyboard(predictor, AdaptationCache(predictor.vocab))
+    result = keyboard.suggest("the zorblax sees the qux ")
+    assert result.unknown == ("zorblax", "qux") and len(recwarn) == 0
+
+
+def test_keyboard_adapts_to_a_repeated_phrase(predictor):
+    plain = Keyboard(predictor)
+    adapted = Keyboard(predictor, AdaptationCache(predictor.vocab, weight=0.3))
+    before = dict(adapted.suggest("the old man wants the ", 10).words).get("river", 0.0)
+    for _ in range(4):
+        adapted.commit("the old man wants the river")
+        plain.commit("the old man wants the river")
+    after = dict(adapted.suggest("the old man wants the ", 10).words).get("river", 0.0)
+    unadapted = dict(plain.suggest("the old man wants the ", 10).words).get("river", 0.0)
+    assert after > before and after > unadapted
+    adapted.forget()
+    assert adapted.suggest("the old man wants the ", 10).words == plain.suggest("the old man wants the ", 10).words
+    assert adapted.cache is not None and len(adapted.cache) == 0
