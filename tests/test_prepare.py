@@ -150,11 +150,20 @@ def test_cli_prepare_from_standard_input_then_train(tmp_path):
     result = runner.invoke(app, ["prepare", "-", "-o", str(data), "-j", "1", "--max-vocab", "100"], input=make_text(300))
     assert result.exit_code == 0, result.output
     assert "tokens/s" in result.stderr and (data / MANIFEST).is_file()
-    result = runner.invoke(app, ["train", str(data), "-o", str(model), "--units", "8", "--embedding", "4",
-                                 "--batch-size", "4", "--window", "5", "--epochs", "1", "-q", "--no-export"])
+    valid = tmp_path / "valid.txt"
+    valid.write_text(make_text(50, seed=9))
+    tiny = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5", "-q", "--no-export"]
+    result = runner.invoke(app, ["train", str(data), "-o", str(model), *tiny, "--epochs", "1", "--valid", str(valid)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["train", str(data), "-o", str(model), *tiny, "--epochs", "2", "--valid", str(valid), "--resume"])
     assert result.exit_code == 0, result.output
     info = json.loads(runner.invoke(app, ["info", str(model), "--json"]).stdout)
     assert info["vocab_size"] == open_dataset(data).manifest["vocab"]["size"]
+    assert [h["epoch"] for h in info["history"]] == [1, 2] and "val_loss" in info["history"][1]
+    other = tmp_path / "other"
+    assert runner.invoke(app, ["prepare", "-", "-o", str(other), "-j", "1"], input="alpha beta gamma\n" * 300).exit_code == 0
+    result = runner.invoke(app, ["train", str(other), "-o", str(model), *tiny, "--epochs", "3", "--resume"])
+    assert_clean_error(result, "vocabulary is not the checkpoint's")
 
 
 def test_cli_prepare_errors(tmp_path, corpus):
