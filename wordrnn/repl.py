@@ -301,8 +301,8 @@ class Repl:
         return bar(result, get_app().output.get_size().columns, notes)
 
     def accept(self, buffer: Buffer, index: int) -> None:
-        """Replace the partial word by the ``index``-th suggestion and a space."""
-        result = self.suggestions(max(index + 1, self.commands.k))
+        """Replace the partial word by the ``index``-th suggestion on the bar and a space (none: no change)."""
+        result = self.suggestions()
         if index >= len(result.words):
             return
         delete, text = insertion(buffer.document.text_before_cursor, result.prefix, result.words[index][0])
