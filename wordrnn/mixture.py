@@ -120,7 +120,7 @@ class MixtureRunner:
         self.base = base
         self.mixer = mixer
         self.input_kind = base.input_kind
-        self.name = f"{getattr(base, 'name', 'runner')}+cache"
+        self.name = f"{getattr(base, 'name', 'runner')}+interpolation"
         self._split = len(base.state_sizes)
         self.state_sizes = [*base.state_sizes, *mixer.state_sizes]
 
