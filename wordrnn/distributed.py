@@ -191,12 +191,12 @@ class DistributedEngine(Engine):
                 on_window(k)
         return total / max(count, 1.0)
 
-    def fit(self, train: Any, valid: StreamBatches | None = None, callbacks: Sequence[Any] = (),
+    def fit(self, train: Any, valid: StreamBatches | None = None, callbacks: Sequence[Any] = (), *args: Any,
             should_stop: Callable[[], bool] = lambda: False, **kwargs: Any) -> dict[str, Any]:
         """``Engine.fit``, stopping where every worker agrees; a lost worker becomes a ``DistributedError``."""
         self._stop_requested, self._stop_agreed = should_stop, False
         try:
-            return super().fit(train, valid, callbacks, should_stop=lambda: self._stop_agreed, **kwargs)
+            return super().fit(train, valid, callbacks, *args, should_stop=lambda: self._stop_agreed, **kwargs)
         except _PEER_ERRORS as exc:
             raise DistributedError(f"a worker failed or became unreachable ({_reason(exc)}); "
                                    "restart every worker with --resume to continue from the last checkpoint") from None
