@@ -116,7 +116,12 @@ def _trial(corpus: Path, out: Path, reference: dict, rng: random.Random, early: 
             while _checkpoint_step(out) < target and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.005)
             if proc.poll() is None:
-                _check_refused_while_running(corpus, out, proc.pid)
+                # Freeze it (it keeps its lock) so it cannot finish and unlock while we check.
+                proc.send_signal(signal.SIGSTOP)
+                try:
+                    _check_refused_while_running(corpus, out, proc.pid)
+                finally:
+                    proc.send_signal(signal.SIGCONT)
             time.sleep(rng.uniform(0.0, 0.1))  # lands between saves or in the middle of one
         finished = proc.poll() is not None
         proc.send_signal(signal.SIGKILL)
