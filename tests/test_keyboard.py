@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import wordrnn
 from wordrnn.adapt import AdaptationCache
+from wordrnn.errors import WordRNNWarning
 from wordrnn.keyboard import Keyboard
 from wordrnn.predictor import Predictor
 
@@ -82,3 +87,18 @@ def test_keyboard_adapts_to_a_repeated_phrase(predictor):
     adapted.forget()
     assert adapted.suggest("the old man wants the ", 10).words == plain.suggest("the old man wants the ", 10).words
     assert adapted.cache is not None and len(adapted.cache) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(st.text(max_size=40), max_size=4), typed=st.text(max_size=40))
+def test_any_text_is_handled_and_matches_a_fresh_suggest(predictor, lines, typed):
+    keyboard = Keyboard(predictor, AdaptationCache(predictor.vocab))
+    plain = Keyboard(predictor)
+    for line in lines:
+        keyboard.commit(line)
+        plain.commit(line)
+    keyboard.suggest(typed, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WordRNNWarning)
+        expected = predictor.suggest("".join(f"{line}\n" for line in lines) + typed, 3)
+    assert plain.suggest(typed, 3).words == expected

@@ -12,7 +12,11 @@ import signal
 import stat
 from dataclasses import dataclass, field
 
+import warnings
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prompt_toolkit.application.current import get_app
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.key_binding import KeyBindings
@@ -22,6 +26,7 @@ import wordrnn
 from wordrnn.adapt import AdaptationCache
 from wordrnn.keyboard import Keyboard, Suggestions
 from wordrnn.cli_repl import run_lines
+from wordrnn.errors import WordRNNWarning
 from wordrnn.repl import Commands, Repl, Reply, insertion, percent
 
 PROBE = "\x14"  # Ctrl-T
@@ -251,3 +256,20 @@ def test_save_save_cache_and_forget_write_private_files_only_when_asked(predicto
     off = drive(predictor, f":forget{ENTER}:save-cache {cache_file}{ENTER}")
     assert [r.kind for r in off.replies] == ["error", "error"] and not cache_file.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt", "session.txt"]
+
+
+KEYS = st.sampled_from(["a", "th", " ", "e", ".", ",", TAB, ALT[1], ALT[3], F[2], CTRL_C, CTRL_SPACE, UP, "\x1b[B",
+                        "\x1b", "\x1b[D", "\x1b[C", "\x7f", "\x08", "\x17", "\x15", "\x1a", "\x1b[24~", "\x1b[1;5A",
+                        ENTER, f":k 2{ENTER}", f":generate 2{ENTER}", f":reset{ENTER}", f":temp x{ENTER}", "é😀\u202e",
+                        "\x1b[200~pasted\nlines\x1b[201~"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(keys=st.lists(KEYS, max_size=25))
+def test_random_key_sequences_never_crash_and_the_context_stays_exact(predictor, keys):
+    run = drive(predictor, "".join(keys) + f"{CTRL_C}the {PROBE}")
+    assert len(run.bars) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WordRNNWarning)
+        expected = predictor.suggest(run.keyboard.text() + "the ", run.commands.k)
+    assert run.bars[0][1].words == expected
