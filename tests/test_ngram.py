@@ -116,3 +116,26 @@ def test_bad_input():
 
 def test_histories_start_with_sentence_ends():
     np.testing.assert_array_equal(histories(np.array([0, 5, 6, 7]), 1, 4), [[0, 0], [0, 5], [5, 6]])
+
+
+def test_pruned_model_moves_the_mass_of_rare_trigrams_to_the_back_off(corpus):
+    full = KneserNey.train(np.array(corpus), 40)
+    pruned = KneserNey.train(np.array(corpus), 40, min_trigram_count=2)
+    assert len(pruned.tri_words) < len(full.tri_words) and (pruned.tri_counts >= 2).all()
+    contexts = np.array([(u, v) for u in range(0, 40, 3) for v in range(40)])
+    probs = pruned.probabilities(contexts)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(pruned.unigram, full.unigram)
+    # Seen-twice trigrams keep their discounted share (same context totals as the full model).
+    key = pruned.tri_contexts[0]
+    u, v = divmod(int(key), 40)
+    row = slice(pruned.tri_indptr[0], pruned.tri_indptr[1])
+    here, there = pruned.probabilities(np.array([[u, v]]))[0], full.probabilities(np.array([[u, v]]))[0]
+    for word in pruned.tri_words[row]:
+        assert here[word] == pytest.approx(there[word], rel=0.5)
+    buffer = io.BytesIO()
+    np.savez(buffer, **pruned.to_arrays())
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as archive:
+        again = KneserNey.from_arrays({k: archive[k] for k in archive.files})
+    np.testing.assert_array_equal(again.probabilities(contexts), probs)

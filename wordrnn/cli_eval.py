@@ -114,6 +114,7 @@ def interpolate(
     valid: list[str] = typer.Option(..., "--valid", help="Validation text the weights are fitted on."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Interpolate a decaying word cache."),
     ngram: Optional[list[str]] = typer.Option(None, "--ngram", help="Also interpolate a Kneser-Ney trigram trained on this text (usually the training text)."),
+    ngram_min_count: int = typer.Option(1, "--ngram-min-count", help="Prune trigrams seen fewer times than this (2 keeps about a quarter: a much smaller model)."),
     pretokenized: Optional[bool] = typer.Option(None, "--pretokenized/--tokenize", help=PRETOKENIZED_HELP,
                                                 show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the fitted settings as JSON."),
@@ -124,8 +125,8 @@ def interpolate(
 
     quiet_tensorflow()
     with progress_bar("fitting", quiet or as_json) as update:
-        result = run_interpolate(model, valid, cache=cache, ngram_corpus=ngram, pretokenized=pretokenized,
-                                 on_progress=update)
+        result = run_interpolate(model, valid, cache=cache, ngram_corpus=ngram, ngram_min_count=ngram_min_count,
+                                 pretokenized=pretokenized, on_progress=update)
     show(result, as_json, lambda: (
         f"cache weight {result['cache']:.3f} (decay {result['cache_decay']}), n-gram weight {result['ngram']:.3f}; "
         f"validation perplexity {result['valid_ppl_network']:.1f} -> {result['valid_ppl_interpolated']:.1f}"))

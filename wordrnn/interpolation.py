@@ -28,6 +28,7 @@ def interpolate(
     *,
     cache: bool = True,
     ngram_corpus: Sequence[str | Path] | None = None,
+    ngram_min_count: int = 1,
     pretokenized: bool | None = None,
     encoding: str = "utf-8",
     batch_size: int = 32,
@@ -39,8 +40,9 @@ def interpolate(
     The network's probabilities of the validation targets are computed once (from a fresh
     state, streams as in ``evaluate``); the cache's are computed for a few decays; a grid
     search finds the weights (``mixture.fit_weights``) and the best decay wins. With ``ngram_corpus`` a
-    Kneser-Ney trigram is trained on it (with the model's vocabulary), weighted too, and
-    stored in the model directory. Returns the settings and the validation perplexity before
+    Kneser-Ney trigram is trained on it (with the model's vocabulary; trigrams seen fewer than
+    ``ngram_min_count`` times pruned, which shrinks it), weighted too, and stored in the model
+    directory. Returns the settings and the validation perplexity before
     and after.
     """
     from . import checkpoint as ckpt
@@ -59,7 +61,7 @@ def interpolate(
 
         tokenizer = Tokenizer(tokenizer_config_for(saved.tokenizer_config, pretokenized))
         with readable_twice(ngram_corpus) as paths:
-            kn = KneserNey.train(encode_corpus(paths, tokenizer, saved.vocab, encoding), len(saved.vocab))
+            kn = KneserNey.train(encode_corpus(paths, tokenizer, saved.vocab, encoding), len(saved.vocab), ngram_min_count)
         gram = np.empty(len(ids))
         for probs, positions in ngram_distributions(kn, ids):
             gram[positions] = probs[np.arange(len(positions)), ids[positions]]

@@ -72,29 +72,42 @@ class KneserNey:
             self.tri_indptr = np.asarray(arrays["tri_indptr"], np.int64)
             self.tri_words = np.asarray(arrays["tri_words"], np.int64)
             self.tri_counts = np.asarray(arrays["tri_counts"], np.float64)
+            # Pruned models store each context's full count (pruned trigrams included).
+            self.tri_totals = np.asarray(arrays["tri_totals"], np.float64) if "tri_totals" in arrays else None
         except KeyError as exc:
             raise ModelFormatError(f"n-gram file lacks {exc.args[0]}; the model directory is damaged") from None
         v = self.vocab_size
         if (self.unigram.shape != (v,) or self.bi_indptr.shape != (v + 1,) or self.discounts.shape != (3, 3)
                 or len(self.tri_indptr) != len(self.tri_contexts) + 1 or self.bi_indptr[-1] != len(self.bi_words)
-                or self.tri_indptr[-1] != len(self.tri_words)):
+                or self.tri_indptr[-1] != len(self.tri_words)
+                or (self.tri_totals is not None and self.tri_totals.shape != self.tri_contexts.shape)):
             raise ModelFormatError("n-gram arrays are inconsistent; the model directory is damaged")
         # Discounted probabilities of stored entries and each context's back-off weight, derived once.
         self.bi_values, self.bi_backoff = self._normalise(self.bi_indptr, self.bi_counts, self.discounts[1])
-        self.tri_values, self.tri_backoff = self._normalise(self.tri_indptr, self.tri_counts, self.discounts[2])
+        self.tri_values, self.tri_backoff = self._normalise(self.tri_indptr, self.tri_counts, self.discounts[2],
+                                                            self.tri_totals)
 
     @staticmethod
-    def _normalise(indptr: np.ndarray, counts: np.ndarray, discounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _normalise(indptr: np.ndarray, counts: np.ndarray, discounts: np.ndarray,
+                   totals: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Discounted probabilities of the stored entries and each row's back-off weight (what is left)."""
         lengths = np.diff(indptr)
         rows = np.repeat(np.arange(len(lengths)), lengths)
-        totals = np.bincount(rows, weights=counts, minlength=len(lengths))
+        if totals is None:
+            totals = np.bincount(rows, weights=counts, minlength=len(lengths))
         values = _discounted(counts, discounts) / totals[rows] if len(counts) else np.zeros(0)
         kept = np.bincount(rows, weights=values, minlength=len(lengths))
         return values, np.where(lengths > 0, 1.0 - kept, 1.0)
 
     @classmethod
-    def train(cls, ids: np.ndarray, vocab_size: int) -> KneserNey:
-        """Count a token-id stream (sentences already ending in ``</s>``); one ``</s>`` is prepended."""
+    def train(cls, ids: np.ndarray, vocab_size: int, min_trigram_count: int = 1) -> KneserNey:
+        """Count a token-id stream (sentences already ending in ``</s>``); one ``</s>`` is prepended.
+
+        ``min_trigram_count`` > 1 prunes rarer trigrams (a count cut-off): their discounted mass
+        moves to their context's back-off weight, so every distribution still sums to 1, and the
+        lower orders are counted from all trigrams as before. Most trigrams occur once, so a
+        cut-off of 2 keeps about a quarter of them.
+        """
         ids = np.asarray(ids, np.int64)
         if ids.size == 0:
             raise CorpusError("the training text holds no words; give the n-gram some sentences")
@@ -110,10 +123,18 @@ class KneserNey:
         seen = uni_cont > 0
         kept = np.where(seen, _discounted(np.maximum(uni_cont, 1), discounts[0]), 0.0) / uni_cont.sum()
         unigram = kept + (1.0 - kept.sum()) / vocab_size
+        pruned: dict[str, np.ndarray] = {}
+        if min_trigram_count > 1:
+            contexts, starts = np.unique(tri_keys // v, return_index=True)
+            totals = np.add.reduceat(tri_counts, starts)
+            keep = tri_counts >= min_trigram_count
+            tri_keys, tri_counts = tri_keys[keep], tri_counts[keep]
+            pruned["tri_totals"] = totals[np.isin(contexts, tri_keys // v)]
         tri_contexts, tri_starts = np.unique(tri_keys // v, return_index=True)
         word_dtype = np.uint16 if vocab_size <= 65535 else np.uint32
-        count_dtype = np.uint16 if max(tri_counts.max(), bi_cont.max()) <= 65535 else np.uint32
+        count_dtype = np.uint16 if max(tri_counts.max(initial=0), bi_cont.max()) <= 65535 else np.uint32
         return cls({
+            **pruned,
             "vocab_size": np.int64(vocab_size),
             "discounts": discounts,
             "unigram": unigram,
@@ -131,18 +152,23 @@ class KneserNey:
         word_dtype = np.uint16 if self.vocab_size <= 65535 else np.uint32
         top = max(self.bi_counts.max(initial=0), self.tri_counts.max(initial=0))
         count_dtype = np.uint16 if top <= 65535 else np.uint32
-        return {
+        index_dtype = np.uint32 if len(self.tri_words) + len(self.bi_words) < 2**32 else np.int64
+        context_dtype = np.uint32 if self.vocab_size**2 < 2**32 else np.int64
+        arrays = {
             "vocab_size": np.int64(self.vocab_size),
             "discounts": self.discounts,
             "unigram": self.unigram,
-            "bi_indptr": self.bi_indptr,
+            "bi_indptr": self.bi_indptr.astype(index_dtype),
             "bi_words": self.bi_words.astype(word_dtype),
             "bi_counts": self.bi_counts.astype(count_dtype),
-            "tri_contexts": self.tri_contexts,
-            "tri_indptr": self.tri_indptr,
+            "tri_contexts": self.tri_contexts.astype(context_dtype),
+            "tri_indptr": self.tri_indptr.astype(index_dtype),
             "tri_words": self.tri_words.astype(word_dtype),
             "tri_counts": self.tri_counts.astype(count_dtype),
         }
+        if self.tri_totals is not None:
+            arrays["tri_totals"] = self.tri_totals.astype(np.uint32)
+        return arrays
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> KneserNey:
