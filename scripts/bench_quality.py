@@ -5,13 +5,15 @@ Runs the real command line, step by step, and prints one JSON object per row on 
 1. ``wordrnn train`` on brown/train.txt (pre-tokenized, words seen >= 3 times) with the
    default quality recipe, stopped with Ctrl-C (SIGINT) at ``--minutes`` if still running
    (the model directory keeps the best epoch by validation perplexity);
-2. ``wordrnn interpolate``: fits the word-cache weight and decay on brown/valid.txt;
+2. ``wordrnn interpolate``: fits the weights of the word cache and of a pruned Kneser-Ney trigram
+   (trigrams seen at least twice in brown/train.txt) on brown/valid.txt; both become part of the model;
 3. ``wordrnn baseline train`` with the model's vocabulary (the interpolated Kneser-Ney trigram);
 4. ``wordrnn evaluate`` on brown/valid.txt: the model as it predicts (``--save`` stores the
    metrics in the model directory), the network alone, and the trigram.
 
 Usage: nice -n 5 python scripts/bench_quality.py --out /work/runs/brown-quality
-The trained model stays in OUT/model (the trigram in OUT/trigram, logs in OUT/*.log).
+The trained model stays in OUT/model (the trigram in OUT/trigram, logs in OUT/*.log); OUT/train.json
+records the training command and time, so ``--reuse`` can redo steps 2-4 on the same trained model.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def main() -> None:
     parser.add_argument("--train", type=Path, default=BROWN / "train.txt")
     parser.add_argument("--valid", type=Path, default=BROWN / "valid.txt")
     parser.add_argument("--extra", default="", help="extra `wordrnn train` options (quoted)")
+    parser.add_argument("--reuse", action="store_true", help="skip training: reuse OUT/model and OUT/train.json")
     args = parser.parse_args()
     if not args.train.is_file() or not args.valid.is_file():
         raise SystemExit(f"Brown corpus not found under {args.train.parent}")
@@ -79,8 +82,16 @@ def main() -> None:
 
     train_cmd = [*WORDRNN, "train", train, "--valid", valid, "-o", str(model), *RECIPE, "--epochs", str(args.epochs),
                  "--seed", "1", "--force", "-q", *shlex.split(args.extra)]
-    _, train_seconds = run(train_cmd, args.out / "train.log", time.perf_counter() + 60 * args.minutes)
-    tune_cmd = [*WORDRNN, "interpolate", str(model), "--valid", valid, "--pretokenized", "--json", "-q"]
+    record = args.out / "train.json"
+    if args.reuse:
+        trained = json.loads(record.read_text(encoding="utf-8"))
+        train_seconds, train_display = trained["train_seconds"], trained["command"]
+    else:
+        _, train_seconds = run(train_cmd, args.out / "train.log", time.perf_counter() + 60 * args.minutes)
+        train_display = display(train_cmd)
+        record.write_text(json.dumps({"train_seconds": train_seconds, "command": train_display}), encoding="utf-8")
+    tune_cmd = [*WORDRNN, "interpolate", str(model), "--valid", valid, "--ngram", train, "--ngram-min-count", "2",
+                "--pretokenized", "--json", "-q"]
     tuned, tune_seconds = run(tune_cmd, args.out / "interpolate.log")
     kn_cmd = [*WORDRNN, "baseline", "train", train, "-o", str(trigram), "--model", str(model), "--force", "--json"]
     kn_summary, kn_seconds = run(kn_cmd, args.out / "baseline.log")
@@ -92,14 +103,17 @@ def main() -> None:
     history = json.loads(run([*WORDRNN, "info", str(model), "--json"], args.out / "info.log")[0])
     rows = {
         "wordrnn": {**evaluate(model, "--save"), "train_seconds": round(train_seconds, 1),
-                    "interpolate_seconds": round(tune_seconds, 1), "command": display(train_cmd),
+                    "interpolate_seconds": round(tune_seconds, 1), "command": train_display,
                     "interpolate_command": display(tune_cmd), "interpolation": json.loads(tuned),
                     "epochs": len(history.get("history") or [])},
         "wordrnn-network-only": {**evaluate(model, "--network-only"), "train_seconds": round(train_seconds, 1),
-                                 "command": display(train_cmd)},
+                                 "command": train_display},
         "kn-trigram": {**evaluate(trigram), "train_seconds": round(kn_seconds, 1), "command": display(kn_cmd),
                        "ngrams": json.loads(kn_summary)["ngrams"]},
     }
+    manifest = json.loads((model / "wordrnn.json").read_text(encoding="utf-8"))
+    rows["wordrnn"]["file_mb"] = {role: round((model / name).stat().st_size / 1e6, 2)
+                                  for role, name in manifest["files"].items()}
     for name, row in rows.items():
         row.pop("text", None)
         print(json.dumps({"bench": "quality", "model": name, **row}), flush=True)
