@@ -57,9 +57,9 @@ def test_piped_lines_get_one_result_line_each_and_the_context_continues(tiny_mod
     result = run("--model", str(tiny_model), "--no-adapt", *KERAS, input="the cat \nshe li\n\n:k 2\nthe\n")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines == [bar(predictor.suggest("the cat ", 3)), bar(predictor.suggest("the cat \nshe li", 3)),
-                     bar(predictor.suggest("the cat \nshe li\n\n", 3)), "showing 2 suggestions",
-                     bar(predictor.suggest("the cat \nshe li\n\nthe", 2))]
+    assert lines == [bar(predictor.suggest("the cat ", 3, complete_known_words=True)), bar(predictor.suggest("the cat \nshe li", 3, complete_known_words=True)),
+                     bar(predictor.suggest("the cat \nshe li\n\n", 3, complete_known_words=True)), "showing 2 suggestions",
+                     bar(predictor.suggest("the cat \nshe li\n\nthe", 2, complete_known_words=True))]
     assert result.stderr == ""
 
 
@@ -69,7 +69,7 @@ def test_json_lines(tiny_model, predictor):
     data = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(data) == 3
     assert data[0]["line"] == "the dog " and data[0]["prefix"] == ""
-    assert [s["word"] for s in data[0]["suggestions"]] == [w for w, _ in predictor.suggest("the dog ", 4)]
+    assert [s["word"] for s in data[0]["suggestions"]] == [w for w, _ in predictor.suggest("the dog ", 4, complete_known_words=True)]
     assert data[1]["command"] == "temp" and data[2]["reply"] == "bye"
 
 

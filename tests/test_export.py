@@ -101,6 +101,26 @@ def test_dynamic_int8_export_is_smaller_and_keeps_the_top3_of_held_out_text(mark
     assert agree / len(ids) >= 0.99
 
 
+def test_float16_export_halves_the_size_and_is_exact_for_float16_weights(tmp_path):
+    from wordrnn.runtime import KerasStep
+    from wordrnn.runtime_litert import LiteRTStep
+
+    directory = make_untrained(tmp_path / "m")
+    saved = SavedModel.load(directory)
+    half = {k: v.astype(np.float16) for k, v in saved.weights.items()}  # as the bundled model stores them
+    ckpt.update_files(directory, ckpt.MODEL_MANIFEST, {"weights.npz": half})
+    float_info = export_model(directory, "none")
+    info = export_model(directory, "float16")
+    assert info["quantize"] == "float16" and info["bytes"] < float_info["bytes"]  # ~half for real sizes
+    saved = SavedModel.load(directory)
+    litert, keras = LiteRTStep(saved), KerasStep(saved)
+    state_a, state_b = litert.zero_state(), keras.zero_state()
+    for token in [0, 5, 7, 3, 9, 2, 4] * 5:
+        probs_a, state_a = litert.step(np.array([token]), state_a)
+        probs_b, state_b = keras.step(np.array([token]), state_b)
+        np.testing.assert_allclose(probs_a, probs_b, atol=1e-5)
+
+
 def test_reexport_replaces_the_previous_export(tmp_path):
     directory = make_untrained(tmp_path / "m")
     export_model(directory, "none")

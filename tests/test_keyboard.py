@@ -40,15 +40,15 @@ def test_keyboard_matches_a_fresh_suggest_on_the_whole_text(predictor):
     keyboard = Keyboard(predictor)
     typed = "she likes the green tree again."
     for i in range(len(typed) + 1):  # every keystroke, like the bar
-        assert keyboard.suggest(typed[:i], 3).words == predictor.suggest(typed[:i], 3)
+        assert keyboard.suggest(typed[:i], 3).words == predictor.suggest(typed[:i], 3, complete_known_words=True)
     keyboard.commit(typed)
     keyboard.commit("")  # an empty line feeds nothing (as in training text)
     keyboard.commit("the cat fin")
     for text in ("", "he ", "he wan", "he wants the smal", "he wants the small ho"):
-        assert keyboard.suggest(text, 4).words == predictor.suggest(f"{typed}\n\nthe cat fin\n{text}", 4)
+        assert keyboard.suggest(text, 4).words == predictor.suggest(f"{typed}\n\nthe cat fin\n{text}", 4, complete_known_words=True)
     assert keyboard.text() == f"{typed}\n\nthe cat fin\n"
     for text in ("he wants the small house", "he wa", "she "):  # backspace and retyping rewind the line
-        assert keyboard.suggest(text, 3).words == predictor.suggest(f"{typed}\nthe cat fin\n{text}", 3)
+        assert keyboard.suggest(text, 3).words == predictor.suggest(f"{typed}\nthe cat fin\n{text}", 3, complete_known_words=True)
 
 
 def test_keyboard_steps_once_per_new_word_and_never_recomputes_the_history(predictor):
@@ -100,5 +100,5 @@ def test_any_text_is_handled_and_matches_a_fresh_suggest(predictor, lines, typed
     keyboard.suggest(typed, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", WordRNNWarning)
-        expected = predictor.suggest("".join(f"{line}\n" for line in lines) + typed, 3)
+        expected = predictor.suggest("".join(f"{line}\n" for line in lines) + typed, 3, complete_known_words=True)
     assert plain.suggest(typed, 3).words == expected

@@ -99,7 +99,7 @@ def test_typing_shows_the_predictors_suggestions_at_every_probe(predictor):
     run = drive(predictor, f"{PROBE}the c{PROBE}at {PROBE}sees the gr{PROBE}")
     assert [text for text, _ in run.bars] == ["", "the c", "the cat ", "the cat sees the gr"]
     for text, shown in run.bars:
-        assert shown.words == predictor.suggest(text, 3)
+        assert shown.words == predictor.suggest(text, 3, complete_known_words=True)
         assert shown.prefix == predictor.complete(text).prefix
     word, p = run.bars[1][1].words[0]
     assert run.toolbars[1].startswith(f" 1  {word} {percent(p)}")
@@ -107,13 +107,13 @@ def test_typing_shows_the_predictors_suggestions_at_every_probe(predictor):
 
 def test_tab_alt_and_function_keys_insert_the_chosen_word_and_a_space(predictor):
     run = drive(predictor, f"the c{TAB}{PROBE}{ALT[2]}{PROBE}{F[3]}{PROBE}{ALT[4]}{F[5]}{PROBE}{ENTER}:k 5{ENTER}the {F[5]}{PROBE}")
-    first = predictor.suggest("the c", 1)[0][0]
-    second = predictor.suggest(f"the {first} ", 3)[1][0]
-    third = predictor.suggest(f"the {first} {second} ", 3)[2][0]
+    first = predictor.suggest("the c", 1, complete_known_words=True)[0][0]
+    second = predictor.suggest(f"the {first} ", 3, complete_known_words=True)[1][0]
+    third = predictor.suggest(f"the {first} {second} ", 3, complete_known_words=True)[2][0]
     texts = [text for text, _ in run.bars]
     assert texts[:3] == [f"the {first} ", f"the {first} {second} ", f"the {first} {second} {third} "]
     assert texts[3] == texts[2]  # only words on the bar (3 of them) can be picked
-    fifth = predictor.suggest(f"{texts[2]}\nthe ", 5)[4][0]
+    fifth = predictor.suggest(f"{texts[2]}\nthe ", 5, complete_known_words=True)[4][0]
     assert texts[4] == f"the {fifth} "
 
 
@@ -121,7 +121,7 @@ def test_enter_feeds_the_state_and_the_context_continues_across_lines(predictor)
     first, second = "the cat sees the ball.", "a bird wants"
     run = drive(predictor, f"{first}{ENTER}{PROBE}{second}{ENTER}she li{PROBE}kes {PROBE}", cache=None)
     expected = [f"{first}\n", f"{first}\n{second}\nshe li", f"{first}\n{second}\nshe likes "]
-    assert [shown.words for _, shown in run.bars] == [predictor.suggest(text, 3) for text in expected]
+    assert [shown.words for _, shown in run.bars] == [predictor.suggest(text, 3, complete_known_words=True) for text in expected]
     assert run.keyboard.lines == [first, second]
     assert list(run.keyboard.context.words) == predictor.tokenizer.tokenize(f"{first}\n{second}\n")
 
@@ -134,7 +134,7 @@ def test_commands_k_temp_generate_reset(predictor):
     k5, after_generate, after_reset = (shown for _, shown in run.bars)
     assert len(k5.words) == 5 and len(cache) == 0  # (the cache had learned "the dog sees" until :reset)
     assert after_generate.words == k5.words  # generating does not change the context
-    assert after_reset.words == predictor.suggest("", 5) and len(cache) == 0
+    assert after_reset.words == predictor.suggest("", 5, complete_known_words=True) and len(cache) == 0
     assert run.commands.temperature == 0.5 and run.commands.k == 5
     kinds = [(reply.kind, reply.text.split()[0] if reply.text else "") for reply in run.replies]
     assert kinds[0] == ("info", "showing") and kinds[1] == ("info", "temperature")
@@ -151,12 +151,12 @@ def test_commands_k_temp_generate_reset(predictor):
 def test_bad_commands_answer_with_an_error_and_the_repl_goes_on(predictor, line, needle):
     run = drive(predictor, f"{line}{ENTER}the {PROBE}", cache=AdaptationCache(predictor.vocab))
     assert run.replies[0].kind == "error" and needle in run.replies[0].text
-    assert run.bars[0][1].words == predictor.suggest("the ", 3)
+    assert run.bars[0][1].words == predictor.suggest("the ", 3, complete_known_words=True)
 
 
 def test_ctrl_c_clears_the_line_and_ctrl_d_quits(predictor):
     run = drive(predictor, f"the cat sees{CTRL_C}{PROBE}{CTRL_C}{PROBE}a bird{CTRL_D}more text{ENTER}")
-    assert run.bars[0][0] == "" and run.bars[0][1].words == predictor.suggest("", 3)
+    assert run.bars[0][0] == "" and run.bars[0][1].words == predictor.suggest("", 3, complete_known_words=True)
     assert "Ctrl-D" in run.toolbars[1]  # Ctrl-C on an empty line says how to leave
     assert run.keyboard.lines == []  # Ctrl-D left without committing, later keys unread
 
@@ -171,15 +171,15 @@ def test_odd_keys_escape_sequences_and_resizes_do_not_crash(predictor):
     keys = "".join(f"{key}{PROBE}" for key in odd)
     run = drive(predictor, f"{keys}{CTRL_C}the c{TAB}{PROBE}{ENTER}{PROBE}", on_probe=resize)
     assert len(run.bars) == len(odd) + 2
-    first = predictor.suggest("the c", 1)[0][0]
+    first = predictor.suggest("the c", 1, complete_known_words=True)[0][0]
     assert run.bars[-2][0] == f"the {first} "
     assert run.keyboard.lines == [f"the {first} "]
-    assert run.bars[-1][1].words == predictor.suggest(f"the {first} \n", 3)
+    assert run.bars[-1][1].words == predictor.suggest(f"the {first} \n", 3, complete_known_words=True)
 
 
 def test_the_completion_menu_inserts_the_selected_word(predictor):
     run = drive(predictor, f"the c{CTRL_SPACE}{PAUSE}{TAB}{ENTER}{PROBE}")
-    first = predictor.suggest("the c", 1)[0][0]
+    first = predictor.suggest("the c", 1, complete_known_words=True)[0][0]
     assert run.bars[0][0] == f"the {first} " and run.keyboard.lines == []
 
 
@@ -224,14 +224,14 @@ def test_run_lines_prints_one_result_per_line(predictor):
     commands = Commands(Keyboard(predictor), 2)
     run_lines(commands, ["the cat \n", ":k 3\n", "she li\n", "\n", ":generate 3\n", ":bogus\n"], printed.append)
     assert len(printed) == 6
-    assert printed[0] == "  ".join(f"{w} {percent(p)}" for w, p in predictor.suggest("the cat ", 2))
-    assert printed[2] == "  ".join(f"{w} {percent(p)}" for w, p in predictor.suggest("the cat \nshe li", 3))
+    assert printed[0] == "  ".join(f"{w} {percent(p)}" for w, p in predictor.suggest("the cat ", 2, complete_known_words=True))
+    assert printed[2] == "  ".join(f"{w} {percent(p)}" for w, p in predictor.suggest("the cat \nshe li", 3, complete_known_words=True))
     assert printed[5].startswith("error: unknown command")
     as_json: list[str] = []
     run_lines(Commands(Keyboard(predictor), 2), ["the cat \n", ":k 1\n", ":quit\n", "unread\n"], as_json.append, True)
     data = [json.loads(line) for line in as_json]
     assert list(data[0]) == ["line", "prefix", "suggestions"] and data[0]["line"] == "the cat "
-    assert [s["word"] for s in data[0]["suggestions"]] == [w for w, _ in predictor.suggest("the cat ", 2)]
+    assert [s["word"] for s in data[0]["suggestions"]] == [w for w, _ in predictor.suggest("the cat ", 2, complete_known_words=True)]
     assert data[1] == {"command": "k", "reply": "showing 1 suggestion", "error": False} and len(data) == 3
 
 
@@ -271,5 +271,5 @@ def test_random_key_sequences_never_crash_and_the_context_stays_exact(predictor,
     assert len(run.bars) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", WordRNNWarning)
-        expected = predictor.suggest(run.keyboard.text() + "the ", run.commands.k)
+        expected = predictor.suggest(run.keyboard.text() + "the ", run.commands.k, complete_known_words=True)
     assert run.bars[0][1].words == expected

@@ -58,3 +58,10 @@ def test_encode_decode_round_trips_known_words(words):
     vocab = Vocabulary.build(Counter(words))
     known = [w for w in words if w in vocab]
     assert vocab.decode(vocab.encode(known)) == known
+
+
+def test_lowercase_typing_takes_the_most_frequent_spelling():
+    vocab = Vocabulary.build(Counter({"United": 50, "united": 3, "the": 90, "The": 10, "new": 5, "New": 4}))
+    assert vocab.lookup("united") == vocab.id("United")
+    assert vocab.lookup("the") == vocab.id("the") and vocab.lookup("new") == vocab.id("new")
+    assert vocab.lookup("The") == vocab.id("The")  # a capital typed on purpose is kept

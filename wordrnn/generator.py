@@ -44,3 +44,28 @@ def feedback(runner: StepRunner, output: np.ndarray, state: list[np.ndarray], st
         chosen = choose(output)
         yield chosen
         output, state = runner.step(np.asarray(chosen), state)
+
+
+def mean_state_before(runner: StepRunner, ids: np.ndarray, token: int, streams: int = 32) -> list[np.ndarray]:
+    """The average state in which ``token`` is read, over a sequence of ids read as parallel streams.
+
+    With ``token`` = ``</s>`` this is a learned start-of-text state: training streams rarely start
+    from zeros, so a zero state followed by ``</s>`` is a poor picture of "a new sentence begins";
+    the mean state at real sentence ends is a much better one (e.g. it makes capitalised words
+    the likely first words).
+    """
+    length = len(ids) // streams
+    grid = np.asarray(ids[: length * streams]).reshape(streams, length)
+    state = runner.zero_state(streams)
+    totals = [np.zeros(s.shape[1], np.float64) for s in state]
+    count = 0
+    for t in range(length):
+        hits = grid[:, t] == token
+        if t >= 50 and hits.any():  # skip the first steps, still close to the zero state
+            for total, s in zip(totals, state):
+                total += s[hits].sum(axis=0)
+            count += int(hits.sum())
+        _, state = runner.step(grid[:, t], state)
+    if not count:
+        return [np.zeros_like(s[0]) for s in state]
+    return [(total / count).astype(np.float32) for total in totals]

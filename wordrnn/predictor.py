@@ -250,12 +250,25 @@ class Predictor:
     def start(self) -> tuple[np.ndarray, list[np.ndarray]]:
         """(V,) probabilities and state after ``</s>``: where every context starts (computed once)."""
         if self._start is None:
-            output, state, _ = prime(self.runner, [EOS_ID])
+            output, state, _ = prime(self.runner, [EOS_ID], self._initial_state())
             if output.shape[-1] != len(self.vocab):
                 raise ModelFormatError(f"{self.path}: the model predicts {output.shape[-1]} words but the vocabulary "
                                        f"has {len(self.vocab)}; the directory mixes files of different models")
             self._start = (np.array(output[0], dtype=np.float32), [np.array(s, dtype=np.float32) for s in state])
         return self._start[0].copy(), self._start[1]
+
+    def _initial_state(self) -> list[np.ndarray]:
+        """Zeros, or the model's learned start state (``start_state.npz``) for the network's part."""
+        state = self.runner.zero_state(1)
+        if "start_state" in self.saved.manifest.get("files", {}):
+            from . import checkpoint as ckpt
+
+            stored = ckpt.read_arrays(self.path, self.saved.manifest, "start_state")
+            for i in range(len(stored)):
+                if state[i].shape[1:] != stored[f"state_{i}"].shape:
+                    raise ModelFormatError(f"{self.path}: the start state does not fit the model; the directory is damaged")
+                state[i] = stored[f"state_{i}"][None].astype(np.float32)
+        return state
 
     def ids(self, words: Sequence[str]) -> list[int]:
         """Vocabulary ids of typed words (``"i"`` finds ``"I"``); one warning lists any unknown ones."""
@@ -273,21 +286,33 @@ class Predictor:
             session.feed_text(text)
         return session
 
-    def complete(self, text: str, k: int = 3) -> Completion:
-        """Split typed text into context and prefix and rank the suggestions for it."""
+    def complete(self, text: str, k: int = 3, complete_known_words: bool = False) -> Completion:
+        """Split typed text into context and prefix and rank the suggestions for it.
+
+        Args:
+            complete_known_words: treat a trailing vocabulary word as a prefix too (a keyboard's
+                view while the word is being typed: "the next" offers "next", "Next"...); by default
+                it is a finished word and the next words are suggested.
+        """
         k = check_k(k)
         session = Session(self)
         prefix = session.sync(text)
+        if prefix and not complete_known_words and self.vocab.lookup(prefix) != UNK_ID:
+            # "the next" ends on a finished word: what comes after it is wanted, not its completions
+            session.feed(prefix)
+            prefix = ""
         return Completion(list(session.words), prefix, session.suggest(prefix, k))
 
-    def suggest(self, text: str, k: int = 3) -> list[tuple[str, float]]:
+    def suggest(self, text: str, k: int = 3, complete_known_words: bool = False) -> list[tuple[str, float]]:
         """``(word, probability)`` pairs, best first.
 
-        If ``text`` ends inside a word (``"the nex"``) these are the most probable words starting
-        with it, probabilities renormalised over that prefix set; after a space or punctuation
-        they are the most probable next words (never ``</s>`` or ``<unk>``).
+        If ``text`` ends inside a word (``"the nex"``: a partial word, not one of the vocabulary)
+        these are the most probable words starting with it, probabilities renormalised over that
+        prefix set; after a finished word (``"the next"``), a space or punctuation they are the most
+        probable next words (never ``</s>`` or ``<unk>``); ``complete_known_words=True`` completes
+        it instead, as a keyboard does until a space is typed.
         """
-        return self.complete(text, k).suggestions
+        return self.complete(text, k, complete_known_words).suggestions
 
     def probabilities(self, text: str = "") -> np.ndarray:
         """The full (V,) next-word distribution after every word of ``text``."""

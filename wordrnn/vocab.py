@@ -73,10 +73,17 @@ class Vocabulary:
         return self._ids.get(word, UNK_ID)
 
     def lookup(self, word: str) -> int:
-        """The id of typed text: tries the word as written, then lower case, then capitalised.
+        """The id of typed text: the word as written, else another capitalisation.
 
-        A user typing "i" or "london" means "I" or "London" when only those are known.
+        A user typing "i" or "london" means "I" or "London"; a lower-case word takes the spelling
+        the training text used most ("united" -> "United" when the corpus mostly capitalises it).
         """
+        if word.islower():
+            # typed in lower case: the writer may not bother with capitals, so take the most
+            # frequent spelling ("united" -> "United" when the corpus mostly writes it so)
+            forms = [f for f in dict.fromkeys((word, word.capitalize(), word.upper())) if f in self._ids]
+            if forms:
+                return max((self._ids[f] for f in forms), key=lambda i: (self.counts[i], i == self._ids.get(word)))
         for form in (word, word.lower(), word.capitalize(), word.upper()):
             if form in self._ids:
                 return self._ids[form]
