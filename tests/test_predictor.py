@@ -316,3 +316,12 @@ def test_predictor_imports_no_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                             env={"PYTHONPATH": f"{root}:{root / 'tests'}", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_predicted_sentence_end_passes_its_mass_to_the_words_after_it(pred):
+    session = pred.session("the cat sees the ball .")
+    raw, visible = session.probabilities(), session.visible_probabilities()
+    after = pred.session("the cat sees the ball .\n").probabilities()
+    assert raw[0] > 0.01  # the model expects the sentence to end here
+    np.testing.assert_allclose(visible[2:], raw[2:] + raw[0] * after[2:], rtol=1e-5, atol=1e-7)
+    assert [w for w, _ in session.suggest(k=3)] == [w for w, _ in pred.suggest("the cat sees the ball . ", 3)]

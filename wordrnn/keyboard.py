@@ -75,7 +75,7 @@ class Keyboard:
         """The (adapted) next-word distribution after the context and the line's finished words."""
         version = self.cache.version if self.cache is not None else 0
         if self._distribution is None or self._distribution[0] != version:
-            probs = self.line.probabilities()
+            probs = self.line.visible_probabilities()
             previous = self.line.words[-1] if len(self.line) else EOS
             self._distribution = (version, self.cache.adapt(probs, previous) if self.cache is not None
                                   else Distribution(probs.astype(np.float64), {}, self.predictor.vocab))

@@ -170,9 +170,28 @@ class Session:
         for word, word_id in replay:
             self._advance(word, word_id)
 
+    def visible_probabilities(self) -> np.ndarray:
+        """The (V,) distribution of the next *typed* word.
+
+        Typed text has no line breaks between sentences, so a predicted sentence end is invisible:
+        its probability goes to the words that would follow it, p(w) + p(</s>) p(w | ..., </s>).
+        Without this, after "He was there." (where the model mostly expects ``</s>``) every word
+        would look improbable and the bar would echo the cache instead of offering "The", "He"...
+        """
+        key = (len(self._ids), id(self._probs))
+        if getattr(self, "_visible_key", None) != key:
+            probs = self._probs.copy()
+            end = float(probs[EOS_ID])
+            if end > 0.01:
+                after, _ = self.predictor.runner.step(np.array([EOS_ID]), self.state)
+                probs = probs + end * np.asarray(after[0], dtype=np.float32)
+                probs[EOS_ID] = end
+            self._visible, self._visible_key = probs, key
+        return self._visible.copy()
+
     def suggest(self, prefix: str = "", k: int = 3) -> list[tuple[str, float]]:
-        """The ``k`` best next words, or completions of ``prefix`` (see ``rank``)."""
-        return rank(self._probs, self.predictor.vocab, prefix, k)
+        """The ``k`` best next typed words, or completions of ``prefix`` (see ``rank``, ``visible_probabilities``)."""
+        return rank(self.visible_probabilities(), self.predictor.vocab, prefix, k)
 
     def copy(self) -> Session:
         """An independent session with the same context (states are shared read-only)."""
