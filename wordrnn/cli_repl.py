@@ -20,6 +20,7 @@ from rich.markup import escape
 from .cli_predict import MODEL_HELP, RUNTIME_HELP, warnings_to_stderr
 from .cli import app, err, out
 from .errors import ConfigError, WordRNNWarning
+from .vocab import UNK_ID
 
 if TYPE_CHECKING:
     from .repl import Commands
@@ -48,6 +49,9 @@ def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], N
               on_unknown: Callable[[tuple[str, ...]], None] | None = None) -> None:
     """The line mode: for each line, print what the bar would show at its end, then commit it.
 
+    As in ``wordrnn complete``, a line ending on a vocabulary word ("the next") asks for the next
+    word; one ending inside a word ("the nex") for its completions.
+
     One output line per input line: ``word 12%  word 3.1%`` or, with ``as_json``,
     ``{"line", "prefix", "suggestions": [{"word", "prob"}]}``; a command prints its reply
     (``{"command", "reply", "error"}`` in JSON).
@@ -66,6 +70,8 @@ def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], N
                 return
             continue
         result = keyboard.suggest(line, commands.k)
+        if result.prefix and keyboard.predictor.vocab.lookup(result.prefix) != UNK_ID:
+            result = keyboard.suggest(line + " ", commands.k)  # a finished word, as `complete` reads it
         if result.unknown and on_unknown is not None:
             on_unknown(result.unknown)
         if as_json:

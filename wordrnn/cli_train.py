@@ -135,7 +135,8 @@ def info(
     if description["litert"]:
         export = description["litert"]
         agreement = export.get("check", {}).get("top3_agreement")
-        kind = {"none": "float32", "dynamic": "int8 weights (dynamic range)"}.get(export.get("quantize"), "?")
+        kind = {"none": "float32", "float16": "float16 weights",
+                "dynamic": "int8 weights (dynamic range)"}.get(export.get("quantize"), str(export.get("quantize")))
         table.add_row("litert export", f"{kind}, {export.get('bytes', 0) / 1e6:.1f} MB"
                       + (f", top-3 agreement with TensorFlow {agreement:.1%}" if agreement is not None else ""))
     for section, values in (description["config"] or {}).items():
