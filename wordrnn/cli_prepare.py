@@ -10,6 +10,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from .cli import app, err
+from .cli_options import Encoding, Eos, Lowercase, MaxVocab, MinCount, Pretokenized
 from .config import TokenizerConfig
 
 
@@ -18,12 +19,12 @@ def prepare(
     corpus: list[str] = typer.Argument(..., help="Text files, directories of *.txt files, or '-' for standard input."),
     output: Path = typer.Option(..., "-o", "--output", help="Dataset directory to write (then: wordrnn train DATA_DIR)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Tokenising processes (default: every CPU)."),
-    pretokenized: bool = typer.Option(False, "--pretokenized", help="Split on whitespace only (text already tokenized)."),
-    lowercase: bool = typer.Option(False, "--lowercase/--keep-case", help="Fold the text to lower case."),
-    eos: str = typer.Option("line", "--eos", help="Sentence end at every 'line' break or only at blank lines ('paragraph')."),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the corpus."),
-    max_vocab: int = typer.Option(20000, "--max-vocab", help="Keep at most this many words (others become <unk>)."),
-    min_count: int = typer.Option(1, "--min-count", help="Keep only words seen at least this often."),
+    pretokenized: Pretokenized = False,
+    lowercase: Lowercase = False,
+    eos: Eos = "line",
+    encoding: Encoding = "utf-8",
+    max_vocab: MaxVocab = 20000,
+    min_count: MinCount = 1,
     shard_tokens: int = typer.Option(1 << 26, "--shard-tokens", help="Tokens per shard file."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset already in the output directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),

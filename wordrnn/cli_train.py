@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from .cli import app, err, out, quiet_tensorflow
+from .cli_options import Encoding, Eos, Lowercase, MaxVocab, MinCount, Pretokenized
 from .config import ModelConfig, TokenizerConfig, TrainConfig
 
 
@@ -19,12 +20,12 @@ def train(
                                        "or one directory made by `wordrnn prepare` (its vocabulary and tokenizer settings apply)."),
     output: Path = typer.Option(Path("wordrnn-model"), "-o", "--output", help="Model directory to write."),
     valid: Optional[list[str]] = typer.Option(None, "--valid", help="Validation text (default: a held-out tail of the corpus)."),
-    pretokenized: bool = typer.Option(False, "--pretokenized", help="Split on whitespace only (text already tokenized)."),
-    lowercase: bool = typer.Option(False, "--lowercase/--keep-case", help="Fold the text to lower case."),
-    eos: str = typer.Option("line", "--eos", help="Sentence end at every 'line' break or only at blank lines ('paragraph')."),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the corpus."),
-    max_vocab: int = typer.Option(20000, "--max-vocab", help="Keep at most this many words (others become <unk>)."),
-    min_count: int = typer.Option(1, "--min-count", help="Keep only words seen at least this often."),
+    pretokenized: Pretokenized = False,
+    lowercase: Lowercase = False,
+    eos: Eos = "line",
+    encoding: Encoding = "utf-8",
+    max_vocab: MaxVocab = 20000,
+    min_count: MinCount = 1,
     cell: str = typer.Option("lstm", "--cell", help="Recurrent cell: lstm, gru, elman or jordan."),
     layers: int = typer.Option(1, "--layers", help="Number of recurrent layers."),
     units: int = typer.Option(256, "--units", help="Units per recurrent layer."),
