@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import WordRNNError
+from .errors import WordRNNError, WordRNNWarning
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -85,6 +89,26 @@ def quiet_tensorflow() -> None:
     """Keep TensorFlow's C++ start-up chatter off the user's terminal."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+# Shared by the command modules.
+MODEL_HELP = "Model directory (default: $WORDRNN_MODEL, then the bundled model)."
+RUNTIME_HELP = "Step runner: auto (fastest available), keras (TensorFlow) or litert (the exported step)."
+
+
+@contextmanager
+def warnings_to_stderr() -> Iterator[None]:
+    """Show library warnings (unknown words...) as one ``warning:`` line each, as they happen."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # third-party chatter stays off the terminal
+        warnings.simplefilter("always", WordRNNWarning)
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+            err.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True, highlight=False)
+
+        warnings.showwarning = show
+        yield
+
 
 
 # Commands live in their own modules and register themselves on ``app``.

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -20,29 +19,7 @@ from rich.table import Table
 
 from .errors import ConfigError, WordRNNWarning
 
-# Shared with other command modules (cli_series). Defined before ``from .cli import`` so that
-# importing this module first (cli.py then imports those modules) finds them already defined.
-MODEL_HELP = "Model directory (default: $WORDRNN_MODEL, then the bundled model)."
-RUNTIME_HELP = "Step runner: auto (fastest available), keras (TensorFlow) or litert (the exported step)."
-
-
-@contextmanager
-def warnings_to_stderr() -> Iterator[None]:
-    """Show library warnings (unknown words...) as one ``warning:`` line each, as they happen."""
-    from .cli import err
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # third-party chatter stays off the terminal
-        warnings.simplefilter("always", WordRNNWarning)
-
-        def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-            err.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True, highlight=False)
-
-        warnings.showwarning = show
-        yield
-
-
-from .cli import app, err, out  # noqa: E402
+from .cli import MODEL_HELP, RUNTIME_HELP, app, out, warnings_to_stderr
 
 
 def _load(model: Optional[Path], runtime: str):

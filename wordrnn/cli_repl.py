@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional, TextIO
 import typer
 from rich.markup import escape
 
-from .cli_predict import MODEL_HELP, RUNTIME_HELP, warnings_to_stderr
+from .cli import MODEL_HELP, RUNTIME_HELP, warnings_to_stderr
 from .cli import app, err, out
 from .errors import ConfigError, WordRNNWarning
 from .vocab import UNK_ID

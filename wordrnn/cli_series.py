@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from .cli import app, err, out, quiet_tensorflow
-from .cli_predict import RUNTIME_HELP, warnings_to_stderr
+from .cli import RUNTIME_HELP, warnings_to_stderr
 from .config import CELLS
 
 CELL_HELP = f"Recurrent cell: {', '.join(CELLS)}."
