@@ -206,6 +206,29 @@ def int8_check(model_dir: Path, work: Path, words: list[str]) -> dict:
             "max_prob_diff": round(worst, 5)}
 
 
+# The reference model: the same layers and state inputs built from stock Keras layers only (so it
+# saves as a .keras file); tied output weights become a projection and a Dense of the same cost.
+PLAIN_KERAS = """
+import sys
+import keras
+from wordrnn.saved import SavedModel
+config = SavedModel.load(sys.argv[1]).model_config
+tokens = keras.Input((None,), dtype="int32")
+hidden = keras.layers.Embedding(config.vocab_size, config.embedding)(tokens)
+cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}.get(config.cell, keras.layers.SimpleRNN)
+states_in, states_out = [], []
+for _ in range(config.layers):
+    states = [keras.Input((config.units,)) for _ in range(2 if config.cell == "lstm" else 1)]
+    hidden, *new = cell(config.units, return_sequences=True, return_state=True)(hidden, initial_state=states)
+    states_in += states
+    states_out += new
+if config.tied and config.units != config.embedding:
+    hidden = keras.layers.Dense(config.embedding)(hidden)
+logits = keras.layers.Dense(config.vocab_size)(hidden)
+keras.Model([tokens, *states_in], [logits, *states_out]).save(sys.argv[2])
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="model directory with a LiteRT export (default: build one)")
@@ -217,7 +240,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="wordrnn-bench-latency-"))
     try:
-        model_dir = args.model
+        model_dir = args.model.resolve()  # the timed commands run in another directory
         described: dict = {"given": True} if model_dir else {}
         if model_dir is None:
             model_dir = work / "model"
@@ -236,8 +259,7 @@ def main() -> None:
         # so this one stays TensorFlow-free until the Keras measurements).
         keras_path, vocab_path = work / "reference.keras", work / "vocab.json"
         vocab_path.write_text(json.dumps({"words": list(saved.vocab.words)}), encoding="utf-8")
-        subprocess.run([sys.executable, "-c", "import sys; from wordrnn.saved import SavedModel; "
-                        "SavedModel.load(sys.argv[1]).build_keras().save(sys.argv[2])", str(model_dir), str(keras_path)],
+        subprocess.run([sys.executable, "-c", PLAIN_KERAS, str(model_dir), str(keras_path)],
                        check=True, env=ENV, capture_output=True)
 
         for command in (["--help"], ["complete", "--help"]):
