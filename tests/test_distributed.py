@@ -24,7 +24,7 @@ import pytest
 from conftest import make_text
 from wordrnn.batching import StreamBatches
 from wordrnn.config import ModelConfig, TrainConfig
-from wordrnn.distributed import DistributedEngine, WindowFeed, create_strategy, is_chief, tf
+from wordrnn.distributed import DistributedEngine, WindowFeed, create_strategy, is_chief
 from wordrnn.engine import Engine
 from wordrnn.errors import ConfigError
 from wordrnn.model import build_model, loss_function, state_sizes

@@ -9,7 +9,6 @@ a subprocess whose peak memory must stay far below the file's size.
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 import sys

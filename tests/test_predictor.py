@@ -18,6 +18,7 @@ import pytest
 
 import wordrnn
 from wordrnn import predictor as predictor_module
+from wordrnn import session as session_module
 from wordrnn.beam import beam_search
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig
 from wordrnn.errors import ConfigError, CorpusError, ModelFormatError, WordRNNWarning
@@ -112,7 +113,7 @@ def test_sync_and_rewind_reuse_state_and_match_a_fresh_session(pred, monkeypatch
     np.testing.assert_allclose(session.probabilities(), pred.probabilities("the"), atol=1e-6)
     session.rewind(5)
     np.testing.assert_allclose(session.probabilities(), pred.probabilities(""), atol=1e-6)
-    monkeypatch.setattr(predictor_module, "_UNDO_STATES", 3)  # older states dropped: rewinding replays
+    monkeypatch.setattr(session_module, "_UNDO_STATES", 3)  # older states dropped: rewinding replays
     long = pred.session("the cat sees the ball . the dog likes a red apple")
     long.rewind(6)
     np.testing.assert_allclose(long.probabilities(), pred.probabilities("the cat sees the ball ."), atol=1e-6)

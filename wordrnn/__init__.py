@@ -14,7 +14,7 @@ from .errors import WordRNNError, WordRNNWarning  # noqa: E402
 _LAZY = {
     "load": "predictor",
     "Predictor": "predictor",
-    "Session": "predictor",
+    "Session": "session",
     "evaluate": "evaluation",
 }
 
