@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 import re
 import shlex
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,6 +261,25 @@ class Repl:
 
     def run(self) -> None:
         """Prompt until Ctrl-D or ``:quit``; Ctrl-C while a command runs interrupts it."""
+        self._busy = False
+        try:
+            previous = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:  # not the main thread: leave Ctrl-C as it is
+            previous = None
+        try:
+            self._loop()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _on_sigint(self, signum, frame) -> None:  # noqa: ANN001
+        """A Ctrl-C that reaches us as a signal (the terminal is in cooked mode: a command runs, or
+        the prompt is being set up) interrupts a running command and is ignored otherwise, so it can
+        never land inside prompt_toolkit's event-loop set-up. At the prompt, Ctrl-C is a key."""
+        if self._busy:
+            raise KeyboardInterrupt
+
+    def _loop(self) -> None:
         while True:
             try:
                 line = self.session.prompt()
@@ -268,6 +288,7 @@ class Repl:
             except KeyboardInterrupt:
                 continue
             self.notice = ""
+            self._busy = True
             try:
                 reply = self.commands.run(line)
                 if reply is None:
@@ -275,6 +296,8 @@ class Repl:
                     continue
             except KeyboardInterrupt:
                 reply = Reply("interrupted", "error")
+            finally:
+                self._busy = False
             self.echo(reply)
             if reply.quit:
                 return
