@@ -65,3 +65,8 @@ def test_lowercase_typing_takes_the_most_frequent_spelling():
     assert vocab.lookup("united") == vocab.id("United")
     assert vocab.lookup("the") == vocab.id("the") and vocab.lookup("new") == vocab.id("new")
     assert vocab.lookup("The") == vocab.id("The")  # a capital typed on purpose is kept
+
+
+def test_knows_accepts_any_capitalisation_lookup_accepts():
+    vocab = Vocabulary.build(Counter({"I": 3, "next": 2}))
+    assert vocab.knows("i") and vocab.knows("Next") and not vocab.knows("nex")

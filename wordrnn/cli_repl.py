@@ -20,7 +20,6 @@ from rich.markup import escape
 from .cli import MODEL_HELP, RUNTIME_HELP, warnings_to_stderr
 from .cli import app, err, out
 from .errors import ConfigError, WordRNNWarning
-from .vocab import UNK_ID
 
 if TYPE_CHECKING:
     from .repl import Commands
@@ -70,7 +69,7 @@ def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], N
                 return
             continue
         result = keyboard.suggest(line, commands.k)
-        if result.prefix and keyboard.predictor.vocab.lookup(result.prefix) != UNK_ID:
+        if result.prefix and keyboard.predictor.vocab.knows(result.prefix):
             result = keyboard.suggest(line + " ", commands.k)  # a finished word, as `complete` reads it
         if result.unknown and on_unknown is not None:
             on_unknown(result.unknown)

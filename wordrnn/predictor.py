@@ -130,7 +130,7 @@ class Predictor:
         k = check_k(k)
         session = Session(self)
         prefix = session.sync(text)
-        if prefix and not complete_known_words and self.vocab.lookup(prefix) != UNK_ID:
+        if prefix and not complete_known_words and self.vocab.knows(prefix):
             # "the next" ends on a finished word: what comes after it is wanted, not its completions
             session.feed(prefix)
             prefix = ""

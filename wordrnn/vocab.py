@@ -89,6 +89,13 @@ class Vocabulary:
                 return self._ids[form]
         return UNK_ID
 
+    def knows(self, word: str) -> bool:
+        """Whether typed text is a vocabulary word (in any capitalisation ``lookup`` accepts).
+
+        A typed text ending on such a word ends on a finished word, not a partial one.
+        """
+        return self.lookup(word) != UNK_ID
+
     def encode(self, words: Iterable[str]) -> list[int]:
         """Ids of training words (exact spelling)."""
         ids = self._ids
