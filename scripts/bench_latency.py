@@ -181,7 +181,7 @@ def predict_loop(keras_path: Path, n_words: int) -> dict:
 def int8_check(model_dir: Path, work: Path, words: list[str]) -> dict:
     """Export float and int8 into a copy of the model; sizes, and top-3 agreement over ``words``."""
     from wordrnn import checkpoint as ckpt
-    from wordrnn.export import export_model
+    from wordrnn.export import export_model, text_agreement
     from wordrnn.runtime_litert import LiteRTStep
     from wordrnn.saved import SavedModel
 
@@ -191,19 +191,11 @@ def int8_check(model_dir: Path, work: Path, words: list[str]) -> dict:
     float_bytes = ckpt.read_file(copy, ckpt.read_manifest(copy), "litert")
     int8_info = export_model(copy, "dynamic")
     saved = SavedModel.load(copy)
-    exact, int8 = LiteRTStep(saved, float_bytes), LiteRTStep(saved)
-    ids = [0] + saved.vocab.encode(words)
-    state_a, state_b, agree, worst = exact.zero_state(), int8.zero_state(), 0, 0.0
-    for token in ids[:-1]:
-        probs_a, state_a = exact.step(np.array([token]), state_a)
-        probs_b, state_b = int8.step(np.array([token]), state_b)
-        worst = max(worst, float(np.abs(probs_a - probs_b).max()))
-        top_a, top_b = (set(np.argsort(-p[0, 2:])[:3]) for p in (probs_a, probs_b))  # words only
-        agree += top_a == top_b
+    agreement = text_agreement(LiteRTStep(saved, float_bytes), LiteRTStep(saved), saved.vocab.encode(words))
     return {"float_bytes": float_info["bytes"], "int8_bytes": int8_info["bytes"],
             "size_ratio": round(int8_info["bytes"] / float_info["bytes"], 3), "target_ratio": round(1 / 3, 3),
-            "top3_agreement": round(agree / (len(ids) - 1), 4), "positions": len(ids) - 1,
-            "max_prob_diff": round(worst, 5)}
+            "top3_agreement": round(agreement["top3_agreement"], 4), "positions": agreement["positions"],
+            "max_prob_diff": round(agreement["max_prob_diff"], 5)}
 
 
 # The reference model: the same layers and state inputs built from stock Keras layers only (so it

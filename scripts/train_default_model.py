@@ -45,16 +45,11 @@ def top3_agreement(reference, candidate, saved: SavedModel, text: Path, position
     """Share of positions of real held-out text where two runners offer the same top-3 words."""
     from wordrnn.config import TokenizerConfig
     from wordrnn.evaluation import read_tokens
+    from wordrnn.export import text_agreement
     from wordrnn.tokenizer import Tokenizer
 
-    ids = saved.vocab.encode(read_tokens([text], Tokenizer(TokenizerConfig(pretokenized=True)), positions))
-    state_a, state_b = reference.zero_state(1), candidate.zero_state(1)
-    same = 0
-    for token in [0, *ids[:-1]]:
-        probs_a, state_a = reference.step(np.array([token]), state_a)
-        probs_b, state_b = candidate.step(np.array([token]), state_b)
-        same += set(np.argsort(probs_a[0])[-3:]) == set(np.argsort(probs_b[0])[-3:])
-    return same / len(ids)
+    words = read_tokens([text], Tokenizer(TokenizerConfig(pretokenized=True)), positions)
+    return text_agreement(reference, candidate, saved.vocab.encode(words))["top3_agreement"]
 
 
 def bundle(source: Path, target: Path, train_info: dict) -> dict:

@@ -213,3 +213,13 @@ def test_cli_train_series_exports_and_forecast_runs_on_litert(tmp_path):
         assert result.exit_code == 0, result.output
         forecasts[runtime] = [[row["temp"], row["load"]] for row in json.loads(result.stdout)["forecast"]]
     assert np.allclose(forecasts["litert"], forecasts["keras"], atol=1e-3)
+
+
+def test_text_agreement_of_a_runner_with_itself_is_total(tmp_path):
+    from wordrnn.export import text_agreement
+    from wordrnn.runtime import KerasStep
+
+    saved = SavedModel.load(make_untrained(tmp_path / "m"))
+    runner = KerasStep(saved)
+    result = text_agreement(runner, runner, [3, 4, 5, 2, 6])
+    assert result == {"top3_agreement": 1.0, "positions": 5, "max_prob_diff": 0.0}

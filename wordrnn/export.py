@@ -139,6 +139,23 @@ def compare(reference: Any, candidate: Any, config: Any, steps: int = CHECK_STEP
     return result
 
 
+def text_agreement(reference: Any, candidate: Any, ids: list[int]) -> dict[str, float]:
+    """How closely two token runners agree while reading real text (batch 1, state carried).
+
+    Each reads ``</s>`` and then the ids; at every position the top-3 *words* (``</s>`` and
+    ``<unk>`` excluded, as suggestions never offer them) are compared as sets. Returns the share of
+    positions that agree, the number of positions and the largest probability difference.
+    """
+    state_a, state_b = reference.zero_state(1), candidate.zero_state(1)
+    agree, worst = 0, 0.0
+    for token in [0, *ids[:-1]]:
+        probs_a, state_a = reference.step(np.array([token]), state_a)
+        probs_b, state_b = candidate.step(np.array([token]), state_b)
+        worst = max(worst, float(np.abs(probs_a - probs_b).max()))
+        agree += set(np.argsort(-probs_a[0, 2:])[:3]) == set(np.argsort(-probs_b[0, 2:])[:3])
+    return {"top3_agreement": agree / max(len(ids), 1), "positions": len(ids), "max_prob_diff": worst}
+
+
 def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = True) -> dict[str, Any]:
     """Convert the saved model in ``directory`` and store the export in it (replacing any previous one).
 
