@@ -139,6 +139,7 @@ def test_damaged_datasets_are_refused(dataset):
 
 @pytest.mark.parametrize("change, needle", [
     (lambda m: "{broken", "not valid JSON"),
+    (lambda m: "[" * 100_000 + "]" * 100_000, "not valid JSON"),  # nested too deep for the parser
     (lambda m: json.dumps({**m, "format_version": 99}), "version 99"),
     (lambda m: json.dumps({**m, "format": "other"}), "not a wordrnn dataset"),
     (lambda m: json.dumps({**m, "shards": []}), "no shards"),

@@ -163,7 +163,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise CorpusError(f"{path}: not a prepared dataset (no {MANIFEST}); make one with `wordrnn prepare`")
     try:
         manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         raise CorpusError(f"{file}: damaged manifest (not valid JSON); run `wordrnn prepare` again") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CorpusError(f"{file}: not a wordrnn dataset manifest; make one with `wordrnn prepare`")
@@ -197,7 +197,7 @@ def open_dataset(path: str | Path, verify: bool = True) -> Dataset:
         if verify and _sha256(vocab_file) != manifest["vocab"].get("sha256"):
             raise CorpusError(f"{vocab_file}: fails its checksum (altered or truncated); run `wordrnn prepare` again")
         vocab = Vocabulary.from_json(json.loads(vocab_file.read_text(encoding="utf-8")))
-    except (ConfigError, ModelFormatError, ValueError) as exc:
+    except (ConfigError, ModelFormatError, ValueError, RecursionError) as exc:
         raise CorpusError(f"{path}: damaged dataset ({exc}); run `wordrnn prepare` again") from None
     except OSError:
         raise CorpusError(f"{vocab_file}: missing or unreadable; run `wordrnn prepare` again") from None
