@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conftest import make_text
+from test_repl import PROBE, drive  # at import time: test_repl's @given tests must not be decorated inside a running one
 from wordrnn import corpus as corpus_module
 from wordrnn.cli import app
 from wordrnn.config import TokenizerConfig
@@ -314,8 +315,6 @@ def predictor(tiny_model):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_random_keys_never_crash_the_repl(predictor, keys):
     """Any keys (control characters, half escape sequences, pastes with NUL) and the REPL goes on."""
-    from test_repl import PROBE, drive
-
     run = drive(predictor, "".join(keys) + "\x03the " + PROBE)  # Ctrl-C clears whatever was left
     text, shown = run.bars[-1]
     assert text == "the " and 0 < len(shown.words) <= 3
