@@ -61,7 +61,7 @@ def train(
     """Train a next-word model on plain text (stateful truncated BPTT) and save it."""
     from .cli_export import export_after_training
     from .progress import RichProgress, StopFlag
-    from .training import train_text, validate_max_vocab
+    from .training import train_text
 
     tokenizer_config = TokenizerConfig(lowercase=lowercase, pretokenized=pretokenized, eos=eos)
     model_config = ModelConfig(vocab_size=1, cell=cell, layers=layers, units=units, embedding=embedding,
@@ -73,7 +73,6 @@ def train(
                                checkpoint_minutes=checkpoint_minutes,
                                max_steps=max_steps, xla=xla, sampled_softmax=sampled_softmax,
                                lr_decay=lr_decay)
-    validate_max_vocab(max_vocab)
     quiet_tensorflow()
     progress = RichProgress(err, "ppl", quiet)
 

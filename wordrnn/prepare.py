@@ -40,7 +40,7 @@ from .errors import ConfigError, CorpusError, OutputExistsError, ResourceError
 from .shards import DTYPES, FORMAT, FORMAT_VERSION, MANIFEST, SHARD_NAME, VOCAB_FILE
 from .textdata import readable_twice
 from .tokenizer import EOS, Tokenizer
-from .vocab import UNK_ID, Vocabulary
+from .vocab import UNK_ID, Vocabulary, check_limits
 
 CHUNK_BYTES = 4 << 20  # text per task: small enough to spread over workers, big enough to amortise a task
 SHARD_TOKENS = 1 << 26  # tokens per shard file (128 MB as uint16)
@@ -248,10 +248,7 @@ def prepare(
         chunk_bytes: text per worker task.
         on_progress: called with (bytes tokenised, total bytes) after every task.
     """
-    if max_vocab is not None and max_vocab < 3:
-        raise ConfigError(f"--max-vocab must be at least 3, got {max_vocab}")
-    if min_count < 1:
-        raise ConfigError(f"--min-count must be 1 or more, got {min_count}")
+    check_limits(max_vocab, min_count)
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be 1 or more, got {workers}")
     if shard_tokens < 1 or chunk_bytes < 1:

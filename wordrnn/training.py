@@ -23,7 +23,7 @@ from .config import STRATEGIES, ModelConfig, TokenizerConfig, TrainConfig, repla
 from .errors import ConfigError, CorpusError, ModelFormatError
 from .saved import SavedModel
 from .tokenizer import Tokenizer
-from .vocab import Vocabulary
+from .vocab import Vocabulary, check_limits
 
 
 def check_size(steps: int, config: TrainConfig, what: str = "tokens") -> None:
@@ -212,6 +212,7 @@ def train_text(
 
     if strategy not in STRATEGIES:
         raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    check_limits(max_vocab, min_count)
     out_dir = Path(out_dir)
     ckpt.prepare_output(out_dir, force=force, resume=resume)
     if resume:
@@ -266,12 +267,6 @@ def train_text(
                            strategy=strategy)
     summary.update(vocab_size=len(vocab), train_tokens=int(len(ids)))
     return summary
-
-
-def validate_max_vocab(value: int | None) -> int | None:
-    if value is not None and value < 3:
-        raise ConfigError(f"--max-vocab must be at least 3, got {value}")
-    return value
 
 
 def train_series(

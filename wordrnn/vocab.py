@@ -23,6 +23,14 @@ UNK_ID = 1
 SPECIALS = (EOS, UNK)
 
 
+def check_limits(max_size: int | None, min_count: int) -> None:
+    """Refuse vocabulary limits that cannot work (called early, before any text is read)."""
+    if min_count < 1:
+        raise ConfigError(f"--min-count must be 1 or more, got {min_count}")
+    if max_size is not None and max_size < len(SPECIALS) + 1:
+        raise ConfigError(f"--max-vocab must be at least {len(SPECIALS) + 1}, got {max_size}")
+
+
 class Vocabulary:
     """An immutable word list with counts.
 
@@ -48,10 +56,7 @@ class Vocabulary:
     @classmethod
     def build(cls, counts: Counter[str], max_size: int | None = None, min_count: int = 1) -> Vocabulary:
         """Keep words seen at least ``min_count`` times, the ``max_size`` most frequent at most."""
-        if min_count < 1:
-            raise ConfigError(f"--min-count must be 1 or more, got {min_count}")
-        if max_size is not None and max_size < len(SPECIALS) + 1:
-            raise ConfigError(f"--max-vocab must be at least {len(SPECIALS) + 1}, got {max_size}")
+        check_limits(max_size, min_count)
         ranked = sorted(
             ((w, c) for w, c in counts.items() if c >= min_count and w not in SPECIALS),
             key=lambda wc: (-wc[1], wc[0]),
