@@ -111,6 +111,7 @@ def test_lock_refuses_live_owner_and_takes_over_stale(tmp_path):
     other = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)])
     try:
         while not (tmp_path / ckpt.LOCK_FILE).is_file() or not (tmp_path / ckpt.LOCK_FILE).read_text().strip():
+            assert other.poll() is None, "the lock holder exited before taking the lock"
             time.sleep(0.05)
         with pytest.raises(LockedError, match=str(other.pid)):
             ckpt.TrainingLock(tmp_path).__enter__()

@@ -119,7 +119,8 @@ def _trial(corpus: Path, out: Path, reference: dict, rng: random.Random, early: 
                 # Freeze it (it keeps its lock) so it cannot finish and unlock while we check.
                 proc.send_signal(signal.SIGSTOP)
                 try:
-                    _check_refused_while_running(corpus, out, proc.pid)
+                    if ckpt.lock_owner(out) == proc.pid:  # not if it had just finished and unlocked
+                        _check_refused_while_running(corpus, out, proc.pid)
                 finally:
                     proc.send_signal(signal.SIGCONT)
             time.sleep(rng.uniform(0.0, 0.1))  # lands between saves or in the middle of one
@@ -140,8 +141,10 @@ def _trial(corpus: Path, out: Path, reference: dict, rng: random.Random, early: 
         assert refused.exit_code != 0 and "nothing to resume" in refused.stderr, refused.output
         ckpt.prepare_output(out, force=False, resume=False)  # a fresh `wordrnn train -o out` may start
         return where + " (before the first checkpoint)"
-    if not finished:  # kill -9 left the lock file behind, but nobody holds it: --resume takes it over
-        assert (out / ckpt.LOCK_FILE).read_text().strip() == str(proc.pid) and ckpt.lock_owner(out) is None
+    if (out / ckpt.LOCK_FILE).exists():  # kill -9 left the lock file behind, but nobody holds it: --resume takes it over
+        assert (out / ckpt.LOCK_FILE).read_text().strip() == str(proc.pid) and ckpt.lock_owner(out) is None, where
+    else:  # only a run that finished training releases its lock; it may be killed while exiting
+        assert _checkpoint_step(out) == total, f"lock file gone before training finished: {where}"
 
     # the killed directory loads and predicts, and its checkpoint is self-consistent
     _check_predicts(out)
