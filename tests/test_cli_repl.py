@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from test_cli_train import assert_clean_error
 from wordrnn import adapt, cli_repl
 from wordrnn.cli import app
-from wordrnn.repl import percent
+from wordrnn.commands import percent
 
 runner = CliRunner()
 KERAS = ["--runtime", "keras"]
@@ -155,12 +155,12 @@ def test_piped_from_a_shell_without_tensorflow_and_without_writing_files(exporte
     home = tmp_path / "home"
     env = private_env(home)
     check = ("import sys\nfrom wordrnn.cli import main\ntry:\n    main()\nfinally:\n"
-             "    print('tensorflow' in sys.modules, file=sys.stderr)\n")
+             "    print('tensorflow' in sys.modules, 'prompt_toolkit' in sys.modules, file=sys.stderr)\n")
     result = subprocess.run([sys.executable, "-c", check, "repl", "--model", str(exported)], input="the next\n",
                             capture_output=True, text=True, env=env, cwd=home, timeout=120)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1
-    assert result.stderr.splitlines()[-1] == "False"  # the LiteRT export ran without TensorFlow
+    assert result.stderr.splitlines()[-1] == "False False"  # LiteRT ran without TensorFlow; no terminal UI loaded
     assert files_under(home) == []
     asked = subprocess.run([*WORDRNN, "repl", "--model", str(exported), "--cache", "c.json", "--history", "h.txt"],
                            input="the cat\n", capture_output=True, text=True, env=env, cwd=home, timeout=120)

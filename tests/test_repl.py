@@ -27,7 +27,8 @@ from wordrnn.adapt import AdaptationCache
 from wordrnn.keyboard import Keyboard, Suggestions
 from wordrnn.cli_repl import run_lines
 from wordrnn.errors import WordRNNWarning
-from wordrnn.repl import Commands, Repl, Reply, insertion, percent
+from wordrnn.commands import Commands, Reply, percent
+from wordrnn.repl import Repl, insertion
 
 PROBE = "\x14"  # Ctrl-T
 PAUSE = "\x1f"  # not a key: ``drive`` waits there, so work the app does in the background can finish

@@ -22,7 +22,7 @@ from .cli import app, err, out
 from .errors import ConfigError, WordRNNWarning
 
 if TYPE_CHECKING:
-    from .repl import Commands
+    from .commands import Commands
 
 DEFAULT_WEIGHT = 0.2  # adapt.DEFAULT_WEIGHT (not imported: `wordrnn --help` stays light; a test keeps them equal)
 MAX_LINE_CHARS = 65536  # longer piped lines are cut (a 200 MB line must not be held or fed whole)
@@ -55,7 +55,7 @@ def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], N
     ``{"line", "prefix", "suggestions": [{"word", "prob"}]}``; a command prints its reply
     (``{"command", "reply", "error"}`` in JSON).
     """
-    from .repl import percent
+    from .commands import percent
 
     keyboard = commands.keyboard
     for raw in lines:
@@ -128,7 +128,7 @@ def repl(
     from .adapt import AdaptationCache, check_weight, read_cache_file
     from .keyboard import Keyboard
     from .predictor import load
-    from .repl import Commands, Repl
+    from .commands import Commands
     from .sampling import check_k, check_options
 
     check_k(k)
@@ -157,6 +157,8 @@ def repl(
         out.print(f"[bold]wordrnn repl[/] · {escape(str(predictor.path))} ({predictor.runtime}, "
                   f"{len(predictor.vocab):,} words) · {learning} · {escape(saved)}\n"
                   "[dim]Tab accepts · Alt+1..9 or F1..F9 pick · Enter commits · :help · Ctrl-D quits[/]")
+        from .repl import Repl  # prompt_toolkit only for a terminal
+
         Repl(commands, file_history(history) if history is not None else None).run()
         done = commands.finish()
         if done:
