@@ -110,3 +110,22 @@ def test_sampled_softmax_training_lowers_the_full_softmax_loss(tied):
     summary = engine.fit(batches)
     assert engine.evaluate(batches) < 0.75 * before
     assert summary["history"][-1]["learning_rate"] == pytest.approx(0.02 * 0.9**5, rel=1e-4)  # decayed after each epoch
+
+
+@pytest.mark.parametrize("schedule", [{"lr_decay": 0.5}, {"lr_patience": 1, "lr_factor": 0.25, "learning_rate": 1.0}])
+def test_resuming_from_an_epoch_end_checkpoint_keeps_the_learning_rate_schedule(schedule):
+    """A decay or plateau cut decided at an epoch's end belongs in that epoch's checkpoint, or a resume loses it."""
+    import keras
+
+    data = np.arange(200) % 20
+    keras.utils.set_random_seed(1)
+    whole, _ = _engine(epochs=4, **schedule)
+    saved = []
+    reference = whole.fit(StreamBatches(data, 3, 5), save=lambda kind, snap: kind == "last" and saved.append(snap))
+    rates = [h["learning_rate"] for h in reference["history"]]
+    assert len(set(rates)) > 1, f"the schedule never changed the rate: {rates}"
+    for snapshot in [s for s in saved if s.position["window"] == 0 and 0 < s.position["epoch"] < 4]:
+        resumed, _ = _engine(epochs=4, **schedule)
+        summary = resumed.fit(StreamBatches(data, 3, 5), resume=snapshot)
+        assert [h["learning_rate"] for h in summary["history"]] == pytest.approx(rates, rel=1e-6), snapshot.position
+        assert [h["loss"] for h in summary["history"]] == pytest.approx([h["loss"] for h in reference["history"]], rel=1e-5)

@@ -270,11 +270,6 @@ class Engine:
             epoch, window = epoch + 1, 0
             states = self.zero_states(train.batch_size)
             emit("on_epoch_end", record)
-            if save:
-                if improved:
-                    save("best", self.snapshot(states, position(), history))
-                save("last", self.snapshot(states, position(), history))
-                last_save = time.perf_counter()
             if cfg.until_loss and monitored <= cfg.until_loss:
                 stopped = "until_loss"
             elif cfg.early_stopping and bad_epochs >= cfg.early_stopping and valid is not None:
@@ -283,6 +278,11 @@ class Engine:
                 self.optimizer.learning_rate.assign(self.learning_rate * cfg.lr_factor)
             if cfg.lr_decay != 1.0:
                 self.optimizer.learning_rate.assign(self.learning_rate * cfg.lr_decay)
+            if save:  # after the schedule: the rate saved is the next epoch's, as a resume must use it
+                if improved:
+                    save("best", self.snapshot(states, position(), history))
+                save("last", self.snapshot(states, position(), history))
+                last_save = time.perf_counter()
         summary = {
             "stopped": stopped or "completed",
             "epochs": epoch,
