@@ -5,7 +5,7 @@ import pytest
 
 from wordrnn.batching import StreamBatches
 from wordrnn.config import ModelConfig, TrainConfig
-from wordrnn.engine import Engine
+from wordrnn.engine import Engine, _improves
 from wordrnn.model import build_model, loss_function, state_sizes
 
 
@@ -119,7 +119,7 @@ def test_resuming_from_an_epoch_end_checkpoint_keeps_the_learning_rate_schedule(
 
     data = np.arange(200) % 20
     keras.utils.set_random_seed(1)
-    whole, _ = _engine(epochs=4, **schedule)
+    whole, _ = _engine(epochs=4, min_save_seconds=0, **schedule)
     saved = []
     reference = whole.fit(StreamBatches(data, 3, 5), save=lambda kind, snap: kind == "last" and saved.append(snap))
     rates = [h["learning_rate"] for h in reference["history"]]
@@ -129,3 +129,29 @@ def test_resuming_from_an_epoch_end_checkpoint_keeps_the_learning_rate_schedule(
         summary = resumed.fit(StreamBatches(data, 3, 5), resume=snapshot)
         assert [h["learning_rate"] for h in summary["history"]] == pytest.approx(rates, rel=1e-6), snapshot.position
         assert [h["loss"] for h in summary["history"]] == pytest.approx([h["loss"] for h in reference["history"]], rel=1e-5)
+
+
+def test_epoch_end_saves_are_throttled_but_never_lost():
+    """Tiny epochs are written at most every min_save_seconds; what was skipped goes out with the next save."""
+    data = np.arange(200) % 20
+    every, _ = _engine(epochs=5, min_save_seconds=0)
+    saved_every = []
+    every.fit(StreamBatches(data, 3, 5), save=lambda kind, snap: saved_every.append((kind, snap.position["epoch"])))
+    assert [e for kind, e in saved_every if kind == "last"] == [1, 2, 3, 4, 5]
+
+    rare, _ = _engine(epochs=5, min_save_seconds=3600)
+    saved = []
+    summary = rare.fit(StreamBatches(data, 3, 5), save=lambda kind, snap: saved.append((kind, snap)))
+    assert [(kind, snap.position["epoch"]) for kind, snap in saved][-1] == ("last", 5)  # the end always saves
+    assert len(saved) <= 2
+    best, best_epoch = float("inf"), 0
+    for record in summary["history"]:  # the last epoch that counted as an improvement
+        if _improves(record["loss"], best):
+            best, best_epoch = record["loss"], record["epoch"]
+    assert [snap.position["epoch"] for kind, snap in saved if kind == "best"] == [best_epoch]
+
+    mid, _ = _engine(epochs=3, min_save_seconds=3600, checkpoint_every=StreamBatches(data, 3, 5).num_windows + 1)
+    saved_mid = []
+    mid.fit(StreamBatches(data, 3, 5), save=lambda kind, snap: saved_mid.append((kind, dict(snap.position))))
+    kinds = [kind for kind, _ in saved_mid]
+    assert kinds[:2] == ["best", "last"] and saved_mid[0][1]["epoch"] == 1 and saved_mid[1][1]["window"] == 1

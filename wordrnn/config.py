@@ -110,6 +110,10 @@ class TrainConfig:
         valid_fraction: held-out tail of the corpus used for validation when no --valid is given.
         checkpoint_every: also write a resumable checkpoint every N steps (0: at epoch ends only).
         checkpoint_minutes: also write one when this many minutes passed since the last (0: never).
+        min_save_seconds: an epoch that ends sooner than this after the previous save is kept in
+            memory and written with the next save (the last epoch and a stop always write), so
+            hundreds of tiny epochs (series) don't spend a quarter of their time saving; a kill
+            loses at most this much training (0: write every epoch end).
         max_steps: stop after this many steps (0: no limit).
         xla: compile the train step with XLA (faster on CPU for larger models; slower first step).
         until_loss: stop at the end of the first epoch whose loss (validation loss if any) is at most
@@ -135,6 +139,7 @@ class TrainConfig:
     seed: int | None = None
     checkpoint_every: int = 0
     checkpoint_minutes: float = 0.0
+    min_save_seconds: float = 1.0
     max_steps: int = 0
     xla: bool = False
     until_loss: float = 0.0
@@ -157,7 +162,7 @@ class TrainConfig:
         _in_range("--valid-fraction", self.valid_fraction, 0.0, 0.5)
         _in_range("lr_factor", self.lr_factor, 0.01, 1.0)
         _in_range("--lr-decay", self.lr_decay, 0.01, 1.0)
-        for name in ("lr_patience", "early_stopping", "checkpoint_every", "checkpoint_minutes", "max_steps", "until_loss",
+        for name in ("lr_patience", "early_stopping", "checkpoint_every", "checkpoint_minutes", "min_save_seconds", "max_steps", "until_loss",
                      "sampled_softmax"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be 0 or more")

@@ -186,8 +186,9 @@ class Engine:
     ) -> dict[str, Any]:
         """Train for ``config.epochs`` epochs (or until early stopping, ``until_loss``, ``max_steps`` or ``should_stop``).
 
-        ``save("best" | "last", snapshot)`` is called when validation improves, at every epoch
-        end, every ``checkpoint_every`` steps or ``checkpoint_minutes`` minutes, and when stopped early.
+        ``save("best" | "last", snapshot)`` is called when validation improves, at epoch ends at
+        most every ``min_save_seconds`` (a skipped one is written with the next save), every
+        ``checkpoint_every`` steps or ``checkpoint_minutes`` minutes, and when training ends or stops.
         A snapshot holds the epoch's running loss too, so a resumed epoch reports what an
         uninterrupted one would (and learning-rate decisions based on it stay the same).
         """
@@ -221,6 +222,17 @@ class Engine:
                                 "window": window, "step": step, "targets_per_epoch": train.num_targets})
         stopped = None
         started = last_save = time.perf_counter()
+        pending: dict[str, Snapshot] = {}  # epoch-end saves not yet written (min_save_seconds)
+
+        def flush(snapshot: Snapshot | None = None) -> None:
+            nonlocal last_save
+            if snapshot is not None:
+                pending["last"] = snapshot
+            for kind in ("best", "last"):
+                if kind in pending and save:
+                    save(kind, pending.pop(kind))
+            last_save = time.perf_counter()
+
         while epoch < cfg.epochs and stopped is None:
             epoch_start = time.perf_counter()
             if window == 0:
@@ -238,8 +250,7 @@ class Engine:
                 if cfg.checkpoint_minutes and time.perf_counter() - last_save >= 60 * cfg.checkpoint_minutes:
                     due = True
                 if save and due:
-                    save("last", self.snapshot(states, position(), history))
-                    last_save = time.perf_counter()
+                    flush(self.snapshot(states, position(), history))
                 if should_stop():
                     stopped = "interrupted"
                     break
@@ -248,7 +259,7 @@ class Engine:
                     break
             if stopped == "interrupted" and window < train.num_windows:
                 if save:
-                    save("last", self.snapshot(states, position(), history))
+                    flush(self.snapshot(states, position(), history))
                 break
             record: dict[str, Any] = {
                 "epoch": epoch + 1,
@@ -279,10 +290,14 @@ class Engine:
             if cfg.lr_decay != 1.0:
                 self.optimizer.learning_rate.assign(self.learning_rate * cfg.lr_decay)
             if save:  # after the schedule: the rate saved is the next epoch's, as a resume must use it
+                snapshot = self.snapshot(states, position(), history)
                 if improved:
-                    save("best", self.snapshot(states, position(), history))
-                save("last", self.snapshot(states, position(), history))
-                last_save = time.perf_counter()
+                    pending["best"] = snapshot
+                pending["last"] = snapshot
+                if time.perf_counter() - last_save >= cfg.min_save_seconds:
+                    flush()
+        if pending:
+            flush()
         summary = {
             "stopped": stopped or "completed",
             "epochs": epoch,
