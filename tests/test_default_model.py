@@ -89,7 +89,14 @@ def test_complete_works_without_model_from_any_directory(tmp_path, monkeypatch):
 def test_info_without_argument_describes_the_default_model():
     result = CliRunner().invoke(app, ["info", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["card"]["name"] == "wordrnn default English model"
+    card = json.loads(result.stdout)["card"]
+    assert card["name"] == "wordrnn default English model"
+    shown = CliRunner().invoke(app, ["info"], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert lines[0].strip() == card["name"]  # the card comes first: what the model is, from what, under which licence
+    assert any("licence" in line and "Brown Corpus" in line for line in lines)
+    assert any("metrics brown valid ppl" in line and f"{card['metrics_brown_valid']['ppl']:.4g}" in line for line in lines)
 
 
 def test_the_wheel_ships_the_default_model(tmp_path, bundled):

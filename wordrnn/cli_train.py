@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -126,6 +126,8 @@ def info(
     if as_json:
         out.print_json(json.dumps(description))
         return
+    if description.get("card"):
+        out.print(card_table(description["card"]))
     table = Table(title=f"model {description['path']}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -156,3 +158,32 @@ def info(
             history.add_row(*(f"{record[c]:.4g}" if isinstance(record.get(c), float) else str(record.get(c, "-"))
                               for c in ("epoch", "loss", "val_loss", "learning_rate", "seconds")))
         out.print(history)
+
+
+def card_table(card: dict[str, Any]) -> Table:
+    """A model card as a two-column table: what a newcomer asks first (data, licence, figures).
+
+    Nested sections become ``section key`` rows; the configuration is left to the model table below.
+    """
+    table = Table(title=str(card.get("name", "model card")), show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+
+    def text(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value:,}"
+        return ", ".join(map(text, value)) if isinstance(value, list) else str(value)
+
+    for key, value in card.items():
+        if key in ("name", "configuration"):
+            continue
+        if isinstance(value, dict):
+            for sub, item in value.items():
+                if isinstance(item, dict):
+                    item = ", ".join(f"{k}={text(v)}" for k, v in item.items())
+                table.add_row(f"{key} {sub}".replace("_", " "), text(item))
+        else:
+            table.add_row(key.replace("_", " "), text(value))
+    return table
