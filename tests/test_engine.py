@@ -155,3 +155,29 @@ def test_epoch_end_saves_are_throttled_but_never_lost():
     mid.fit(StreamBatches(data, 3, 5), save=lambda kind, snap: saved_mid.append((kind, dict(snap.position))))
     kinds = [kind for kind, _ in saved_mid]
     assert kinds[:2] == ["best", "last"] and saved_mid[0][1]["epoch"] == 1 and saved_mid[1][1]["window"] == 1
+
+
+def test_a_resumed_run_with_dropout_draws_the_same_masks_as_an_uninterrupted_one():
+    """The dropout seed-generator states travel in the snapshot, so stopping and resuming changes nothing."""
+    import keras
+
+    def engine_with_dropout():
+        config = ModelConfig(vocab_size=20, units=8, embedding=4, dropout=0.3)
+        keras.utils.set_random_seed(3)
+        model = build_model(config)
+        cfg = TrainConfig(epochs=2, batch_size=3, window=5, early_stopping=0, lr_patience=0, min_save_seconds=0)
+        return Engine(model, loss_function(config), cfg, state_sizes(config)), model
+
+    data = np.arange(200) % 20
+    whole, whole_model = engine_with_dropout()
+    reference = whole.fit(StreamBatches(data, 3, 5))
+    assert whole.snapshot(whole.zero_states(3), {}, []).seeds, "the model has dropout: it must have seed states"
+
+    stopped, _ = engine_with_dropout()
+    saved, steps = [], iter(range(10**6))
+    stopped.fit(StreamBatches(data, 3, 5), save=lambda kind, snap: saved.append(snap), should_stop=lambda: next(steps) == 6)
+    resumed, resumed_model = engine_with_dropout()
+    summary = resumed.fit(StreamBatches(data, 3, 5), resume=saved[-1])
+    assert [h["loss"] for h in summary["history"]] == pytest.approx([h["loss"] for h in reference["history"]], rel=1e-6)
+    for a, b in zip(resumed_model.weights, whole_model.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)

@@ -1,9 +1,9 @@
 """Kill tests: real ``wordrnn train`` processes are SIGKILLed at random moments, then loaded and resumed.
 
-Training here is deterministic (fixed seed, no dropout), so a run that is killed and resumed
-must end with exactly the weights, history and step count of a run that was never interrupted:
-that proves the checkpoint restored the step count, the optimizer state (Adam's moments and
-iteration count), the stream position and the recurrent state, not just "something that loads".
+Training here is deterministic (fixed seed), so a run that is killed and resumed must end with
+exactly the weights, history and step count of a run that was never interrupted: that proves the
+checkpoint restored the step count, the optimizer state (Adam's moments and iteration count), the
+stream position, the recurrent state and dropout's random streams, not just "something that loads".
 
 While a run trains, a second ``wordrnn train`` into its directory must fail naming its PID; after
 the kill its stale lock must be taken over by ``--resume``. The default run does a few trials; ``-m slow`` (or ``WORDRNN_KILL_TRIALS=N``) does at least ten.
@@ -35,7 +35,7 @@ runner = CliRunner()
 # Tiny and deterministic; no validation split, so the learning-rate schedule follows the training
 # loss of each epoch, which a resumed epoch must therefore report exactly as an uninterrupted one.
 ARGS = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5", "--epochs", "2", "--seed", "1",
-        "--dropout", "0", "--valid-fraction", "0", "--max-vocab", "200", "--checkpoint-every", "3", "-q", "--no-export"]
+        "--dropout", "0.2", "--valid-fraction", "0", "--max-vocab", "200", "--checkpoint-every", "3", "-q", "--no-export"]
 TIMEOUT = 180
 # Full-length versions run with `pytest -m slow` or WORDRNN_SLOW=1; the default (CI) run keeps the short ones.
 slow = pytest.mark.skipif("'slow' not in config.getoption('markexpr', '') and not os.environ.get('WORDRNN_SLOW')",

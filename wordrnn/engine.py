@@ -48,6 +48,7 @@ class Snapshot:
     states: list[np.ndarray]
     position: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+    seeds: list[np.ndarray] = field(default_factory=list)  # dropout's random-stream positions
 
 
 SaveFn = Callable[[str, Snapshot], None]
@@ -155,6 +156,14 @@ class Engine:
     def learning_rate(self) -> float:
         return float(np.asarray(self.optimizer.learning_rate))
 
+    def _seed_variables(self) -> list[Any]:
+        """Keras' seed-generator states (dropout): variables of the model that are not weights.
+
+        Saving them makes a resumed run draw the same dropout masks as an uninterrupted one.
+        """
+        weights = {id(w) for w in self.model.weights}
+        return [v for v in self.model.variables if id(v) not in weights]
+
     def snapshot(self, states, position: dict[str, Any], history: list[dict[str, Any]]) -> Snapshot:
         return Snapshot(
             weights=get_weight_arrays(self.model),
@@ -162,6 +171,7 @@ class Engine:
             states=[np.asarray(s) for s in states],
             position=dict(position, learning_rate=self.learning_rate),
             history=list(history),
+            seeds=[np.asarray(v) for v in self._seed_variables()],
         )
 
     def restore(self, snapshot: Snapshot) -> None:
@@ -174,6 +184,11 @@ class Engine:
         for variable, value in zip(variables, snapshot.optimizer):
             variable.assign(value)
         self.optimizer.learning_rate.assign(snapshot.position.get("learning_rate", self.config.learning_rate))
+        seeds = self._seed_variables()
+        if len(snapshot.seeds) == len(seeds):  # older checkpoints have none: training goes on with fresh draws
+            for variable, value in zip(seeds, snapshot.seeds):
+                if tuple(variable.shape) == value.shape:
+                    variable.assign(value)
 
     def fit(
         self,

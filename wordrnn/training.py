@@ -142,6 +142,7 @@ def run_training(
         state = ckpt.read_arrays(out_dir, previous, "state")
         optimizer = [state[f"opt_{i:04d}"] for i in range(sum(k.startswith("opt_") for k in state))]
         states = [state[f"rnn_{i:04d}"] for i in range(sum(k.startswith("rnn_") for k in state))]
+        seeds = [state[f"seed_{i:04d}"] for i in range(sum(k.startswith("seed_") for k in state))]
         history = ckpt.read_json(out_dir, previous, "history")
         position = previous.get("position")
         fits = isinstance(position, dict) and all(
@@ -150,7 +151,7 @@ def run_training(
                 s.shape for s in states] != [(train_config.batch_size, n) for n in state_sizes(model_config)]):
             raise ModelFormatError(f"{out_dir}: the checkpoint's stream position or state does not fit this corpus "
                                    "and config; resume with the same files, or start anew with --force")
-        snapshot = Snapshot(weights, optimizer, states, position, history)
+        snapshot = Snapshot(weights, optimizer, states, position, history, seeds)
 
     meta = {**meta, "wordrnn_version": __version__, "parameters": count_parameters(model),
             "strategy": {"name": strategy, "replicas": getattr(engine, "replicas", 1)}}
@@ -160,6 +161,7 @@ def run_training(
         common = {**files, "weights.npz": snap.weights, "history.json": snap.history}
         state = {f"opt_{i:04d}": v for i, v in enumerate(snap.optimizer)}
         state.update({f"rnn_{i:04d}": v for i, v in enumerate(snap.states)})
+        state.update({f"seed_{i:04d}": v for i, v in enumerate(snap.seeds)})
         if kind == "last":
             ckpt.write_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST, {**meta, "position": snap.position},
                                 {**common, "state.npz": state})
