@@ -9,8 +9,8 @@ from wordrnn.engine import Engine, _improves
 from wordrnn.model import build_model, loss_function, state_sizes
 
 
-def _engine(cell="lstm", **train):
-    config = ModelConfig(vocab_size=20, cell=cell, units=8, embedding=4)
+def _engine(cell="lstm", dropout=0.0, **train):
+    config = ModelConfig(vocab_size=20, cell=cell, units=8, embedding=4, dropout=dropout)
     model = build_model(config)
     cfg = TrainConfig(**{"epochs": 2, "batch_size": 3, "window": 5, "early_stopping": 0, "lr_patience": 0, **train})
     return Engine(model, loss_function(config), cfg, state_sizes(config)), model
@@ -162,11 +162,8 @@ def test_a_resumed_run_with_dropout_draws_the_same_masks_as_an_uninterrupted_one
     import keras
 
     def engine_with_dropout():
-        config = ModelConfig(vocab_size=20, units=8, embedding=4, dropout=0.3)
         keras.utils.set_random_seed(3)
-        model = build_model(config)
-        cfg = TrainConfig(epochs=2, batch_size=3, window=5, early_stopping=0, lr_patience=0, min_save_seconds=0)
-        return Engine(model, loss_function(config), cfg, state_sizes(config)), model
+        return _engine(dropout=0.3, min_save_seconds=0)
 
     data = np.arange(200) % 20
     whole, whole_model = engine_with_dropout()
