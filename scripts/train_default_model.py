@@ -76,7 +76,7 @@ def bundle(source: Path, target: Path, train_info: dict, interpolation_from: Pat
              "weights.npz": {k: v.astype(np.float16) for k, v in saved.weights.items()},
              "history.json": saved.history}
     fitted = interpolation_from or source
-    fitted_manifest = SavedModel.load(fitted).manifest
+    fitted_manifest = manifest if interpolation_from is None else SavedModel.load(fitted).manifest
     if "interpolation" in fitted_manifest:
         meta["interpolation"] = fitted_manifest["interpolation"]
     for stem, name in fitted_manifest["files"].items():  # interpolation parts (n-gram counts...) travel as they are
