@@ -25,16 +25,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wordrnn.tfimport import tensorflow  # noqa: E402
+from wordrnn.nn.tfimport import tensorflow  # noqa: E402
 
 tensorflow()
 
-from wordrnn import checkpoint as ckpt  # noqa: E402
+from wordrnn.store import checkpoint as ckpt  # noqa: E402
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, to_dict  # noqa: E402
-from wordrnn.model import build_model, get_weight_arrays, state_sizes  # noqa: E402
-from wordrnn.predictor import NEVER_GENERATED, load  # noqa: E402
-from wordrnn.sampling import Sampler  # noqa: E402
-from wordrnn.vocab import EOS_ID, SPECIALS, Vocabulary  # noqa: E402
+from wordrnn.nn.model import build_model, get_weight_arrays, state_sizes  # noqa: E402
+from wordrnn.predict.predictor import NEVER_GENERATED, load  # noqa: E402
+from wordrnn.predict.sampling import Sampler  # noqa: E402
+from wordrnn.text.vocab import EOS_ID, SPECIALS, Vocabulary  # noqa: E402
 
 
 def write_model(directory: Path, vocab_size: int, units: int, seed: int):
@@ -82,7 +82,7 @@ def main() -> None:
         directory = Path(tmp) / "model"
         model, config = write_model(directory, args.vocab, args.units, args.seed)
         if args.runtime != "keras":  # the LiteRT runner needs the exported step (issue 7's `wordrnn export`)
-            from wordrnn.export import export_model
+            from wordrnn.runtime.export import export_model
 
             export_model(directory)
         predictor = load(directory, runtime=args.runtime)

@@ -41,10 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from wordrnn.adapt import DEFAULT_DECAY, DEFAULT_WEIGHT, AdaptationCache  # noqa: E402
-from wordrnn.keyboard import Keyboard  # noqa: E402
+from wordrnn.keyboard.adapt import DEFAULT_DECAY, DEFAULT_WEIGHT, AdaptationCache  # noqa: E402
+from wordrnn.keyboard.keyboard import Keyboard  # noqa: E402
 from wordrnn.errors import WordRNNWarning  # noqa: E402
-from wordrnn.repl import bar  # noqa: E402
+from wordrnn.cli.prompt import bar  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
 BROWN = CORPORA / "brown"
@@ -77,16 +77,16 @@ def validation_sentences(words: int) -> tuple[list[list[str]], str]:
 
 def stand_in(directory: Path) -> str:
     """A default-size word model with random weights over the Brown vocabulary, exported for LiteRT."""
-    from wordrnn.tfimport import tensorflow
+    from wordrnn.nn.tfimport import tensorflow
 
     tensorflow()  # quietly, before Keras
     import keras
 
-    from wordrnn import checkpoint as ckpt
+    from wordrnn.store import checkpoint as ckpt
     from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, to_dict
-    from wordrnn.export import export_model
-    from wordrnn.model import build_model, get_weight_arrays
-    from wordrnn.vocab import Vocabulary
+    from wordrnn.runtime.export import export_model
+    from wordrnn.nn.model import build_model, get_weight_arrays
+    from wordrnn.text.vocab import Vocabulary
 
     text = BROWN / "train.txt" if (BROWN / "train.txt").is_file() else SHAKESPEARE
     counts = Counter(w for line in text.read_text(encoding="utf-8").splitlines() for w in line.split())
@@ -137,7 +137,7 @@ def summary(costs: list[float]) -> dict:
 
 def keystroke(model: str | None, words: int, work: Path) -> None:
     import wordrnn
-    from wordrnn.saved import bundled_model_path
+    from wordrnn.store.saved import bundled_model_path
 
     described = "given with --model"
     if model is None:
@@ -184,7 +184,7 @@ def split_corpus(work: Path, split: float) -> tuple[Path, Path, int]:
 
 def train_small(train: Path, out: Path, steps: int) -> dict:
     from wordrnn.config import ModelConfig, TrainConfig
-    from wordrnn.training import train_text
+    from wordrnn.train.jobs import train_text
 
     started = time.perf_counter()
     summary_ = train_text([train], out, model_config=ModelConfig(vocab_size=1, units=128, embedding=64, dropout=0.1),
@@ -197,11 +197,12 @@ def train_small(train: Path, out: Path, steps: int) -> dict:
 
 
 def adapt_ksr(args: argparse.Namespace, work: Path) -> None:
-    from wordrnn.evaluation import MetricAccumulator, network_distributions, read_tokens
-    from wordrnn.runtime import KerasStep
-    from wordrnn.saved import SavedModel
-    from wordrnn.tokenizer import EOS, Tokenizer
-    from wordrnn.vocab import UNK_ID
+    from wordrnn.evaluation.metrics import MetricAccumulator
+    from wordrnn.evaluation.streams import network_distributions, read_tokens
+    from wordrnn.runtime.keras import KerasStep
+    from wordrnn.store.saved import SavedModel
+    from wordrnn.text.tokenizer import EOS, Tokenizer
+    from wordrnn.text.vocab import UNK_ID
 
     if not SHAKESPEARE.is_file():
         emit({"bench": "adapt_ksr", "skipped": "../shared/corpora/tinyshakespeare.txt is missing"})

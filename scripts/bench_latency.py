@@ -96,11 +96,11 @@ def validation_words(count: int, vocab) -> list[str]:  # noqa: ANN001
 def build_model(directory: Path, train_steps: int) -> dict:
     """The default 10k-word, 256-unit LSTM, trained briefly on Brown when available, with a float export."""
     from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig
-    from wordrnn.export import export_model
+    from wordrnn.runtime.export import export_model
 
     model = ModelConfig(vocab_size=1, units=256, embedding=128, dropout=0.0)
     if (BROWN / "train.txt").is_file() and train_steps > 0:
-        from wordrnn.training import train_text
+        from wordrnn.train.jobs import train_text
 
         started = time.perf_counter()
         summary_ = train_text([BROWN / "train.txt"], directory, model_config=model, max_vocab=10_000,
@@ -113,10 +113,10 @@ def build_model(directory: Path, train_steps: int) -> dict:
     else:
         import keras
 
-        from wordrnn import checkpoint as ckpt
+        from wordrnn.store import checkpoint as ckpt
         from wordrnn.config import replace, to_dict
-        from wordrnn.model import build_model as build, get_weight_arrays
-        from wordrnn.vocab import SPECIALS, Vocabulary
+        from wordrnn.nn.model import build_model as build, get_weight_arrays
+        from wordrnn.text.vocab import SPECIALS, Vocabulary
 
         keras.utils.set_random_seed(1)
         model = replace(model, vocab_size=10_000)
@@ -180,10 +180,10 @@ def predict_loop(keras_path: Path, n_words: int) -> dict:
 
 def int8_check(model_dir: Path, work: Path, words: list[str]) -> dict:
     """Export float and int8 into a copy of the model; sizes, and top-3 agreement over ``words``."""
-    from wordrnn import checkpoint as ckpt
-    from wordrnn.export import export_model, text_agreement
-    from wordrnn.runtime_litert import LiteRTStep
-    from wordrnn.saved import SavedModel
+    from wordrnn.store import checkpoint as ckpt
+    from wordrnn.runtime.export import export_model, text_agreement
+    from wordrnn.runtime.litert import LiteRTStep
+    from wordrnn.store.saved import SavedModel
 
     copy = work / "int8"
     shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("train.lock", "checkpoint.json"))
@@ -203,7 +203,7 @@ def int8_check(model_dir: Path, work: Path, words: list[str]) -> dict:
 PLAIN_KERAS = """
 import sys
 import keras
-from wordrnn.saved import SavedModel
+from wordrnn.store.saved import SavedModel
 config = SavedModel.load(sys.argv[1]).model_config
 tokens = keras.Input((None,), dtype="int32")
 hidden = keras.layers.Embedding(config.vocab_size, config.embedding)(tokens)
@@ -238,7 +238,7 @@ def main() -> None:
             model_dir = work / "model"
             described = build_model(model_dir, args.train_steps)
 
-        from wordrnn.saved import SavedModel
+        from wordrnn.store.saved import SavedModel
 
         saved = SavedModel.load(model_dir)
         config = saved.model_config

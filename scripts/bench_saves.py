@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wordrnn import checkpoint as ckpt  # noqa: E402
+from wordrnn.store import checkpoint as ckpt  # noqa: E402
 from wordrnn.config import TrainConfig  # noqa: E402
-from wordrnn.training import train_series  # noqa: E402
+from wordrnn.train.jobs import train_series  # noqa: E402
 
 
 def run(csv: Path, out: Path, epochs: int, min_save_seconds: float) -> dict:

@@ -37,7 +37,7 @@ def reference_run(seed: int, epochs: int) -> dict:
     import numpy as np
 
     sys.path.insert(0, str(ROOT))
-    from wordrnn.tfimport import tensorflow
+    from wordrnn.nn.tfimport import tensorflow
 
     tensorflow()
     import keras

@@ -19,18 +19,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wordrnn.tfimport import tensorflow  # noqa: E402
+from wordrnn.nn.tfimport import tensorflow  # noqa: E402
 
 tf = tensorflow()
 import keras  # noqa: E402
 
-from wordrnn.batching import StreamBatches  # noqa: E402
+from wordrnn.train.batching import StreamBatches  # noqa: E402
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig  # noqa: E402
-from wordrnn.engine import Engine  # noqa: E402
-from wordrnn.model import build_model, loss_function, state_sizes  # noqa: E402
-from wordrnn.textdata import count_words, encode_corpus  # noqa: E402
-from wordrnn.tokenizer import Tokenizer  # noqa: E402
-from wordrnn.vocab import Vocabulary  # noqa: E402
+from wordrnn.train.engine import Engine  # noqa: E402
+from wordrnn.nn.model import build_model, loss_function, state_sizes  # noqa: E402
+from wordrnn.text.encode import count_words, encode_corpus  # noqa: E402
+from wordrnn.text.tokenizer import Tokenizer  # noqa: E402
+from wordrnn.text.vocab import Vocabulary  # noqa: E402
 
 SKIP = 20
 

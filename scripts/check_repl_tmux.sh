@@ -127,7 +127,7 @@ ok "F2 inserted the second suggestion '$N2'"
 
 read -r _ _ T3 <<<"$(suggest "the $C1 $N2 ")"
 # accepting punctuation writes it against the word before ("sees." not "sees ."): ask the repl's rule
-after=$("$PY" -c 'import sys; from wordrnn.repl import insertion
+after=$("$PY" -c 'import sys; from wordrnn.cli.prompt import insertion
 before, word = sys.argv[1], sys.argv[2]; delete, text = insertion(before, "", word)
 print((before[:len(before) - delete] + text).rstrip())' "the $C1 $N2 " "$T3")
 keys M-3

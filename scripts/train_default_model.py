@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_quality import BROWN, RECIPE, WORDRNN, display, run  # noqa: E402
 
-from wordrnn import checkpoint as ckpt  # noqa: E402
-from wordrnn.saved import SavedModel  # noqa: E402
+from wordrnn.store import checkpoint as ckpt  # noqa: E402
+from wordrnn.store.saved import SavedModel  # noqa: E402
 
 CAP_BYTES = 10_000_000
 MIN_INT8_AGREEMENT = 0.99
@@ -53,9 +53,9 @@ LICENCE = ("Brown Corpus (Francis & Kucera, 1964/1979) as distributed with NLTK:
 def top3_agreement(reference, candidate, saved: SavedModel, text: Path, positions: int = 2000) -> float:
     """Share of positions of real held-out text where two runners offer the same top-3 words."""
     from wordrnn.config import TokenizerConfig
-    from wordrnn.evaluation import read_tokens
-    from wordrnn.export import text_agreement
-    from wordrnn.tokenizer import Tokenizer
+    from wordrnn.evaluation.streams import read_tokens
+    from wordrnn.runtime.export import text_agreement
+    from wordrnn.text.tokenizer import Tokenizer
 
     words = read_tokens([text], Tokenizer(TokenizerConfig(pretokenized=True)), positions)
     return text_agreement(reference, candidate, saved.vocab.encode(words))["top3_agreement"]
@@ -91,11 +91,11 @@ def bundle(source: Path, target: Path, train_info: dict, interpolation_from: Pat
 def start_state(saved: SavedModel, tokens: int = 64_000) -> dict[str, np.ndarray]:
     """The mean network state at sentence ends of the training text: the learned start-of-text state."""
     from wordrnn.config import TokenizerConfig
-    from wordrnn.evaluation import read_tokens
-    from wordrnn.generator import mean_state_before
-    from wordrnn.runtime import KerasStep
-    from wordrnn.tokenizer import Tokenizer
-    from wordrnn.vocab import EOS_ID
+    from wordrnn.evaluation.streams import read_tokens
+    from wordrnn.predict.generator import mean_state_before
+    from wordrnn.runtime.keras import KerasStep
+    from wordrnn.text.tokenizer import Tokenizer
+    from wordrnn.text.vocab import EOS_ID
 
     words = read_tokens([BROWN / "train.txt"], Tokenizer(TokenizerConfig(pretokenized=True)), tokens)
     state = mean_state_before(KerasStep(saved), np.asarray(saved.vocab.encode(words)), EOS_ID)
@@ -134,8 +134,8 @@ def final_fit_command(history: list[dict], vocab_size: int, out: Path) -> list[s
 
 def export_checked(staging: Path) -> dict:
     """The LiteRT export: dynamic int8 if it keeps the top-3 words on held-out text, else float16."""
-    from wordrnn.export import export_model
-    from wordrnn.runtime_litert import LiteRTStep
+    from wordrnn.runtime.export import export_model
+    from wordrnn.runtime.litert import LiteRTStep
 
     export_model(staging, "none")
     float_step = LiteRTStep(SavedModel.load(staging))
@@ -151,7 +151,7 @@ def export_checked(staging: Path) -> dict:
 
 def unseen_text_metrics(model: Path, limit: int = 60_000) -> dict | None:
     """Metrics on text neither the held-out run nor the final fit saw (Shakespeare: another domain)."""
-    from wordrnn.evaluation import evaluate
+    from wordrnn.evaluation.measure import evaluate
 
     if not SHAKESPEARE.is_file():
         return None
@@ -213,7 +213,7 @@ def main() -> None:
         interpolate_cmd[-3:-3] = ["--ngram", str(train), "--ngram-min-count", "2"]
     interpolation = json.loads(run(interpolate_cmd, log)[0])
 
-    from wordrnn.evaluation import evaluate
+    from wordrnn.evaluation.measure import evaluate
 
     held = SavedModel.load(model)
     history = held.history

@@ -37,7 +37,7 @@ def text_file(tmp_path_factory) -> Path:
 def train_tiny(corpus: Path, out: Path, cell: str = "lstm", epochs: int = 2, **overrides):
     """Train a tiny model quickly; returns the engine summary."""
     from wordrnn.config import ModelConfig, TrainConfig
-    from wordrnn.training import train_text
+    from wordrnn.train.jobs import train_text
 
     model = ModelConfig(vocab_size=1, cell=cell, units=16, embedding=8, layers=overrides.pop("layers", 1),
                         tied=overrides.pop("tied", False))
@@ -57,10 +57,10 @@ def tiny_model(tmp_path_factory, text_file) -> Path:
 
 def make_untrained(out: Path, *, vocab_size: int = 50, **model_overrides) -> Path:
     """A model directory with fresh (random) weights: no training, for tests of saving, export and runtimes."""
-    from wordrnn import checkpoint as ckpt
+    from wordrnn.store import checkpoint as ckpt
     from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, to_dict
-    from wordrnn.model import build_model, get_weight_arrays
-    from wordrnn.vocab import Vocabulary
+    from wordrnn.nn.model import build_model, get_weight_arrays
+    from wordrnn.text.vocab import Vocabulary
 
     settings = {"units": 16, "embedding": 8, **model_overrides}
     kind = settings.get("input_kind", "tokens")

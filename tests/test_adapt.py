@@ -8,11 +8,11 @@ import stat
 import numpy as np
 import pytest
 
-from wordrnn import adapt
-from wordrnn.adapt import AdaptationCache, Distribution, check_weight
+from wordrnn.keyboard import adapt
+from wordrnn.keyboard.adapt import AdaptationCache, Distribution, check_weight
 from wordrnn.errors import AdaptCacheError, ConfigError
-from wordrnn.predictor import rank
-from wordrnn.vocab import Vocabulary
+from wordrnn.predict.predictor import rank
+from wordrnn.text.vocab import Vocabulary
 
 WORDS = ["</s>", "<unk>", "the", "cat", "sat", "on", "mat", ".", "I", "dog", "London", "catalogue"]
 VOCAB = Vocabulary(WORDS)
@@ -146,7 +146,7 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(adapt.os, "replace", fail)
+    monkeypatch.setattr("wordrnn.durable.os.replace", fail)
     cache = AdaptationCache(VOCAB)
     cache.observe(["dog"])
     with pytest.raises(AdaptCacheError, match="No space left"):

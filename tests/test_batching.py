@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wordrnn.batching import StreamBatches, split_tail
+from wordrnn.train.batching import StreamBatches, split_tail
 from wordrnn.errors import CorpusError
 
 

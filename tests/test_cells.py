@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from wordrnn.config import CELLS, ModelConfig, TrainConfig
-from wordrnn.model import build_model, state_sizes
+from wordrnn.nn.model import build_model, state_sizes
 
 
 def _jordan_layer(units: int = 4):
     import keras
 
-    from wordrnn.cells import JordanCell
+    from wordrnn.nn.cells import JordanCell
 
     return keras.layers.RNN(JordanCell(units), return_sequences=True, return_state=True)
 
@@ -85,10 +85,10 @@ def wave_csv(tmp_path_factory):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_cell_trains_saves_and_loads_a_series_model(tmp_path, wave_csv, cell):
-    from wordrnn.runtime import KerasStep
-    from wordrnn.saved import SavedModel
-    from wordrnn.sine import predict_series
-    from wordrnn.training import train_series
+    from wordrnn.runtime.keras import KerasStep
+    from wordrnn.store.saved import SavedModel
+    from wordrnn.predict.forecast import predict_series
+    from wordrnn.train.jobs import train_series
 
     summary = train_series(wave_csv, tmp_path / cell, columns=["wave"],
                            model_config=ModelConfig(input_kind="series", cell=cell, units=8),
@@ -109,10 +109,10 @@ def test_jordan_state_survives_save_and_load(tmp_path, wave_csv):
     """After loading, the state the step returns is still exactly the recurrent layer's output."""
     import keras
 
-    from wordrnn.generator import prime
-    from wordrnn.runtime import KerasStep
-    from wordrnn.saved import SavedModel
-    from wordrnn.training import train_series
+    from wordrnn.predict.generator import prime
+    from wordrnn.runtime.keras import KerasStep
+    from wordrnn.store.saved import SavedModel
+    from wordrnn.train.jobs import train_series
 
     train_series(wave_csv, tmp_path / "j", columns=["wave"],
                  model_config=ModelConfig(input_kind="series", cell="jordan", units=6),

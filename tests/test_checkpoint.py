@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from wordrnn import checkpoint as ckpt
+from wordrnn.store import checkpoint as ckpt
 from wordrnn.errors import LockedError, ModelFormatError, OutputExistsError, ResourceError
 
 
@@ -107,7 +107,7 @@ def test_lock_refuses_live_owner_and_takes_over_stale(tmp_path):
     import sys
     import time
 
-    holder = "import sys, time; from wordrnn.checkpoint import TrainingLock; TrainingLock(sys.argv[1]).__enter__(); time.sleep(30)"
+    holder = "import sys, time; from wordrnn.store.checkpoint import TrainingLock; TrainingLock(sys.argv[1]).__enter__(); time.sleep(30)"
     other = subprocess.Popen([sys.executable, "-c", holder, str(tmp_path)])
     try:
         while not (tmp_path / ckpt.LOCK_FILE).is_file() or not (tmp_path / ckpt.LOCK_FILE).read_text().strip():

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from test_cli_train import assert_clean_error
-from wordrnn.cli import app
+from wordrnn.cli.main import app
 
 runner = CliRunner()
 

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from test_cli_train import assert_clean_error
-from wordrnn.cli import app
-from wordrnn.cli_predict import LineStreamer
-from wordrnn.tokenizer import Tokenizer
+from wordrnn.cli.main import app
+from wordrnn.cli.predict import LineStreamer
+from wordrnn.text.tokenizer import Tokenizer
 
 runner = CliRunner()
 KERAS = ["--runtime", "keras"]  # no "no LiteRT export" warning, whatever the fixture model carries
@@ -139,6 +139,6 @@ def test_broken_model_directories(broken, kind, needles):
 def test_missing_model(tmp_path, monkeypatch):
     assert_clean_error(run("complete", "the", "-m", str(tmp_path / "nope")), "no such model directory")
     monkeypatch.delenv("WORDRNN_MODEL", raising=False)
-    monkeypatch.setattr("wordrnn.saved.bundled_model_path", lambda: None)
+    monkeypatch.setattr("wordrnn.store.saved.bundled_model_path", lambda: None)
     assert_clean_error(run("complete", "the"), "wordrnn train", "--model")
     assert_clean_error(run("generate", "the"), "WORDRNN_MODEL")

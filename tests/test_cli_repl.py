@@ -17,13 +17,14 @@ import pytest
 from typer.testing import CliRunner
 
 from test_cli_train import assert_clean_error
-from wordrnn import adapt, cli_repl
-from wordrnn.cli import app
-from wordrnn.commands import percent
+from wordrnn.keyboard import adapt
+from wordrnn.cli import repl as cli_repl
+from wordrnn.cli.main import app
+from wordrnn.keyboard.commands import percent
 
 runner = CliRunner()
 KERAS = ["--runtime", "keras"]
-WORDRNN = [sys.executable, "-c", "from wordrnn.cli import main; main()"]
+WORDRNN = [sys.executable, "-c", "from wordrnn.cli.main import main; main()"]
 
 
 def run(*args: str, input: str | bytes | None = None):  # noqa: A002
@@ -44,7 +45,7 @@ def predictor(tiny_model):
 @pytest.fixture(scope="module")
 def exported(tiny_model, tmp_path_factory) -> Path:
     """The tiny model with a LiteRT export: the repl runs it without TensorFlow."""
-    from wordrnn.export import export_model
+    from wordrnn.runtime.export import export_model
 
     directory = tmp_path_factory.mktemp("exported") / "tiny"
     shutil.copytree(tiny_model, directory, ignore=shutil.ignore_patterns("*.lock"))
@@ -154,7 +155,7 @@ def files_under(home: Path) -> list[str]:
 def test_piped_from_a_shell_without_tensorflow_and_without_writing_files(exported, tmp_path):
     home = tmp_path / "home"
     env = private_env(home)
-    check = ("import sys\nfrom wordrnn.cli import main\ntry:\n    main()\nfinally:\n"
+    check = ("import sys\nfrom wordrnn.cli.main import main\ntry:\n    main()\nfinally:\n"
              "    print('tensorflow' in sys.modules, 'prompt_toolkit' in sys.modules, file=sys.stderr)\n")
     result = subprocess.run([sys.executable, "-c", check, "repl", "--model", str(exported)], input="the next\n",
                             capture_output=True, text=True, env=env, cwd=home, timeout=120)

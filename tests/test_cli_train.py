@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_text
-from wordrnn.cli import app
+from wordrnn.cli.main import app
 
 runner = CliRunner()
 TINY = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5", "--epochs", "1", "-q", "--seed", "1"]

@@ -2,8 +2,8 @@ import io
 
 import pytest
 
-from wordrnn import corpus
-from wordrnn.corpus import iter_lines, iter_pieces, resolve_paths
+from wordrnn.text import corpus
+from wordrnn.text.corpus import iter_lines, iter_pieces, resolve_paths
 from wordrnn.errors import CorpusError
 
 

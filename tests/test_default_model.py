@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from wordrnn import checkpoint as ckpt
-from wordrnn.cli import app
-from wordrnn.saved import SavedModel, bundled_model_path
+from wordrnn.store import checkpoint as ckpt
+from wordrnn.cli.main import app
+from wordrnn.store.saved import SavedModel, bundled_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CAP_BYTES = 10_000_000

@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 
 from conftest import make_text
-from wordrnn.batching import StreamBatches
+from wordrnn.train.batching import StreamBatches
 from wordrnn.config import ModelConfig, TrainConfig
-from wordrnn.distributed import DistributedEngine, WindowFeed, create_strategy, is_chief
-from wordrnn.engine import Engine
+from wordrnn.train.distributed import DistributedEngine, WindowFeed, create_strategy, is_chief
+from wordrnn.train.engine import Engine
 from wordrnn.errors import ConfigError
-from wordrnn.model import build_model, loss_function, state_sizes
-from wordrnn.prepare import prepare
-from wordrnn.saved import SavedModel
+from wordrnn.nn.model import build_model, loss_function, state_sizes
+from wordrnn.text.prepare import prepare
+from wordrnn.store.saved import SavedModel
 
 TIMEOUT = 300
 TINY = ["--units", "16", "--embedding", "8", "--dropout", "0", "--batch-size", "8", "--window", "10", "--seed", "1",
@@ -104,14 +104,14 @@ def test_two_replicas_on_one_machine_train_like_one_device(dataset, tmp_path):
     """MirroredStrategy over two logical CPUs (set up before TensorFlow starts, so in a fresh process)."""
     script = textwrap.dedent(f"""
         import json, sys
-        from wordrnn.distributed import tf
+        from wordrnn.train.distributed import tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_distributed import tiny_configs
         from wordrnn.errors import ConfigError
-        from wordrnn.saved import SavedModel
-        from wordrnn.training import train_text
+        from wordrnn.store.saved import SavedModel
+        from wordrnn.train.jobs import train_text
         model, train = tiny_configs()
         results = {{}}
         for strategy in ("mirrored", "default"):
@@ -177,15 +177,15 @@ def _history(model: Path) -> list[tuple[float, float]]:
 
 
 def _predict(model: Path, context: list[int]) -> np.ndarray:
-    from wordrnn.generator import prime
-    from wordrnn.runtime import KerasStep
+    from wordrnn.predict.generator import prime
+    from wordrnn.runtime.keras import KerasStep
 
     output, _, _ = prime(KerasStep(SavedModel.load(model)), [0, *context])
     return output
 
 
 def test_two_workers_train_like_one_process(dataset, tmp_path):
-    from wordrnn.training import train_text
+    from wordrnn.train.jobs import train_text
 
     model_dir = tmp_path / "two"
     procs = start_workers([str(dataset), "-o", str(model_dir), *TINY, "--epochs", "2"])
@@ -217,7 +217,7 @@ def test_a_stop_on_one_worker_stops_both_and_resume_continues(dataset, tmp_path)
     assert position["epoch"] < 3
     for code, stderr in finish(start_workers([*args, "--resume"])):
         assert code == 0, stderr[-3000:]
-    from wordrnn.training import train_text
+    from wordrnn.train.jobs import train_text
 
     model, train = tiny_configs(epochs=3)
     train_text([dataset], single, model_config=model, train_config=TrainConfig(**{**train.__dict__, "window": 3}))

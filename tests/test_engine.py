@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from wordrnn.batching import StreamBatches
+from wordrnn.train.batching import StreamBatches
 from wordrnn.config import ModelConfig, TrainConfig
-from wordrnn.engine import Engine, _improves
-from wordrnn.model import build_model, loss_function, state_sizes
+from wordrnn.train.engine import Engine, _improves
+from wordrnn.nn.model import build_model, loss_function, state_sizes
 
 
 def _engine(cell="lstm", dropout=0.0, **train):
@@ -96,7 +96,7 @@ def test_warmup_positions_carry_no_loss():
 @pytest.mark.parametrize("tied", [False, True])
 def test_sampled_softmax_training_lowers_the_full_softmax_loss(tied):
     """The training model/loss hook: a sampled softmax trains the weights the full-softmax model predicts with."""
-    from wordrnn.model import sampled_softmax_training
+    from wordrnn.nn.model import sampled_softmax_training
 
     config = ModelConfig(vocab_size=60, units=16, embedding=16 if tied else 8, tied=tied)
     model = build_model(config)

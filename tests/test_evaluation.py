@@ -8,10 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from wordrnn import evaluation as ev
+from wordrnn.evaluation import measure, streams
+from wordrnn.evaluation.metrics import MetricAccumulator, score
 from wordrnn.errors import ConfigError, CorpusError
-from wordrnn.mixture import Interpolation, Mixer, MixtureRunner, cache_probabilities, cache_share, fit_weights
-from wordrnn.vocab import Vocabulary
+from wordrnn.runtime.mixture import Interpolation, Mixer, MixtureRunner, cache_probabilities, cache_share, fit_weights
+from wordrnn.text.vocab import Vocabulary
 
 WORDS = ["</s>", "<unk>", "the", "to", "a", "tea", "an"]
 VOCAB = Vocabulary(WORDS)
@@ -40,13 +41,13 @@ def check(metrics: dict) -> None:
 
 
 def test_metrics_by_hand():
-    acc = ev.MetricAccumulator(VOCAB)
+    acc = MetricAccumulator(VOCAB)
     acc.add(np.array(ROWS), np.array(TARGETS), SPELLINGS)
     check(acc.result())
 
 
 def test_metrics_do_not_depend_on_chunking():
-    acc = ev.MetricAccumulator(VOCAB)
+    acc = MetricAccumulator(VOCAB)
     for i in range(4):
         acc.add(np.array(ROWS[i : i + 1]), np.array(TARGETS[i : i + 1]), SPELLINGS[i : i + 1])
     check(acc.result())
@@ -54,7 +55,7 @@ def test_metrics_do_not_depend_on_chunking():
 
 def test_prefix_candidates_are_case_exact():
     vocab = Vocabulary(["</s>", "<unk>", "The", "the", "then", "to"])
-    acc = ev.MetricAccumulator(vocab)
+    acc = MetricAccumulator(vocab)
     assert sorted(acc.candidates("th").tolist()) == [3, 4]
     assert acc.candidates("Th").tolist() == [2]
     assert sorted(acc.candidates("").tolist()) == [2, 3, 4, 5]
@@ -77,7 +78,7 @@ class TableRunner:
 
 def test_network_path_by_hand():
     ids = np.array(TARGETS)
-    check(ev.score(ev.network_distributions(TableRunner(), ids), VOCAB, ids, SPELLINGS))
+    check(score(streams.network_distributions(TableRunner(), ids), VOCAB, ids, SPELLINGS))
 
 
 class BigramRunner:
@@ -101,24 +102,24 @@ class BigramRunner:
 
 
 def test_batched_streams_score_every_target_once(monkeypatch):
-    monkeypatch.setattr(ev, "MIN_STREAM", 10)
-    monkeypatch.setattr(ev, "BURN_IN", 3)
+    monkeypatch.setattr(streams, "MIN_STREAM", 10)
+    monkeypatch.setattr(streams, "BURN_IN", 3)
     ids = np.random.default_rng(1).integers(0, 7, 500)
     tokens = [VOCAB.words[i] for i in ids]
-    seen = np.concatenate([p for _, p in ev.network_distributions(BigramRunner(), ids, batch_size=8, window=7)])
+    seen = np.concatenate([p for _, p in streams.network_distributions(BigramRunner(), ids, batch_size=8, window=7)])
     assert sorted(seen.tolist()) == list(range(500))
-    one = ev.score(ev.network_distributions(BigramRunner(), ids, batch_size=1), VOCAB, ids, tokens)
-    many = ev.score(ev.network_distributions(BigramRunner(), ids, batch_size=8, window=7), VOCAB, ids, tokens)
+    one = score(streams.network_distributions(BigramRunner(), ids, batch_size=1), VOCAB, ids, tokens)
+    many = score(streams.network_distributions(BigramRunner(), ids, batch_size=8, window=7), VOCAB, ids, tokens)
     assert one == pytest.approx(many)
 
 
 def test_ngram_path_matches_its_probabilities():
-    from wordrnn.ngram import KneserNey, histories
+    from wordrnn.runtime.ngram import KneserNey, histories
 
     ids = np.random.default_rng(2).integers(0, 7, 300)
     kn = KneserNey.train(ids, 7)
     tokens = [VOCAB.words[i] for i in ids]
-    metrics = ev.score(ev.ngram_distributions(kn, ids, chunk=37), VOCAB, ids, tokens)
+    metrics = score(streams.ngram_distributions(kn, ids, chunk=37), VOCAB, ids, tokens)
     probs = kn.probabilities(histories(np.concatenate([[0], ids]), 1, 301))
     assert metrics["ppl"] == pytest.approx(math.exp(-np.log(probs[np.arange(300), ids]).mean()))
 
@@ -159,48 +160,48 @@ def test_fit_weights_recovers_the_mixture_the_targets_came_from():
 
 def test_read_tokens_limit_and_empty(tmp_path):
     from wordrnn.config import TokenizerConfig
-    from wordrnn.tokenizer import Tokenizer
+    from wordrnn.text.tokenizer import Tokenizer
 
     path = tmp_path / "t.txt"
     path.write_text("a b c\nd e\n", encoding="utf-8")
     tok = Tokenizer(TokenizerConfig(pretokenized=True))
-    assert ev.read_tokens([path], tok) == ["a", "b", "c", "</s>", "d", "e", "</s>"]
-    assert ev.read_tokens([path], tok, limit=5) == ["a", "b", "c", "</s>", "d"]
+    assert streams.read_tokens([path], tok) == ["a", "b", "c", "</s>", "d", "e", "</s>"]
+    assert streams.read_tokens([path], tok, limit=5) == ["a", "b", "c", "</s>", "d"]
     with pytest.raises(ConfigError):
-        ev.read_tokens([path], tok, limit=0)
+        streams.read_tokens([path], tok, limit=0)
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n", encoding="utf-8")
     with pytest.raises(CorpusError):
-        ev.read_tokens([empty], tok)
+        streams.read_tokens([empty], tok)
 
 
 def test_tiny_model_evaluate_limit_save_and_interpolate(tmp_path, tiny_model, text_file):
     import shutil
 
-    from wordrnn.saved import SavedModel
+    from wordrnn.store.saved import SavedModel
 
     model = tmp_path / "m"
     shutil.copytree(tiny_model, model)
-    metrics = ev.evaluate([text_file], model, limit=300, save=True)
+    metrics = measure.evaluate([text_file], model, limit=300, save=True)
     assert metrics["tokens"] == 300
     assert 1 < metrics["ppl"] < 200 and 0 <= metrics["top1"] <= metrics["top3"] <= metrics["top5"] <= 1
     assert 0 < metrics["ksr3"] < 1
     assert SavedModel.load(model).metrics["ppl"] == pytest.approx(metrics["ppl"])
-    from wordrnn.interpolation import interpolate
+    from wordrnn.evaluation.interpolation import interpolate
 
     fitted = interpolate(model, [text_file], ngram_corpus=[text_file])
     assert fitted["valid_ppl_interpolated"] <= fitted["valid_ppl_network"] + 1e-9
     manifest = json.loads((model / "wordrnn.json").read_text())
     assert manifest["interpolation"]["cache"] == pytest.approx(fitted["cache"])
-    from wordrnn.mixture import MixtureRunner
-    from wordrnn.runtime import open_runner
+    from wordrnn.runtime.mixture import MixtureRunner
+    from wordrnn.runtime.runner import open_runner
 
     if fitted["cache"] or fitted["ngram"]:
         runner = open_runner(SavedModel.load(model), "keras")
         assert isinstance(runner, MixtureRunner)
         probs, _ = runner.step(np.array([0]), runner.zero_state(1))
         assert probs.sum() == pytest.approx(1.0, abs=1e-4)
-    mixed = ev.evaluate([text_file], model, limit=300)
-    plain = ev.evaluate([text_file], model, limit=300, interpolated=False)
+    mixed = measure.evaluate([text_file], model, limit=300)
+    plain = measure.evaluate([text_file], model, limit=300, interpolated=False)
     assert plain["ppl"] == pytest.approx(metrics["ppl"], rel=1e-4)
     assert mixed["tokens"] == plain["tokens"] == 300

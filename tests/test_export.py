@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from conftest import make_text, make_untrained, train_tiny
 from test_cli_train import TINY, assert_clean_error
-from wordrnn import checkpoint as ckpt
-from wordrnn.cli import app
+from wordrnn.store import checkpoint as ckpt
+from wordrnn.cli.main import app
 from wordrnn.errors import ConfigError, ExportError, LockedError
-from wordrnn.export import export_model
-from wordrnn.saved import SavedModel
+from wordrnn.runtime.export import export_model
+from wordrnn.store.saved import SavedModel
 
 runner = CliRunner()
 
@@ -50,8 +50,8 @@ def markov_text(tokens: int, seed: int, words: int = 150) -> str:
 
 def test_state_sizes_without_tensorflow_match_the_model():
     from wordrnn.config import ModelConfig
-    from wordrnn.model import state_sizes
-    from wordrnn.runtime_litert import expected_state_sizes
+    from wordrnn.nn.model import state_sizes
+    from wordrnn.runtime.litert import expected_state_sizes
 
     for cell in ("lstm", "gru", "elman", "jordan"):
         for layers in (1, 3):
@@ -82,8 +82,8 @@ def markov_model(tmp_path_factory):
 
 
 def test_dynamic_int8_export_is_smaller_and_keeps_the_top3_of_held_out_text(markov_model):
-    from wordrnn.runtime import KerasStep
-    from wordrnn.runtime_litert import LiteRTStep
+    from wordrnn.runtime.keras import KerasStep
+    from wordrnn.runtime.litert import LiteRTStep
 
     float_info = export_model(markov_model, "none")
     info = export_model(markov_model, "dynamic")
@@ -102,8 +102,8 @@ def test_dynamic_int8_export_is_smaller_and_keeps_the_top3_of_held_out_text(mark
 
 
 def test_float16_export_halves_the_size_and_is_exact_for_float16_weights(tmp_path):
-    from wordrnn.runtime import KerasStep
-    from wordrnn.runtime_litert import LiteRTStep
+    from wordrnn.runtime.keras import KerasStep
+    from wordrnn.runtime.litert import LiteRTStep
 
     directory = make_untrained(tmp_path / "m")
     saved = SavedModel.load(directory)
@@ -148,7 +148,7 @@ def test_crash_while_exporting_leaves_the_model_as_it_was(tmp_path, monkeypatch)
 
 
 def test_a_float_export_that_disagrees_is_not_saved(tmp_path, monkeypatch):
-    from wordrnn import export
+    from wordrnn.runtime import export
 
     directory = make_untrained(tmp_path / "m")
     monkeypatch.setattr(export, "compare", lambda *a, **k: {"steps": 1, "max_abs_diff": 0.5, "max_state_diff": 0.0})
@@ -216,8 +216,8 @@ def test_cli_train_series_exports_and_forecast_runs_on_litert(tmp_path):
 
 
 def test_text_agreement_of_a_runner_with_itself_is_total(tmp_path):
-    from wordrnn.export import text_agreement
-    from wordrnn.runtime import KerasStep
+    from wordrnn.runtime.export import text_agreement
+    from wordrnn.runtime.keras import KerasStep
 
     saved = SavedModel.load(make_untrained(tmp_path / "m"))
     runner = KerasStep(saved)

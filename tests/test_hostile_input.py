@@ -22,12 +22,12 @@ from typer.testing import CliRunner
 
 from conftest import make_text
 from test_repl import PROBE, drive  # at import time: test_repl's @given tests must not be decorated inside a running one
-from wordrnn import corpus as corpus_module
-from wordrnn.cli import app
+from wordrnn.text import corpus as corpus_module
+from wordrnn.cli.main import app
 from wordrnn.config import TokenizerConfig
 from wordrnn.errors import CorpusError
-from wordrnn.textdata import count_words
-from wordrnn.tokenizer import MAX_TOKEN_CHARS, Tokenizer
+from wordrnn.text.encode import count_words
+from wordrnn.text.tokenizer import MAX_TOKEN_CHARS, Tokenizer
 
 runner = CliRunner()
 TINY = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5", "--epochs", "1", "-q", "--seed", "1",
@@ -172,7 +172,7 @@ def test_other_encodings_and_special_files(tmp_path):
 def _vocabulary(out: Path) -> list[str]:
     info = json.loads(runner.invoke(app, ["info", str(out), "--json"]).stdout)
     assert info["vocab_size"] > 2
-    from wordrnn.saved import SavedModel
+    from wordrnn.store.saved import SavedModel
 
     return list(SavedModel.load(out).vocab.words)
 
@@ -234,9 +234,9 @@ _MEASURE = textwrap.dedent(
         while handle.tell() < size:
             handle.write(block)
     del block
-    from wordrnn.textdata import count_words, encode_corpus
-    from wordrnn.tokenizer import Tokenizer
-    from wordrnn.vocab import Vocabulary
+    from wordrnn.text.encode import count_words, encode_corpus
+    from wordrnn.text.tokenizer import Tokenizer
+    from wordrnn.text.vocab import Vocabulary
 
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

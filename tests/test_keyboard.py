@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wordrnn
-from wordrnn.adapt import AdaptationCache
+from wordrnn.keyboard.adapt import AdaptationCache
 from wordrnn.errors import WordRNNWarning
-from wordrnn.keyboard import Keyboard
-from wordrnn.predictor import Predictor
+from wordrnn.keyboard.keyboard import Keyboard
+from wordrnn.predict.predictor import Predictor
 
 
 class CountingRunner:
@@ -52,7 +52,7 @@ def test_keyboard_matches_a_fresh_suggest_on_the_whole_text(predictor):
 
 
 def test_keyboard_steps_once_per_new_word_and_never_recomputes_the_history(predictor, monkeypatch):
-    from wordrnn.predictor import Session
+    from wordrnn.predict.predictor import Session
 
     # the one-step look-ahead past a predicted sentence end is not a recomputation: count without it
     monkeypatch.setattr(Session, "visible_probabilities", Session.probabilities)

@@ -5,8 +5,8 @@ import pytest
 
 from conftest import train_tiny
 from wordrnn.errors import ModelFormatError
-from wordrnn.model import build_model, state_sizes
-from wordrnn.saved import SavedModel
+from wordrnn.nn.model import build_model, state_sizes
+from wordrnn.store.saved import SavedModel
 
 
 def _probabilities(model, config, ids, batch=1):
@@ -59,7 +59,7 @@ def test_every_cell_trains_saves_and_loads(tmp_path, text_file, cell):
 def test_weights_of_another_shape_are_refused(tiny_model, tmp_path):
     import shutil
 
-    from wordrnn import checkpoint as ckpt
+    from wordrnn.store import checkpoint as ckpt
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model, copy)
@@ -77,7 +77,7 @@ def test_weights_of_another_shape_are_refused(tiny_model, tmp_path):
 def test_vocabulary_size_mismatch_is_refused(tiny_model, tmp_path):
     import shutil
 
-    from wordrnn import checkpoint as ckpt
+    from wordrnn.store import checkpoint as ckpt
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model, copy)

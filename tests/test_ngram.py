@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from wordrnn.errors import CorpusError, ModelFormatError
-from wordrnn.ngram import KneserNey, _discounts, histories
+from wordrnn.runtime.ngram import KneserNey, _discounts, histories
 
 
 def reference(ids: list[int], vocab_size: int):

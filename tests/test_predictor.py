@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 import wordrnn
-from wordrnn import predictor as predictor_module
-from wordrnn import session as session_module
-from wordrnn.beam import beam_search
+from wordrnn.predict import predictor as predictor_module
+from wordrnn.predict import session as session_module
+from wordrnn.predict.beam import beam_search
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig
 from wordrnn.errors import ConfigError, CorpusError, ModelFormatError, WordRNNWarning
-from wordrnn.predictor import Predictor, load, rank
-from wordrnn.saved import SavedModel
-from wordrnn.vocab import EOS_ID, UNK_ID, Vocabulary
+from wordrnn.predict.predictor import Predictor, load, rank
+from wordrnn.store.saved import SavedModel
+from wordrnn.text.vocab import EOS_ID, UNK_ID, Vocabulary
 
 WORDS = ["</s>", "<unk>", "the", "cat", "sat", "on", "mat", ".", "then", "dog", "ran", "there"]
 
@@ -69,7 +69,7 @@ def pred(tiny_model) -> Predictor:
 
 def sequence_probs(pred: Predictor, ids: list[int]) -> np.ndarray:
     """Every position's next-word distribution from ONE call on the whole context."""
-    from wordrnn.runtime import KerasStep
+    from wordrnn.runtime.keras import KerasStep
 
     runner = pred.runner if isinstance(pred.runner, KerasStep) else KerasStep(pred.saved)
     outputs, _ = runner.sequence(np.asarray([[EOS_ID, *ids]]), runner.zero_state(1))
@@ -308,7 +308,7 @@ def test_predictor_imports_no_tensorflow():
         "import sys, tests.test_predictor as t\n"
         "p = t.bigram_predictor()\n"
         "p.suggest('the c'); p.generate('the', 5, seed=1); p.beam_search('the', 3, 2); p.score('the cat')\n"
-        "import wordrnn.cli_predict\n"
+        "import wordrnn.cli.predict\n"
         "assert not {'tensorflow', 'keras'} & set(sys.modules), sorted(m for m in sys.modules if 'tensorflow' in m)[:3]\n"
     )
     from pathlib import Path

@@ -11,15 +11,15 @@ from typer.testing import CliRunner
 
 from conftest import make_text
 from test_cli_train import assert_clean_error
-from wordrnn import prepare as prep
-from wordrnn.cli import app
+from wordrnn.text import prepare as prep
+from wordrnn.cli.main import app
 from wordrnn.config import TokenizerConfig
 from wordrnn.errors import ConfigError, CorpusError, OutputExistsError
-from wordrnn.prepare import prepare
-from wordrnn.shards import MANIFEST, open_dataset
-from wordrnn.textdata import count_words, encode_corpus
-from wordrnn.tokenizer import Tokenizer
-from wordrnn.vocab import Vocabulary
+from wordrnn.text.prepare import prepare
+from wordrnn.text.shards import MANIFEST, open_dataset
+from wordrnn.text.encode import count_words, encode_corpus
+from wordrnn.text.tokenizer import Tokenizer
+from wordrnn.text.vocab import Vocabulary
 
 runner = CliRunner()
 

@@ -26,10 +26,10 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_text
-from wordrnn import checkpoint as ckpt
-from wordrnn.cli import app
+from wordrnn.store import checkpoint as ckpt
+from wordrnn.cli.main import app
 from wordrnn.config import ModelConfig, TrainConfig
-from wordrnn.saved import SavedModel
+from wordrnn.store.saved import SavedModel
 
 runner = CliRunner()
 # Tiny and deterministic; no validation split, so the learning-rate schedule follows the training
@@ -83,7 +83,7 @@ def _checkpoint_step(out: Path) -> int:
 
 
 def _check_predicts(directory: Path) -> None:
-    from wordrnn.runtime import KerasStep
+    from wordrnn.runtime.keras import KerasStep
 
     saved = SavedModel.load(directory)
     runner_ = KerasStep(saved)
@@ -209,7 +209,7 @@ def test_killed_before_any_save_leaves_a_reusable_directory(corpus, tmp_path):
 
 _RACER = """
 import sys, time
-from wordrnn.checkpoint import TrainingLock
+from wordrnn.store.checkpoint import TrainingLock
 from wordrnn.errors import LockedError
 print("ready", flush=True)
 start = float(sys.stdin.readline())
@@ -251,9 +251,9 @@ def test_processes_racing_for_the_lock_never_both_win(tmp_path, stale):
 
 def test_time_based_checkpoints():
     """--checkpoint-minutes: a resumable checkpoint once enough time passed, whatever the step count."""
-    from wordrnn.batching import StreamBatches
-    from wordrnn.engine import Engine
-    from wordrnn.model import build_model, loss_function, state_sizes
+    from wordrnn.train.batching import StreamBatches
+    from wordrnn.train.engine import Engine
+    from wordrnn.nn.model import build_model, loss_function, state_sizes
 
     config = ModelConfig(vocab_size=20, units=8, embedding=4)
 

@@ -23,12 +23,12 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.output import DummyOutput
 
 import wordrnn
-from wordrnn.adapt import AdaptationCache
-from wordrnn.keyboard import Keyboard, Suggestions
-from wordrnn.cli_repl import run_lines
+from wordrnn.keyboard.adapt import AdaptationCache
+from wordrnn.keyboard.keyboard import Keyboard, Suggestions
+from wordrnn.cli.repl import run_lines
 from wordrnn.errors import WordRNNWarning
-from wordrnn.commands import Commands, Reply, percent
-from wordrnn.repl import Repl, insertion
+from wordrnn.keyboard.commands import Commands, Reply, percent
+from wordrnn.cli.prompt import Repl, insertion
 
 PROBE = "\x14"  # Ctrl-T
 PAUSE = "\x1f"  # not a key: ``drive`` waits there, so work the app does in the background can finish

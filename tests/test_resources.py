@@ -20,12 +20,12 @@ from typer.testing import CliRunner
 
 from conftest import make_text
 from test_hostile_input import assert_clean_error
-from wordrnn import checkpoint as ckpt
-from wordrnn import training
-from wordrnn.cli import app
+from wordrnn.store import checkpoint as ckpt
+from wordrnn.train import jobs as training
+from wordrnn.cli.main import app
 from wordrnn.config import ModelConfig, TrainConfig
 from wordrnn.errors import ResourceError
-from wordrnn.saved import SavedModel
+from wordrnn.store.saved import SavedModel
 
 runner = CliRunner()
 TINY = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5", "-q", "--seed", "1",
@@ -205,7 +205,7 @@ def test_read_only_directory_is_refused_up_front(corpus, trained, tmp_path):
 
 def test_an_unwritable_model_directory_still_loads_and_predicts(trained, tmp_path):
     """Loading never writes (no lock, no cache files), so a read-only installed model works."""
-    from wordrnn.runtime import KerasStep
+    from wordrnn.runtime.keras import KerasStep
 
     directory = Path(shutil.copytree(trained, tmp_path / "m"))
     before = snapshot(directory)

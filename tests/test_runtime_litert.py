@@ -14,14 +14,15 @@ from typer.testing import CliRunner
 
 from conftest import make_untrained
 from test_cli_train import assert_clean_error
-from wordrnn import checkpoint as ckpt
-from wordrnn import runtime_litert
-from wordrnn.cli import app
+from wordrnn.store import checkpoint as ckpt
+from wordrnn.runtime import litert as runtime_litert
+from wordrnn.cli.main import app
 from wordrnn.errors import ExportError, WordRNNWarning
-from wordrnn.export import export_model
-from wordrnn.runtime import KerasStep, open_runner
-from wordrnn.runtime_litert import LiteRTStep
-from wordrnn.saved import SavedModel
+from wordrnn.runtime.export import export_model
+from wordrnn.runtime.keras import KerasStep
+from wordrnn.runtime.runner import open_runner
+from wordrnn.runtime.litert import LiteRTStep
+from wordrnn.store.saved import SavedModel
 
 runner = CliRunner()
 
@@ -157,8 +158,8 @@ def _fresh_python(code: str) -> dict:
 def test_runner_path_never_imports_tensorflow(exported):
     report = _fresh_python(
         "import json, sys, numpy as np\n"
-        "from wordrnn.saved import SavedModel\n"
-        "from wordrnn.runtime import open_runner\n"
+        "from wordrnn.store.saved import SavedModel\n"
+        "from wordrnn.runtime.runner import open_runner\n"
         f"r = open_runner(SavedModel.load({str(exported)!r}), 'auto')\n"
         "p, s = r.step(np.array([0]), r.zero_state())\n"
         "print(json.dumps({'runner': type(r).__name__, 'tf': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules}))\n"
@@ -170,7 +171,7 @@ def test_runner_path_never_imports_tensorflow(exported):
 def test_cli_fast_path_never_imports_tensorflow(exported, command):
     report = _fresh_python(
         "import json, sys, contextlib, io\n"
-        "from wordrnn.cli import app\n"
+        "from wordrnn.cli.main import app\n"
         "buffer = io.StringIO()\n"
         "with contextlib.redirect_stdout(buffer):\n"
         f"    code = app({[*command, '--model', str(exported)]!r}, prog_name='wordrnn', standalone_mode=False)\n"

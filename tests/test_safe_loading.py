@@ -22,10 +22,10 @@ import pytest
 from typer.testing import CliRunner
 
 import wordrnn
-from wordrnn import checkpoint as ckpt
-from wordrnn.cli import app
+from wordrnn.store import checkpoint as ckpt
+from wordrnn.cli.main import app
 from wordrnn.errors import ModelFormatError, WordRNNError
-from wordrnn.saved import SavedModel
+from wordrnn.store.saved import SavedModel
 
 runner = CliRunner()
 PACKAGE = Path(wordrnn.__file__).resolve().parent
@@ -81,7 +81,7 @@ def npz(**arrays) -> bytes:
 
 def load_and_predict(directory: Path) -> np.ndarray:
     """Everything a user's command does with a model: read, build, set weights, step."""
-    from wordrnn.runtime import KerasStep
+    from wordrnn.runtime.keras import KerasStep
 
     step = KerasStep(SavedModel.load(directory))
     probs, _ = step.step(np.array([0]), step.zero_state(1))

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from wordrnn.errors import ConfigError
-from wordrnn.sampling import Sampler, check_k, check_options, filtered, greedy, mask, top_ids
+from wordrnn.predict.sampling import Sampler, check_k, check_options, filtered, greedy, mask, top_ids
 
 P = np.array([0.05, 0.4, 0.1, 0.3, 0.15])
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wordrnn.errors import SeriesError
-from wordrnn.series import Scaler, mse, read_csv, sine_series
+from wordrnn.text.series import Scaler, mse, read_csv, sine_series
 
 
 def write(tmp_path, text: str, name: str = "data.csv"):

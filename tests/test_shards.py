@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import make_text
-from wordrnn import shards
-from wordrnn.batching import StreamBatches, split_tail
+from wordrnn.text import shards
+from wordrnn.train.batching import StreamBatches, split_tail
 from wordrnn.errors import CorpusError
-from wordrnn.prepare import prepare
-from wordrnn.shards import MANIFEST, ShardedTokens, is_dataset, open_dataset
+from wordrnn.text.prepare import prepare
+from wordrnn.text.shards import MANIFEST, ShardedTokens, is_dataset, open_dataset
 
 
 def split(data: np.ndarray, sizes: list[int]) -> ShardedTokens:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wordrnn.errors import ConfigError, SeriesError
-from wordrnn.sine import predict_series, run_sine
+from wordrnn.predict.forecast import predict_series, run_sine
 
 
 class Doubler:

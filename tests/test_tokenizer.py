@@ -2,7 +2,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wordrnn.config import TokenizerConfig
-from wordrnn.tokenizer import EOS, MAX_TOKEN_CHARS, Tokenizer
+from wordrnn.text.tokenizer import EOS, MAX_TOKEN_CHARS, Tokenizer
 
 
 def test_contractions_stay_whole_and_punctuation_splits():
@@ -81,7 +81,7 @@ TRICKY = ["naïve café", "nai\u0308ve", "नमस्ते दुनिया"
 def test_words_are_exactly_nltk_regexp_tokenizer_output(text):
     from nltk.tokenize import RegexpTokenizer
 
-    from wordrnn.tokenizer import _PATTERN
+    from wordrnn.text.tokenizer import _PATTERN
 
     tokenizer = Tokenizer()
     nltk_tokenizer = RegexpTokenizer(_PATTERN)
@@ -94,6 +94,6 @@ def test_tokenizing_does_not_import_nltk():
     import subprocess
     import sys
 
-    code = ("import sys; from wordrnn.tokenizer import Tokenizer; Tokenizer().tokenize(\"don't stop\\nnow\"); "
+    code = ("import sys; from wordrnn.text.tokenizer import Tokenizer; Tokenizer().tokenize(\"don't stop\\nnow\"); "
             "print('nltk' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

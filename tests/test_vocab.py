@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wordrnn.errors import ConfigError, ModelFormatError
-from wordrnn.tokenizer import EOS, UNK
-from wordrnn.vocab import EOS_ID, UNK_ID, Vocabulary
+from wordrnn.text.tokenizer import EOS, UNK
+from wordrnn.text.vocab import EOS_ID, UNK_ID, Vocabulary
 
 
 def test_build_orders_by_frequency_and_keeps_specials_first():

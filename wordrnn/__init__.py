@@ -8,14 +8,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import WordRNNError, WordRNNWarning  # noqa: E402
+from wordrnn.errors import WordRNNError, WordRNNWarning  # noqa: E402
 
 # Heavier names load on first use (module ``__getattr__``), so ``import wordrnn`` stays cheap.
 _LAZY = {
-    "load": "predictor",
-    "Predictor": "predictor",
-    "Session": "session",
-    "evaluate": "evaluation",
+    "load": "predict.predictor",
+    "Predictor": "predict.predictor",
+    "Session": "predict.session",
+    "evaluate": "evaluation.measure",
 }
 
 

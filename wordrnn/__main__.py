@@ -1,3 +1,3 @@
-from .cli import main
+from wordrnn.cli.main import main
 
 main()

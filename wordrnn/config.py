@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .errors import ConfigError
+from wordrnn.errors import ConfigError
 
 CELLS = ("lstm", "gru", "elman", "jordan")
 INPUT_KINDS = ("tokens", "series")

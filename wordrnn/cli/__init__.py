@@ -1,0 +1,2 @@
+"""The command line (Typer) and the prompt_toolkit REPL: the only layer that prints, exits or speaks in flags.
+"""

@@ -1,0 +1,109 @@
+"""The command line: a thin Typer layer over the library.
+
+This is the only place that prints or exits. Library errors (``WordRNNError``)
+become one line on stderr and a non-zero exit code; TensorFlow is imported only
+by commands that need it, inside their bodies.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from wordrnn import __version__
+from wordrnn.errors import WordRNNError, WordRNNWarning
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one error line and exit (also used by commands for their own checks)."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+# Typer's own exit/usage exceptions must pass through untouched (Typer >= 0.29 vendors Click,
+# older releases use Click itself, so the classes are found through Typer's public names).
+_PASS_THROUGH = tuple(
+    {typer.Exit, typer.Abort, *(c for c in typer.BadParameter.__mro__ if c.__name__ in ("ClickException", "Exit"))}
+)
+
+
+class _Group(TyperGroup):
+    """Turns domain errors, Ctrl-C and unexpected failures into one line and an exit code."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # keep the order commands were defined in
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WordRNNError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except MemoryError:
+            fail("out of memory; use a smaller model, vocabulary or batch")
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            if os.environ.get("WORDRNN_DEBUG"):
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc} (set WORDRNN_DEBUG=1 for details and report it)")
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Next-word prediction with stateful recurrent neural networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"wordrnn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Next-word prediction with stateful recurrent neural networks."""
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter off the user's terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+# Shared by the command modules.
+MODEL_HELP = "Model directory (default: $WORDRNN_MODEL, then the bundled model)."
+RUNTIME_HELP = "Step runner: auto (fastest available), keras (TensorFlow) or litert (the exported step)."
+
+
+@contextmanager
+def warnings_to_stderr() -> Iterator[None]:
+    """Show library warnings (unknown words...) as one ``warning:`` line each, as they happen."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # third-party chatter stays off the terminal
+        warnings.simplefilter("always", WordRNNWarning)
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+            err.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True, highlight=False)
+
+        warnings.showwarning = show
+        yield

@@ -1,0 +1,173 @@
+"""``wordrnn evaluate``, ``wordrnn interpolate`` and ``wordrnn baseline train|evaluate``.
+
+Measuring prediction quality (``BENCHMARKS.md`` section 1) from the command line.
+TensorFlow loads only inside the commands that run a network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from wordrnn.cli.app import app, err, out, quiet_tensorflow
+
+FILES_HELP = "Text files, directories of *.txt files, or '-' for standard input."
+MODEL_HELP = "Model directory (default: $WORDRNN_MODEL, then the bundled model)."
+PRETOKENIZED_HELP = "Read the text as already tokenized (split on whitespace); default: as the model was trained."
+
+baseline_app = typer.Typer(help="The interpolated Kneser-Ney trigram baseline: train it, evaluate it.",
+                           no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool = False) -> Iterator[Any]:
+    """A transient bar on stderr; yields the ``on_progress(done, total)`` callback."""
+    if quiet:
+        yield None
+        return
+    bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=err, transient=True)
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+def show(result: Any, as_json: bool, render: Callable[[], Any]) -> None:
+    """Print ``result`` as one JSON object, or what ``render`` makes of it for people."""
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        out.print(render())
+
+
+def metrics_table(rows: dict[str, dict[str, Any]]) -> Table:
+    """One row per evaluated model: perplexity, bits, accuracies and KSR in percent, OOV, sizes."""
+    table = Table(title="evaluation")
+    columns = [("ppl", "ppl", "{:.1f}"), ("bits/word", "bits", "{:.3f}"), ("top-1", "top1", "{:.1%}"),
+               ("top-3", "top3", "{:.1%}"), ("top-5", "top5", "{:.1%}"), ("KSR@3", "ksr3", "{:.1%}"),
+               ("OOV", "oov_rate", "{:.1%}"), ("tokens", "tokens", "{:,}"), ("vocab", "vocab", "{:,}")]
+    table.add_column("model")
+    for title, _, _ in columns:
+        table.add_column(title, justify="right")
+    for name, metrics in rows.items():
+        table.add_row(name, *(fmt.format(metrics[key]) for _, key, fmt in columns))
+    return table
+
+
+@app.command()
+def evaluate(
+    files: list[str] = typer.Argument(..., help=FILES_HELP),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    pretokenized: Optional[bool] = typer.Option(None, "--pretokenized/--tokenize", help=PRETOKENIZED_HELP,
+                                                show_default=False),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N tokens."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Also evaluate this n-gram baseline (same vocabulary)."),
+    save: bool = typer.Option(False, "--save", help="Store the metrics in the model directory (shown by `wordrnn info`)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Parallel streams evaluated at once."),
+    interpolation: bool = typer.Option(True, "--interpolation/--network-only", help="Use the model's cache/n-gram interpolation (as predictions do) or the network alone."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Perplexity, bits per word, top-1/3/5 accuracy, keystroke savings (KSR@3) and OOV rate on a text."""
+    from wordrnn.errors import ConfigError
+    from wordrnn.evaluation.measure import evaluate as run_evaluate
+
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be 1 or more, got {limit}")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be 1 or more, got {batch_size}")
+    quiet_tensorflow()
+    rows: dict[str, dict[str, Any]] = {}
+    with progress_bar("evaluating", quiet or as_json) as update:
+        rows[str(model or "model")] = run_evaluate(files, model, pretokenized=pretokenized, limit=limit,
+                                                   batch_size=batch_size, save=save, interpolated=interpolation,
+                                                   on_progress=update)
+    if baseline is not None:
+        from wordrnn.evaluation.baseline import evaluate_baseline, is_baseline
+        from wordrnn.evaluation.streams import load_word_model
+        from wordrnn.store.saved import find_model
+
+        path = find_model(model)
+        vocab = None if is_baseline(path) else load_word_model(path).vocab
+        with progress_bar("baseline", quiet or as_json) as update:
+            rows[str(baseline)] = evaluate_baseline(files, baseline, vocab=vocab, pretokenized=pretokenized,
+                                                    limit=limit, on_progress=update)
+    first, *rest = rows.values()
+    show({**first, **({"baseline": rest[0]} if rest else {})}, as_json, lambda: metrics_table(rows))
+
+
+@app.command()
+def interpolate(
+    model: Path = typer.Argument(..., help="Model directory to tune (it is updated in place)."),
+    valid: list[str] = typer.Option(..., "--valid", help="Validation text the weights are fitted on."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Interpolate a decaying word cache."),
+    ngram: Optional[list[str]] = typer.Option(None, "--ngram", help="Also interpolate a Kneser-Ney trigram trained on this text (usually the training text)."),
+    ngram_min_count: int = typer.Option(1, "--ngram-min-count", help="Prune trigrams seen fewer times than this (2 keeps about a quarter: a much smaller model)."),
+    pretokenized: Optional[bool] = typer.Option(None, "--pretokenized/--tokenize", help=PRETOKENIZED_HELP,
+                                                show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the fitted settings as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Fit and store interpolation weights (word cache, optional trigram) that every prediction then uses."""
+    from wordrnn.evaluation.interpolation import interpolate as run_interpolate
+
+    quiet_tensorflow()
+    with progress_bar("fitting", quiet or as_json) as update:
+        result = run_interpolate(model, valid, cache=cache, ngram_corpus=ngram, ngram_min_count=ngram_min_count,
+                                 pretokenized=pretokenized, on_progress=update)
+    show(result, as_json, lambda: (
+        f"cache weight {result['cache']:.3f} (decay {result['cache_decay']}), n-gram weight {result['ngram']:.3f}; "
+        f"validation perplexity {result['valid_ppl_network']:.1f} -> {result['valid_ppl_interpolated']:.1f}"))
+
+
+@baseline_app.command("train")
+def baseline_train(
+    corpus: list[str] = typer.Argument(..., help=FILES_HELP),
+    output: Path = typer.Option(Path("wordrnn-baseline"), "-o", "--output", help="Baseline directory to write."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Use this word model's vocabulary and tokenizer (for a fair comparison)."),
+    pretokenized: bool = typer.Option(False, "--pretokenized", help="Split on whitespace only (without --model)."),
+    lowercase: bool = typer.Option(False, "--lowercase/--keep-case", help="Fold the text to lower case (without --model)."),
+    min_count: int = typer.Option(3, "--min-count", help="Keep words seen at least this often (without --model)."),
+    max_vocab: Optional[int] = typer.Option(None, "--max-vocab", help="Keep at most this many words (without --model)."),
+    force: bool = typer.Option(False, "--force", help="Replace what the output directory holds."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Count an interpolated (modified) Kneser-Ney trigram on text and save it."""
+    from wordrnn.evaluation.baseline import train_baseline
+    from wordrnn.config import TokenizerConfig
+
+    summary = train_baseline(corpus, output, model=model, min_count=min_count, max_vocab=max_vocab, force=force,
+                             tokenizer_config=TokenizerConfig(lowercase=lowercase, pretokenized=pretokenized))
+    show(summary, as_json, lambda: (
+        f"trigram baseline in {output}: {summary['ngrams']:,} n-grams over {summary['vocab']:,} words "
+        f"from {summary['tokens']:,} tokens ({summary['seconds']:.1f} s)"))
+
+
+@baseline_app.command("evaluate")
+def baseline_evaluate(
+    files: list[str] = typer.Argument(..., help=FILES_HELP),
+    baseline: Path = typer.Option(Path("wordrnn-baseline"), "--baseline", "-b", help="Baseline directory."),
+    pretokenized: Optional[bool] = typer.Option(None, "--pretokenized/--tokenize", help=PRETOKENIZED_HELP,
+                                                show_default=False),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N tokens."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """The same metrics as `wordrnn evaluate`, for the n-gram baseline."""
+    from wordrnn.evaluation.baseline import evaluate_baseline
+
+    with progress_bar("evaluating", quiet or as_json) as update:
+        metrics = evaluate_baseline(files, baseline, pretokenized=pretokenized, limit=limit, on_progress=update)
+    show(metrics, as_json, lambda: metrics_table({str(baseline): metrics}))

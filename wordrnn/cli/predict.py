@@ -1,0 +1,146 @@
+"""``wordrnn complete`` and ``wordrnn generate``: the predictor from the command line.
+
+Both run on whatever step runner ``--runtime`` picks; nothing here imports
+TensorFlow (the Keras runner does, only when it is the one chosen). Options are
+validated before the model loads, so a typo fails in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from wordrnn.errors import ConfigError, WordRNNWarning
+
+from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, out, warnings_to_stderr
+
+
+def _load(model: Optional[Path], runtime: str):
+    from wordrnn.predict.predictor import load
+
+    return load(model, runtime)
+
+
+@app.command()
+def complete(
+    text: str = typer.Argument(..., help="Typed text; if it ends inside a word, that word is completed."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    k: int = typer.Option(3, "-k", "--k", help="Number of suggestions."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"context": [...], "prefix": ..., "suggestions": [...]}.'),
+    runtime: str = typer.Option("auto", "--runtime", help=RUNTIME_HELP),
+) -> None:
+    """Suggest the next word, or complete the word being typed."""
+    from wordrnn.predict.sampling import check_k
+
+    check_k(k)
+    with warnings_to_stderr():
+        if not text.strip():
+            warnings.warn("empty context; suggesting words that start a text", WordRNNWarning)
+        completion = _load(model, runtime).complete(text, k)
+    if as_json:
+        data = {"context": completion.context, "prefix": completion.prefix,
+                "suggestions": [{"word": w, "prob": float(f"{p:.6g}")} for w, p in completion.suggestions]}
+        out.print(json.dumps(data, ensure_ascii=False), markup=False, highlight=False, emoji=False)
+        return
+    shown = escape(" ".join(completion.context[-8:]))
+    title = f"after “{shown}”" if completion.context else "at the start of a text"
+    if completion.prefix:
+        title = f"completions of “{escape(completion.prefix)}” {title}"
+    table = Table(title=title)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("suggestion", style="bold")
+    table.add_column("probability", justify="right")
+    for rank, (word, prob) in enumerate(completion.suggestions, 1):
+        table.add_row(str(rank), escape(word), f"{prob:.1%}" if prob >= 0.001 else f"{prob:.2e}")
+    if not completion.suggestions:
+        table.add_row("-", f"no vocabulary word starts with “{escape(completion.prefix)}”", "")
+    out.print(table)
+
+
+class LineStreamer:
+    """Writes detokenized text word by word, appending only to what is already on screen.
+
+    Spacing depends on the next word (no space before ``,``), so the current line is
+    re-detokenized after each word and only its new tail is written; ``</s>`` ends the line.
+    """
+
+    def __init__(self, detokenize: Callable[[Iterable[str]], str], write: Callable[[str], None]) -> None:
+        self.detokenize, self.write = detokenize, write
+        self.line: list[str] = []
+        self.shown = ""
+
+    def add(self, word: str) -> None:
+        if word == "</s>":
+            self.write("\n")
+            self.line, self.shown = [], ""
+            return
+        self.line.append(word)
+        text = self.detokenize(self.line)
+        if not text.startswith(self.shown):  # it reshaped text already shown (rare): continue after it
+            self.write(" ")
+            self.line, self.shown = [word], ""
+            text = self.detokenize(self.line)
+        self.write(text[len(self.shown):])
+        self.shown = text
+
+
+@app.command()
+def generate(
+    seed_text: str = typer.Argument("", metavar="SEED", help="Text to continue (empty: start a new text)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    n_words: int = typer.Option(50, "-n", "--words", help="Number of words to generate."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Above 0: <1 safer, >1 wilder (default 1)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample among the K most probable words (1: greedy)."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling: the most probable words holding mass P, in (0, 1]."),
+    beam: Optional[int] = typer.Option(None, "--beam", help="Beam search with this width (deterministic; no sampling)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed: the same seed gives the same text."),
+    greedy: bool = typer.Option(False, "--greedy", help="Always take the most probable word (same as --top-k 1)."),
+    stop_at_eos: bool = typer.Option(False, "--stop-at-eos", help="Stop at the first end of sentence."),
+    echo: bool = typer.Option(True, "--echo/--no-echo", help="Print the seed text before the generated text."),
+    runtime: str = typer.Option("auto", "--runtime", help=RUNTIME_HELP),
+) -> None:
+    """Continue a seed text by sampling (or beam search), streamed word by word on a terminal."""
+    from wordrnn.predict.predictor import check_words
+    from wordrnn.predict.sampling import check_k, check_options
+
+    check_words(n_words)
+    check_options(1.0 if temperature is None else temperature, top_k, top_p, seed)
+    if greedy:
+        if top_k not in (None, 1) or top_p is not None or temperature is not None:
+            raise ConfigError("--greedy cannot be combined with --temperature, --top-k or --top-p")
+        top_k = 1
+    if beam is not None:
+        check_k(beam, "--beam")
+        if any(v is not None for v in (temperature, top_k, top_p, seed)):
+            raise ConfigError("--beam is deterministic; drop --temperature, --top-k, --top-p, --seed and --greedy")
+    with warnings_to_stderr():
+        predictor = _load(model, runtime)
+        session = predictor.session(seed_text)
+        if beam is not None:
+            words: Iterable[str] = session.beam_search(n_words, beam, stop_at_eos)
+        else:
+            words = session.iter_generate(n_words, 1.0 if temperature is None else temperature, top_k, top_p, seed,
+                                          stop_at_eos)
+    prompt = list(session.words) if echo else []
+
+    def write(text: str) -> None:
+        out.file.write(text)
+        out.file.flush()
+
+    if out.is_terminal and beam is None:
+        streamer = LineStreamer(predictor.detokenize, write)
+        for word in prompt:
+            streamer.add(word)
+        for word in words:
+            streamer.add(word)
+        if streamer.line:  # a text ending with </s> has had its line break already
+            write("\n")
+    else:
+        write(predictor.detokenize([*prompt, *words]) + "\n")

@@ -1,0 +1,189 @@
+"""``wordrnn train`` and ``wordrnn info``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from wordrnn.cli.app import app, err, out, quiet_tensorflow
+from wordrnn.cli.options import Encoding, Eos, Lowercase, MaxVocab, MinCount, Pretokenized
+from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig
+
+
+@app.command()
+def train(
+    corpus: list[str] = typer.Argument(..., help="Text files, directories of *.txt files, '-' for standard input, "
+                                       "or one directory made by `wordrnn prepare` (its vocabulary and tokenizer settings apply)."),
+    output: Path = typer.Option(Path("wordrnn-model"), "-o", "--output", help="Model directory to write."),
+    valid: Optional[list[str]] = typer.Option(None, "--valid", help="Validation text (default: a held-out tail of the corpus)."),
+    pretokenized: Pretokenized = False,
+    lowercase: Lowercase = False,
+    eos: Eos = "line",
+    encoding: Encoding = "utf-8",
+    max_vocab: MaxVocab = 20000,
+    min_count: MinCount = 1,
+    cell: str = typer.Option("lstm", "--cell", help="Recurrent cell: lstm, gru, elman or jordan."),
+    layers: int = typer.Option(1, "--layers", help="Number of recurrent layers."),
+    units: int = typer.Option(256, "--units", help="Units per recurrent layer."),
+    embedding: int = typer.Option(128, "--embedding", help="Word embedding width."),
+    dropout: float = typer.Option(0.1, "--dropout", help="Dropout on embeddings and between layers."),
+    recurrent_dropout: float = typer.Option(0.0, "--recurrent-dropout", help="Dropout on recurrent connections (slower)."),
+    tied: bool = typer.Option(False, "--tied/--untied", help="Share the embedding matrix with the output layer."),
+    epochs: int = typer.Option(10, "--epochs", help="Passes over the corpus."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Parallel contiguous streams."),
+    window: int = typer.Option(35, "--window", help="Truncated-BPTT window: steps between weight updates."),
+    warmup_steps: int = typer.Option(0, "--warmup-steps", help="Outputs without loss after each state reset."),
+    optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
+    learning_rate: float = typer.Option(2e-3, "--learning-rate", "--lr", help="Initial learning rate."),
+    clipnorm: float = typer.Option(5.0, "--clipnorm", help="Clip the global gradient norm (0: off)."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Decoupled weight decay (AdamW)."),
+    lr_patience: int = typer.Option(1, "--lr-patience", help="Halve the learning rate after this many epochs without improvement."),
+    early_stopping: int = typer.Option(3, "--early-stopping", help="Stop after this many epochs without improvement (0: never)."),
+    valid_fraction: float = typer.Option(0.05, "--valid-fraction", help="Held-out tail used for validation without --valid."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible training."),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a resumable checkpoint every N steps (0: epoch ends only)."),
+    checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", help="Also save one when this many minutes passed since the last (0: off)."),
+    max_steps: int = typer.Option(0, "--max-steps", help="Stop after this many steps (0: no limit)."),
+    xla: bool = typer.Option(False, "--xla/--no-xla", help="Compile the training step with XLA (often faster on CPU)."),
+    lr_decay: float = typer.Option(1.0, "--lr-decay", help="Multiply the learning rate by this after every epoch (1: constant)."),
+    sampled_softmax: int = typer.Option(0, "--sampled-softmax", help="Train with a softmax over this many sampled words (0: full; faster on large vocabularies)."),
+    force: bool = typer.Option(False, "--force", help="Replace a model already in the output directory."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted training in the output directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    strategy: str = typer.Option("default", "--strategy", help="default (one device), mirrored (every local GPU) or "
+                                 "multiworker (one process per machine, cluster in TF_CONFIG; see the README)."),
+    export: bool = typer.Option(True, "--export/--no-export", help="Also save a LiteRT export of the step (fast start for complete/generate)."),
+) -> None:
+    """Train a next-word model on plain text (stateful truncated BPTT) and save it."""
+    from wordrnn.cli.export import export_after_training
+    from wordrnn.cli.progress import RichProgress, StopFlag
+    from wordrnn.train.jobs import train_text
+
+    tokenizer_config = TokenizerConfig(lowercase=lowercase, pretokenized=pretokenized, eos=eos)
+    model_config = ModelConfig(vocab_size=1, cell=cell, layers=layers, units=units, embedding=embedding,
+                               dropout=dropout, recurrent_dropout=recurrent_dropout, tied=tied)
+    train_config = TrainConfig(epochs=epochs, batch_size=batch_size, window=window, warmup_steps=warmup_steps,
+                               optimizer=optimizer, learning_rate=learning_rate, clipnorm=clipnorm,
+                               weight_decay=weight_decay, lr_patience=lr_patience, early_stopping=early_stopping,
+                               valid_fraction=valid_fraction, seed=seed, checkpoint_every=checkpoint_every,
+                               checkpoint_minutes=checkpoint_minutes,
+                               max_steps=max_steps, xla=xla, sampled_softmax=sampled_softmax,
+                               lr_decay=lr_decay)
+    quiet_tensorflow()
+    progress = RichProgress(err, "ppl", quiet)
+
+    def stage(name: str) -> None:
+        if not quiet:
+            err.print(f"[dim]{name}…[/]")
+
+    with StopFlag(err) as stop:
+        summary = train_text(corpus, output, tokenizer_config=tokenizer_config, model_config=model_config,
+                             train_config=train_config, valid=valid, max_vocab=max_vocab, min_count=min_count,
+                             encoding=encoding, force=force, resume=resume, callbacks=[progress],
+                             should_stop=stop, on_stage=stage, after_save=export_after_training(stage) if export else None,
+                             strategy=strategy)
+    if not quiet:
+        err.print(progress.summary_table(summary, {"model": str(output), "vocabulary": summary["vocab_size"],
+                                                   "training tokens": f"{summary['train_tokens']:,}"}))
+    if summary["stopped"] == "interrupted":
+        err.print(f"[yellow]stopped early; continue with: wordrnn train ... -o {output} --resume[/]")
+
+
+@app.command()
+def info(
+    model: Optional[Path] = typer.Argument(None, help="Model directory (default: $WORDRNN_MODEL or the bundled model)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+) -> None:
+    """Describe a model: config, vocabulary, parameters, training history and metrics."""
+    from wordrnn.evaluation.baseline import describe_baseline, is_baseline
+    from wordrnn.store.saved import SavedModel, find_model
+
+    path = find_model(model)
+    if is_baseline(path):
+        description = describe_baseline(path)
+    else:
+        saved = SavedModel.load(path)
+        manifest = saved.manifest
+        description = {
+            "path": str(saved.path),
+            "kind": manifest.get("kind"),
+            "written": manifest.get("written"),
+            "wordrnn_version": manifest.get("wordrnn_version"),
+            "parameters": saved.parameter_count(),
+            "vocab_size": len(saved.vocab) if saved.vocab else None,
+            "config": manifest.get("config"),
+            "corpus": manifest.get("corpus"),
+            "history": saved.history,
+            "metrics": saved.metrics,
+            "card": saved.optional_json("card"),
+            "litert": manifest.get("litert"),
+            "interpolation": manifest.get("interpolation"),
+        }
+    if as_json:
+        out.print_json(json.dumps(description))
+        return
+    if description.get("card"):
+        out.print(card_table(description["card"]))
+    table = Table(title=f"model {description['path']}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for key in ("kind", "written", "wordrnn_version", "parameters", "vocab_size"):
+        if description[key] is not None:
+            table.add_row(key, f"{description[key]:,}" if isinstance(description[key], int) else str(description[key]))
+    if description["litert"]:
+        export = description["litert"]
+        agreement = export.get("check", {}).get("top3_agreement")
+        kind = {"none": "float32", "float16": "float16 weights",
+                "dynamic": "int8 weights (dynamic range)"}.get(export.get("quantize"), str(export.get("quantize")))
+        table.add_row("litert export", f"{kind}, {export.get('bytes', 0) / 1e6:.1f} MB"
+                      + (f", top-3 agreement with TensorFlow {agreement:.1%}" if agreement is not None else ""))
+    for section, values in (description["config"] or {}).items():
+        table.add_row(section, ", ".join(f"{k}={v}" for k, v in values.items()))
+    for key, value in (description["corpus"] or {}).items():
+        table.add_row(f"corpus {key}", str(value))
+    if description.get("interpolation"):
+        table.add_row("interpolation", ", ".join(f"{k}={v:.4g}" for k, v in description["interpolation"].items()))
+    for key, value in (description["metrics"] or {}).items():
+        table.add_row(f"metric {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
+    out.print(table)
+    if description["history"]:
+        history = Table(title="training history")
+        for column in ("epoch", "loss", "val_loss", "learning_rate", "seconds"):
+            history.add_column(column, justify="right")
+        for record in description["history"]:
+            history.add_row(*(f"{record[c]:.4g}" if isinstance(record.get(c), float) else str(record.get(c, "-"))
+                              for c in ("epoch", "loss", "val_loss", "learning_rate", "seconds")))
+        out.print(history)
+
+
+def card_table(card: dict[str, Any]) -> Table:
+    """A model card as a two-column table: what a newcomer asks first (data, licence, figures).
+
+    Nested sections become ``section key`` rows; the configuration is left to the model table below.
+    """
+    table = Table(title=str(card.get("name", "model card")), show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+
+    def text(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value:,}"
+        return ", ".join(map(text, value)) if isinstance(value, list) else str(value)
+
+    for key, value in card.items():
+        if key in ("name", "configuration"):
+            continue
+        if isinstance(value, dict):
+            for sub, item in value.items():
+                if isinstance(item, dict):
+                    item = ", ".join(f"{k}={text(v)}" for k, v in item.items())
+                table.add_row(f"{key} {sub}".replace("_", " "), text(item))
+        else:
+            table.add_row(key.replace("_", " "), text(value))
+    return table

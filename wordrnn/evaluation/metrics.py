@@ -1,0 +1,136 @@
+"""The metrics of a word model's predictions, the way the field measures them (``BENCHMARKS.md`` §1).
+
+From each target's full next-word distribution:
+
+- **perplexity**: exp of the mean negative log-probability over all targets
+  (``</s>`` and ``<unk>`` included), and the same in bits per word;
+- **top-k accuracy**: over targets that are not ``</s>``, how often the target is
+  among the k most probable words; ``<unk>``/``</s>`` are never candidates, an
+  ``<unk>`` target is a miss; equal probabilities rank the lower (more frequent) id first;
+- **KSR@3**: keystroke savings with a three-word suggestion bar, typing each word's
+  original spelling letter by letter (``1 - keys pressed / keys needed``);
+- the out-of-vocabulary rate over words (``</s>`` excluded).
+
+Networks and n-grams alike hand (probabilities, target positions) pairs to ``score``
+(``evaluation.streams`` makes them); nothing here knows which model made them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from wordrnn.errors import CorpusError, ModelFormatError
+from wordrnn.text.vocab import EOS_ID, SPECIALS, UNK_ID, Vocabulary
+
+TOP_KS = (1, 3, 5)
+BAR = 3  # suggestions on the bar in the keystroke simulation
+
+
+class MetricAccumulator:
+    """Adds up the metrics of predicted distributions against their targets.
+
+    Args:
+        vocab: the vocabulary the distributions are over (its order breaks ties).
+    """
+
+    def __init__(self, vocab: Vocabulary) -> None:
+        self.vocab = vocab
+        self._words = np.asarray(vocab.words, dtype=object)
+        self._candidates: dict[str, np.ndarray] = {}
+        self.tokens = 0
+        self.nll = 0.0
+        self.words = 0
+        self.oov = 0
+        self.hits = dict.fromkeys(TOP_KS, 0)
+        self.keys = 0
+        self.cost = 0
+
+    def candidates(self, prefix: str) -> np.ndarray:
+        """Vocabulary ids (specials excluded) whose spelling starts with ``prefix`` exactly."""
+        found = self._candidates.get(prefix)
+        if found is None:
+            ids = self.vocab.prefix_ids(prefix)
+            keep = [w.startswith(prefix) for w in self._words[ids]] if len(ids) else []
+            found = self._candidates[prefix] = ids[np.asarray(keep, bool)] if len(ids) else ids
+        return found
+
+    def add(self, probs: np.ndarray, targets: np.ndarray, spellings: Sequence[str]) -> None:
+        """Score (n, V) distributions against n target ids whose text spellings are ``spellings``."""
+        probs = np.asarray(probs)
+        targets = np.asarray(targets, np.int64)
+        rows = np.arange(len(targets))
+        target_p = probs[rows, targets]
+        self.nll -= float(np.log(np.maximum(target_p.astype(np.float64), 1e-300)).sum())
+        self.tokens += len(targets)
+        word = targets != EOS_ID
+        known = word & (targets != UNK_ID)
+        self.words += int(word.sum())
+        self.oov += int((targets == UNK_ID).sum())
+        ranks = self._ranks(probs[known], targets[known], target_p[known])
+        for k in TOP_KS:
+            self.hits[k] += int((ranks < k).sum())
+        rank_of = dict(zip(np.flatnonzero(known).tolist(), ranks.tolist()))
+        for i in np.flatnonzero(word).tolist():
+            spelling = spellings[i]
+            self.keys += len(spelling) + 1
+            rank = rank_of.get(i)
+            self.cost += self._keystrokes(probs[i], int(targets[i]), float(target_p[i]), spelling, rank)
+
+    @staticmethod
+    def _ranks(probs: np.ndarray, targets: np.ndarray, target_p: np.ndarray) -> np.ndarray:
+        """Rank of each target among the non-special words: more probable first, then lower id."""
+        if not len(targets):
+            return np.zeros(0, np.int64)
+        words = probs[:, len(SPECIALS):]
+        ids = np.arange(len(SPECIALS), probs.shape[1])
+        above = (words > target_p[:, None]).sum(axis=1)
+        tied = ((words == target_p[:, None]) & (ids[None, :] < targets[:, None])).sum(axis=1)
+        return above + tied
+
+    def _keystrokes(self, probs: np.ndarray, target: int, target_p: float, spelling: str, rank: int | None) -> int:
+        """Keys pressed to enter ``spelling`` and its space with a 3-word bar (``rank``: overall rank or None)."""
+        if rank is None:  # <unk>: never suggested, typed in full
+            return len(spelling) + 1
+        if rank < BAR:
+            return 1
+        for typed in range(1, len(spelling)):
+            ids = self.candidates(spelling[:typed])
+            p = probs[ids]
+            shown = int((p > target_p).sum()) + int(((p == target_p) & (ids < target)).sum())
+            if shown < BAR:
+                return typed + 1
+        return len(spelling) + 1
+
+    def result(self) -> dict[str, Any]:
+        """The metrics so far (fractions in 0..1)."""
+        if not self.tokens:
+            raise CorpusError("nothing was evaluated; the text holds no words")
+        mean = self.nll / self.tokens
+        words = max(self.words, 1)
+        return {
+            "ppl": math.exp(mean),
+            "bits": mean / math.log(2),
+            **{f"top{k}": self.hits[k] / words for k in TOP_KS},
+            "ksr3": 1.0 - self.cost / self.keys if self.keys else 0.0,
+            "oov_rate": self.oov / words,
+            "tokens": self.tokens,
+            "words": self.words,
+            "vocab": len(self.vocab),
+        }
+
+def score(distributions: Iterable[tuple[np.ndarray, np.ndarray]], vocab: Vocabulary, ids: np.ndarray,
+          tokens: Sequence[str]) -> dict[str, Any]:
+    """Metrics of (probabilities, positions) pairs against the stream ``ids`` spelled ``tokens``."""
+    acc = MetricAccumulator(vocab)
+    for probs, positions in distributions:
+        if probs.shape[-1] != len(vocab):
+            raise ModelFormatError(
+                f"the model predicts {probs.shape[-1]} words but its vocabulary has {len(vocab)}; "
+                "the model directory mixes files of different models"
+            )
+        acc.add(probs, ids[positions], [tokens[i] for i in positions.tolist()])
+    return acc.result()

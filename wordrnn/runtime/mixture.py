@@ -1,0 +1,225 @@
+"""Interpolating a network's predictions with a word cache (and optionally the n-gram).
+
+A text keeps coming back to its own words: a name, a topic, a term defined two
+pages earlier. A *unigram cache* (Kuhn & De Mori, 1990) remembers the words of
+the text so far with exponentially decaying counts and lends them probability:
+
+    p(w) = (1 - a g - b) p_net(w) + a g p_cache(w) + b p_ngram(w | u v),   g = n / (n + K)
+
+where n is the (decayed) number of words in the cache: a cache of a few words says
+little, so its weight grows with what it holds (half at K = ``cache_fill`` words). On a
+long text g is close to 1; for the handful of words typed before a suggestion it stays
+small, so a short context is not echoed back. The weights and the decay are fitted on validation text after training (``fit``),
+stored in the model's manifest as ``"interpolation"`` (the n-gram, when used, as a
+file next to the weights) and applied by ``MixtureRunner`` around any step runner,
+so ``evaluate``, suggestions, generation and the REPL all predict with the same
+distribution. The cache lives in the recurrent state as one extra (B, V) tensor
+(and the n-gram's two-word history as a (B, 2) one), so priming fills it and a
+fresh state empties it, like every other state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from wordrnn.errors import ModelFormatError
+from wordrnn.text.vocab import EOS_ID
+
+DECAYS = (0.99, 0.995, 0.998)
+
+
+@dataclass(frozen=True)
+class Interpolation:
+    """Mixture weights (what is left goes to the network), the cache's per-word decay and fill constant."""
+
+    cache: float = 0.0
+    ngram: float = 0.0
+    cache_decay: float = 0.995
+    cache_fill: float = 50.0
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.cache < 1 and 0 <= self.ngram < 1 and self.cache + self.ngram < 1 and 0 < self.cache_decay < 1
+                and self.cache_fill >= 0):
+            raise ModelFormatError("the model's interpolation weights are out of range; the model directory is damaged")
+
+    @property
+    def active(self) -> bool:
+        return self.cache > 0 or self.ngram > 0
+
+    def to_json(self) -> dict[str, float]:
+        return {"cache": self.cache, "ngram": self.ngram, "cache_decay": self.cache_decay, "cache_fill": self.cache_fill}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Interpolation:
+        if not isinstance(data, dict):
+            raise ModelFormatError("the model's interpolation settings are not an object; the model directory is damaged")
+        try:
+            return cls(float(data.get("cache", 0.0)), float(data.get("ngram", 0.0)), float(data.get("cache_decay", 0.995)),
+                       float(data.get("cache_fill", 50.0)))
+        except (TypeError, ValueError):
+            raise ModelFormatError("the model's interpolation settings are not numbers; the model directory is damaged") from None
+
+
+class Mixer:
+    """Turns network distributions into interpolated ones, with its own per-stream state.
+
+    State: ``[history (B, 2), cache (B, V)]`` as float32, in that order (both present even when
+    unused, so the layout never depends on the weights). ``advance`` reads the word just fed
+    in; ``mix`` then blends the network's distribution for the next word.
+    """
+
+    def __init__(self, settings: Interpolation, vocab_size: int, ngram: Any = None) -> None:
+        if settings.ngram and ngram is None:
+            raise ModelFormatError("the model interpolates an n-gram but has no n-gram file; the model directory is damaged")
+        if ngram is not None and ngram.vocab_size != vocab_size:
+            raise ModelFormatError("the model's n-gram covers a different vocabulary; the model directory is damaged")
+        self.settings = settings
+        self.vocab_size = vocab_size
+        self.ngram = ngram
+        self.state_sizes = [2, vocab_size]
+
+    def zero_state(self, batch: int = 1) -> list[np.ndarray]:
+        return [np.zeros((batch, size), np.float32) for size in self.state_sizes]
+
+    def advance(self, inputs: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
+        """The state after reading ``inputs`` (B,) word ids."""
+        history, cache = state
+        inputs = np.asarray(inputs, np.int64).reshape(-1)
+        history = np.stack([history[:, 1], inputs.astype(np.float32)], axis=1)
+        cache = cache * np.float32(self.settings.cache_decay)
+        words = inputs != EOS_ID  # sentence ends carry no topic
+        cache[np.flatnonzero(words), inputs[words]] += 1.0
+        return [history, cache]
+
+    def mix(self, probs: np.ndarray, state: list[np.ndarray]) -> np.ndarray:
+        """Interpolated next-word distributions (B, V) from the network's (B, V)."""
+        a, b = self.settings.cache, self.settings.ngram
+        if not (a or b):
+            return probs
+        history, cache = state
+        totals = cache.sum(axis=1, dtype=np.float64)
+        share = cache_share(a, totals, self.settings.cache_fill)[:, None]  # a g, 0 while the cache is empty
+        mixed = (1.0 - share - b) * np.asarray(probs, np.float64)
+        if b:
+            mixed += b * self.ngram.probabilities(history.astype(np.int64))
+        if a:
+            mixed += share * cache / np.maximum(totals, 1e-30)[:, None]
+        return mixed.astype(np.float32)
+
+
+class MixtureRunner:
+    """A step runner that interpolates another runner's word distributions (see ``Mixer``).
+
+    Its state is the wrapped runner's state followed by the mixer's.
+    """
+
+    def __init__(self, base: Any, mixer: Mixer) -> None:
+        self.base = base
+        self.mixer = mixer
+        self.input_kind = base.input_kind
+        self.name = f"{getattr(base, 'name', 'runner')}+interpolation"
+        self._split = len(base.state_sizes)
+        self.state_sizes = [*base.state_sizes, *mixer.state_sizes]
+
+    def __getattr__(self, name: str) -> Any:  # config, model... of the wrapped runner
+        return getattr(self.__dict__["base"], name)
+
+    def zero_state(self, batch: int = 1) -> list[np.ndarray]:
+        return [*self.base.zero_state(batch), *self.mixer.zero_state(batch)]
+
+    def step(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        probs, base_state = self.base.step(inputs, state[: self._split])
+        mix_state = self.mixer.advance(inputs, state[self._split:])
+        return self.mixer.mix(probs, mix_state), [*base_state, *mix_state]
+
+    def sequence(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Every step's distribution for (B, T) inputs: the network runs the window at once."""
+        probs, base_state = self.base.sequence(inputs, state[: self._split])
+        mix_state = state[self._split:]
+        mixed = np.empty(probs.shape, np.float32)
+        for t in range(inputs.shape[1]):
+            mix_state = self.mixer.advance(inputs[:, t], mix_state)
+            mixed[:, t] = self.mixer.mix(probs[:, t], mix_state)
+        return mixed, [*base_state, *mix_state]
+
+
+def load_mixer(saved: Any) -> Mixer | None:
+    """The mixer a model directory asks for (None when it interpolates nothing)."""
+    data = saved.manifest.get("interpolation")
+    if data is None or saved.vocab is None:
+        return None
+    settings = Interpolation.from_json(data)
+    if not settings.active:
+        return None
+    ngram = None
+    if settings.ngram:
+        from wordrnn.store import checkpoint as ckpt
+        from wordrnn.runtime.ngram import KneserNey
+
+        ngram = KneserNey.from_arrays(ckpt.read_arrays(saved.path, saved.manifest, "ngram"))
+    return Mixer(settings, len(saved.vocab), ngram)
+
+
+def wrap(runner: Any, saved: Any) -> Any:
+    """``runner`` wrapped in the model's interpolation, or unchanged when it has none."""
+    mixer = load_mixer(saved)
+    return runner if mixer is None else MixtureRunner(runner, mixer)
+
+
+def cache_share(weight: float, totals: np.ndarray, fill: float) -> np.ndarray:
+    """The cache's effective weight ``a n / (n + K)`` for caches holding ``totals`` (decayed) words."""
+    totals = np.asarray(totals, np.float64)
+    return weight * totals / np.maximum(totals + fill, 1e-30)
+
+
+def cache_probabilities(ids: np.ndarray, decay: float) -> tuple[np.ndarray, np.ndarray]:
+    """p_cache(target) and the cache's size at every position of a stream, without full vectors.
+
+    ``ids`` are the inputs fed in order, from an empty cache; entry t describes the cache after
+    reading ``ids[: t + 1]`` and its probability of ``ids[t + 1]`` (0 while it is empty).
+    What ``Mixer`` computes, one target at a time.
+    """
+    ids = np.asarray(ids, np.int64)
+    probs = np.zeros(max(len(ids) - 1, 0))
+    totals = np.zeros_like(probs)
+    value: dict[int, tuple[float, int]] = {}
+    total = 0.0
+    for t in range(len(ids) - 1):
+        word = int(ids[t])
+        if word != EOS_ID:
+            old, last = value.get(word, (0.0, t))
+            value[word] = (old * decay ** (t - last) + 1.0, t)
+        total = total * decay + (word != EOS_ID)
+        totals[t] = total
+        if total > 0:
+            old, last = value.get(int(ids[t + 1]), (0.0, t))
+            probs[t] = old * decay ** (t - last) / total
+    return probs, totals
+
+
+def fit_weights(net: np.ndarray, cache: np.ndarray | None = None, fill_share: np.ndarray | None = None,
+                ngram: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Weights (cache a, n-gram b) that maximise the likelihood of the targets; returns (a, b, perplexity).
+
+    Each argument holds the targets' probabilities under one model; ``fill_share`` is the
+    cache's ``n / (n + K)`` per position. A grid search (steps of 0.01 and 0.02): the
+    likelihood is smooth in both weights and the grid is cheap next to running the network.
+    """
+    net = np.asarray(net, np.float64)
+    cache_term = np.zeros_like(net) if cache is None else np.asarray(fill_share) * (np.asarray(cache) - net)
+    ngram_term = np.zeros_like(net) if ngram is None else np.asarray(ngram, np.float64) - net
+    cache_grid = np.arange(0.0, 0.61, 0.01) if cache is not None else np.zeros(1)
+    ngram_grid = np.arange(0.0, 0.91, 0.02) if ngram is not None else np.zeros(1)
+    best = (np.inf, 0.0, 0.0)
+    for b in ngram_grid:
+        base = net + b * ngram_term
+        for a in cache_grid:
+            if a + b >= 1:
+                continue
+            nll = -np.log(np.maximum(base + a * cache_term, 1e-300)).mean()
+            if nll < best[0]:
+                best = (nll, float(a), float(b))
+    return best[1], best[2], float(np.exp(best[0]))

@@ -1,0 +1,311 @@
+"""The model directory on disk: self-describing, atomic, and safe to load.
+
+Layout (every data file carries a generation number)::
+
+    DIR/wordrnn.json          manifest of the usable model: format version, full config,
+                              file names and their SHA-256 checksums
+    DIR/checkpoint.json       manifest of the latest resumable training state
+    DIR/weights-000007.npz    arrays only (loaded with allow_pickle=False: no code runs)
+    DIR/vocab-000007.json, history-..., metrics-..., optimizer-..., ...
+
+A save writes new files under a new generation, fsyncs them, and only then
+replaces the manifest with ``os.replace`` (atomic on POSIX). A crash or
+``kill -9`` at any moment therefore leaves a manifest that names a complete,
+checksummed set of files: the previous one or the new one. Files no manifest
+names are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import time
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+from wordrnn.durable import fsync_dir, write_durable
+from wordrnn.errors import LockedError, ModelFormatError, OutputExistsError, ResourceError
+from wordrnn.store.lock import LOCK_FILE, TrainingLock, _pid_alive, lock_owner  # noqa: F401  (re-exported)
+
+FORMAT = "wordrnn-model"
+FORMAT_VERSION = 1
+MODEL_MANIFEST = "wordrnn.json"
+CHECKPOINT_MANIFEST = "checkpoint.json"
+_GENERATED = re.compile(r"^[a-z_]+-\d{6}\.(npz|json|tflite)$")
+
+Payload = bytes | dict | list | Mapping[str, np.ndarray]
+
+
+def _encode(name: str, payload: Payload) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if name.endswith(".npz"):
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: np.asarray(v) for k, v in payload.items()})  # type: ignore[union-attr]
+        return buffer.getvalue()
+    return json.dumps(payload, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _write_durable(path: Path, data: bytes) -> None:
+    try:
+        write_durable(path, data)
+    except OSError as exc:
+        reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
+        raise ResourceError(f"cannot write {path}: {reason}; the previous model is left intact") from None
+
+
+def _generation(directory: Path) -> int:
+    highest = 0
+    for entry in directory.glob("*-*.*"):
+        match = re.search(r"-(\d{6})\.", entry.name)
+        if match:
+            highest = max(highest, int(match.group(1)))
+    return highest + 1
+
+
+def write_manifest(directory: Path, manifest_name: str, meta: dict[str, Any], files: Mapping[str, Payload]) -> dict:
+    """Write ``files`` under a new generation, then atomically point ``manifest_name`` at them.
+
+    Args:
+        meta: JSON-ready description (config, step counts...); stored in the manifest.
+        files: role -> payload (bytes, JSON-ready object, or a dict of arrays for ``.npz`` roles).
+            A role is ``"weights.npz"``-style: the stem names it, the suffix picks the encoding.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with _update_lock(directory):
+        generation = _generation(directory)
+        names, checksums = _write_files(directory, generation, files)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "generation": generation,
+            **meta,
+            "files": names,
+            "checksums": checksums,
+        }
+        _write_manifest_file(directory, manifest_name, manifest, names.values())
+    collect_garbage(directory)
+    return manifest
+
+
+def _write_manifest_file(directory: Path, manifest_name: str, manifest: dict, new_files: Iterable[str]) -> None:
+    """Atomically replace the manifest; if that fails, remove the new files it would have named
+    (on a full disk every byte counts, and the previous manifest still names the old ones)."""
+    try:
+        _write_durable(directory / manifest_name, _encode(".json", manifest))
+    except BaseException:
+        for name in new_files:
+            (directory / name).unlink(missing_ok=True)
+        raise
+    fsync_dir(directory)
+
+
+def _write_files(directory: Path, generation: int, files: Mapping[str, Payload]) -> tuple[dict[str, str], dict[str, str]]:
+    """Write each role's payload durably under ``generation``; returns stem -> name and name -> sha256."""
+    names: dict[str, str] = {}
+    checksums: dict[str, str] = {}
+    try:
+        for role, payload in files.items():
+            stem, suffix = role.rsplit(".", 1)
+            name = f"{stem}-{generation:06d}.{suffix}"
+            data = _encode(role, payload)
+            _write_durable(directory / name, data)
+            names[stem] = name
+            checksums[name] = hashlib.sha256(data).hexdigest()
+    except BaseException:  # a full disk or an interrupt mid-save: no manifest names these, drop them now
+        for name in names.values():
+            (directory / name).unlink(missing_ok=True)
+        raise
+    return names, checksums
+
+
+@contextmanager
+def _update_lock(directory: Path) -> Iterator[None]:
+    """Serialise manifest writes between processes: an ``flock`` on the directory itself (no lock file).
+
+    Without ``fcntl`` (Windows) each write is still atomic, only concurrent updates are not serialised.
+    """
+    try:
+        import fcntl
+
+        fd = os.open(directory, os.O_RDONLY)
+    except (ImportError, OSError):  # pragma: no cover
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # also releases the lock
+
+
+def update_files(directory: Path, manifest_name: str, files: Mapping[str, Payload | None],
+                 meta: Mapping[str, Any] | None = None) -> dict:
+    """Add, replace or (with a ``None`` payload) drop files of an existing manifest, atomically.
+
+    Used for what is derived from a saved model after training (the LiteRT export, evaluation
+    metrics): new files get a new generation, then the manifest is replaced in one ``os.replace``,
+    so a crash leaves the old manifest and its files untouched. Files of other roles keep their
+    names and checksums. ``meta`` fields are merged into the manifest (``None`` removes a field).
+
+    Raises:
+        ModelFormatError: ``directory`` holds no valid ``manifest_name``.
+    """
+    directory = Path(directory)
+    reserved = {"format", "format_version", "files", "checksums", "generation", "written"} & set(meta or {})
+    if reserved:
+        raise ValueError(f"update_files cannot set the manifest's own fields {sorted(reserved)}")
+    with _update_lock(directory):
+        manifest = read_manifest(directory, manifest_name)
+        generation = _generation(directory)
+        kept = {role.rsplit(".", 1)[0] for role, payload in files.items() if payload is not None}
+        dropped = {role.rsplit(".", 1)[0] for role, payload in files.items() if payload is None}
+        names = {k: v for k, v in manifest["files"].items() if k not in kept | dropped}
+        checksums = {k: v for k, v in manifest["checksums"].items() if k in names.values()}
+        new_names, new_checksums = _write_files(
+            directory, generation, {role: payload for role, payload in files.items() if payload is not None}
+        )
+        manifest.update({k: v for k, v in (meta or {}).items() if v is not None})
+        for key in [k for k, v in (meta or {}).items() if v is None]:
+            manifest.pop(key, None)
+        manifest.update(
+            written=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            generation=generation,
+            files={**names, **new_names},
+            checksums={**checksums, **new_checksums},
+        )
+        _write_manifest_file(directory, manifest_name, manifest, new_names.values())
+    collect_garbage(directory)
+    return manifest
+
+
+def collect_garbage(directory: Path) -> None:
+    """Remove generated files that no manifest names (left by earlier saves or crashes)."""
+    keep: set[str] = set()
+    for manifest_name in (MODEL_MANIFEST, CHECKPOINT_MANIFEST):
+        try:
+            keep.update(json.loads((directory / manifest_name).read_text(encoding="utf-8")).get("files", {}).values())
+        except (OSError, ValueError, AttributeError, RecursionError):
+            continue
+    for entry in directory.iterdir():
+        if _GENERATED.match(entry.name) and entry.name not in keep:
+            entry.unlink(missing_ok=True)
+        elif entry.name.startswith(".") and ".tmp-" in entry.name:
+            pid = entry.name.rsplit("-", 1)[-1]
+            if not pid.isdigit() or not _pid_alive(int(pid)):
+                entry.unlink(missing_ok=True)
+
+
+def read_manifest(directory: Path, manifest_name: str = MODEL_MANIFEST) -> dict[str, Any]:
+    """The manifest, checked for format and version (not yet the files it names)."""
+    path = Path(directory) / manifest_name
+    if not Path(directory).is_dir():
+        raise ModelFormatError(f"{directory}: no such model directory; train one with `wordrnn train` or check --model")
+    if not path.is_file():
+        raise ModelFormatError(f"{directory}: not a wordrnn model (no {manifest_name}); train one with `wordrnn train`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
+        raise ModelFormatError(f"{path}: damaged manifest (not valid JSON); retrain or restore the model") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelFormatError(f"{path}: not a wordrnn manifest; point --model at a directory made by `wordrnn train`")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{directory}: model format version {version!r} is not supported (this wordrnn reads {FORMAT_VERSION}); "
+            "upgrade wordrnn or retrain the model"
+        )
+    if not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("checksums"), dict):
+        raise ModelFormatError(f"{path}: manifest lists no files; the model directory is damaged")
+    return manifest
+
+
+def read_file(directory: Path, manifest: dict, stem: str) -> bytes:
+    """The bytes of one file named by a manifest, verified against its checksum."""
+    name = manifest["files"].get(stem)
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise ModelFormatError(f"{directory}: the manifest names no usable {stem} file; the model directory is damaged")
+    path = Path(directory) / name
+    try:
+        # Only a regular file inside the directory: no symlink out of it, no FIFO or device to hang on.
+        if path.is_symlink() or not stat.S_ISREG(path.stat().st_mode):
+            raise ModelFormatError(f"{directory}: {name} is not a regular file; refusing to read it")
+        data = path.read_bytes()
+    except OSError:
+        raise ModelFormatError(f"{directory}: {name} is missing; the model directory is damaged, retrain or restore it") from None
+    if hashlib.sha256(data).hexdigest() != manifest["checksums"].get(name):
+        raise ModelFormatError(f"{directory}: {name} fails its checksum (truncated or altered); retrain or restore the model")
+    return data
+
+
+def read_json(directory: Path, manifest: dict, stem: str) -> Any:
+    try:
+        return json.loads(read_file(directory, manifest, stem).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ModelFormatError(f"{directory}: {stem} file is not valid JSON; the model directory is damaged") from None
+
+
+def read_arrays(directory: Path, manifest: dict, stem: str) -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` file; pickled objects are refused, so loading never runs code."""
+    data = read_file(directory, manifest, stem)
+    refuse = f"{directory}: {stem} file is not a plain array archive"
+    if not data.startswith(b"PK"):  # np.load would also accept a bare .npy (or try a pickle)
+        raise ModelFormatError(f"{refuse}; refusing to load it")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ModelFormatError(f"{refuse} ({exc}); refusing to load it") from None
+    for key, value in arrays.items():  # non-.npy members come back as raw bytes
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+            raise ModelFormatError(f"{refuse} ({key!r} is not a numeric array); refusing to load it")
+    return arrays
+
+
+def has_model(directory: Path) -> bool:
+    return (Path(directory) / MODEL_MANIFEST).is_file() or (Path(directory) / CHECKPOINT_MANIFEST).is_file()
+
+
+def _foreign(name: str) -> bool:
+    """A file training did not leave (a run killed before its first save leaves its lock and parts)."""
+    return not (name.startswith(".") or name == LOCK_FILE or _GENERATED.match(name))
+
+
+def prepare_output(directory: Path, *, force: bool, resume: bool) -> None:
+    """Check that training may write into ``directory`` before any work starts."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise OutputExistsError(f"{directory}: exists and is not a directory; choose another -o")
+    owner = lock_owner(directory)
+    if owner is not None:
+        who = f"process {owner}" if owner else "another process"
+        raise LockedError(f"{directory}: {who} is already training into it; wait for it or stop it")
+    if has_model(directory) and not (force or resume):
+        raise OutputExistsError(f"{directory}: already holds a model; pass --force to replace it or --resume to continue it")
+    if resume and not (directory / CHECKPOINT_MANIFEST).is_file():
+        raise OutputExistsError(f"{directory}: nothing to resume (no checkpoint.json); train without --resume")
+    if directory.is_dir() and not has_model(directory) and any(_foreign(p.name) for p in directory.iterdir()):
+        raise OutputExistsError(f"{directory}: is not empty and holds no wordrnn model; choose an empty or new directory")
+    parent = directory if directory.exists() else directory.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputExistsError(f"{directory}: {parent} is a file, not a directory; choose another -o")
+    if not os.access(parent, os.W_OK):
+        raise OutputExistsError(f"{directory}: not writable; choose a directory you can write to")

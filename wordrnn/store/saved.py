@@ -1,0 +1,128 @@
+"""Reading a model directory into memory without TensorFlow.
+
+``SavedModel`` holds the manifest, configs, vocabulary and weight arrays;
+the Keras network is only built when something asks for it, so the fast
+LiteRT path and ``wordrnn info`` never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wordrnn.store import checkpoint as ckpt
+from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict
+from wordrnn.errors import ConfigError, ModelFormatError
+from wordrnn.text.vocab import Vocabulary
+
+
+@dataclass
+class SavedModel:
+    """A validated model directory."""
+
+    path: Path
+    manifest: dict[str, Any]
+    model_config: ModelConfig
+    tokenizer_config: TokenizerConfig
+    train_config: TrainConfig
+    vocab: Vocabulary | None
+    _weights: dict[str, np.ndarray] | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path, manifest_name: str = ckpt.MODEL_MANIFEST) -> SavedModel:
+        path = Path(path)
+        manifest = ckpt.read_manifest(path, manifest_name)
+        config = manifest.get("config")
+        if not isinstance(config, dict):
+            raise ModelFormatError(f"{path}: the manifest has no config; the model directory is damaged")
+        try:
+            model_config = from_dict(ModelConfig, config.get("model"))
+            tokenizer_config = from_dict(TokenizerConfig, config.get("tokenizer"))
+            train_config = from_dict(TrainConfig, config.get("train"))
+        except ConfigError as exc:
+            raise ModelFormatError(f"{path}: invalid config in the manifest ({exc}); the model directory is damaged") from None
+        vocab = None
+        if model_config.input_kind == "tokens":
+            vocab = Vocabulary.from_json(ckpt.read_json(path, manifest, "vocab"))
+            if len(vocab) != model_config.vocab_size:
+                raise ModelFormatError(
+                    f"{path}: the vocabulary has {len(vocab)} words but the model was built for "
+                    f"{model_config.vocab_size}; the directory mixes files of different models"
+                )
+        return cls(path, manifest, model_config, tokenizer_config, train_config, vocab)
+
+    def word_vocab(self, purpose: str) -> Vocabulary:
+        """The vocabulary of a word model: the one check that refuses a numeric-series model.
+
+        Args:
+            purpose: what needs the word model, for the message ("`evaluate`", "an n-gram").
+        """
+        if self.model_config.input_kind != "tokens" or self.vocab is None:
+            raise ModelFormatError(f"{self.path} is a numeric-series model, not a word model; {purpose} needs a "
+                                   "model trained with `wordrnn train` on text")
+        return self.vocab
+
+    @property
+    def weights(self) -> dict[str, np.ndarray]:
+        """Weight arrays by path (read and checksum-verified on first use)."""
+        if self._weights is None:
+            self._weights = ckpt.read_arrays(self.path, self.manifest, "weights")
+        return self._weights
+
+    def optional_json(self, stem: str, default: Any = None) -> Any:
+        if stem not in self.manifest.get("files", {}):
+            return default
+        return ckpt.read_json(self.path, self.manifest, stem)
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return self.optional_json("history", [])
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.optional_json("metrics", {})
+
+    def build_keras(self):
+        """The Keras network with these weights (imports TensorFlow)."""
+        from wordrnn.nn.model import build_model, set_weight_arrays
+
+        model = build_model(self.model_config)
+        set_weight_arrays(model, self.weights, f"{self.path}: weights")
+        return model
+
+    def parameter_count(self) -> int:
+        return int(sum(int(np.prod(a.shape)) for a in self.weights.values()))
+
+
+def bundled_model_path() -> Path | None:
+    """The default model shipped inside the package (or beside it in a source checkout)."""
+    candidates = [Path(__file__).resolve().parents[2] / "data" / "default"]  # a source checkout
+    try:
+        from importlib import resources
+
+        candidates.insert(0, Path(str(resources.files("wordrnn.data").joinpath("default"))))
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return next((c for c in candidates if (c / ckpt.MODEL_MANIFEST).is_file()), None)
+
+
+def find_model(path: str | Path | None = None) -> Path:
+    """Which model to use: ``path``, else ``$WORDRNN_MODEL``, else the bundled default."""
+    import os
+
+    from wordrnn.errors import ModelNotFoundError
+
+    if path:
+        return Path(path)
+    if os.environ.get("WORDRNN_MODEL"):
+        return Path(os.environ["WORDRNN_MODEL"])
+    bundled = bundled_model_path()
+    if bundled is None:
+        raise ModelNotFoundError(
+            "no model given and no default model installed; train one with `wordrnn train corpus.txt -o DIR` "
+            "and pass --model DIR (or set WORDRNN_MODEL)"
+        )
+    return bundled

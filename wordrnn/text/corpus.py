@@ -1,0 +1,144 @@
+"""Reading text corpora: files, directories of ``*.txt`` files, or standard input.
+
+Files are streamed in fixed-size chunks, never whole and never a whole line at a
+time, so a 200 MB file without a line break costs no more memory than a small
+one. Decoding errors name the file and the byte offset.
+"""
+
+from __future__ import annotations
+
+import codecs
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from wordrnn.errors import CorpusError
+
+CHUNK_BYTES = 1 << 20
+# A line longer than this is handed on in pieces, cut at whitespace where possible.
+MAX_PIECE_CHARS = 1 << 16
+STDIN = "-"
+
+
+def resolve_paths(paths: Iterable[str | Path]) -> list[str | Path]:
+    """Expand directories into their ``*.txt`` files (sorted) and check that every path exists."""
+    resolved: list[str | Path] = []
+    for raw in paths:
+        if str(raw) == STDIN:
+            resolved.append(STDIN)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.txt") if p.is_file())
+            if not found:
+                raise CorpusError(f"{path}: directory has no *.txt files; point to a text file or a folder of .txt files")
+            resolved.extend(found)
+        elif path.is_file():
+            resolved.append(path)
+        elif path.exists():
+            raise CorpusError(f"{path}: not a regular file; give a text file, a directory or '-' for standard input")
+        else:
+            raise CorpusError(f"{path}: no such file or directory; check the path")
+    if not resolved:
+        raise CorpusError("no corpus given; name one or more text files, directories, or '-' for standard input")
+    return resolved
+
+
+def iter_pieces(
+    path: str | Path, encoding: str = "utf-8", stream: BinaryIO | None = None, start: int = 0
+) -> Iterator[str]:
+    """Yield the text of one file in pieces; a piece ending in ``"\\n"`` ends a line.
+
+    Line endings (``\\r\\n``, ``\\r``) are unified, a leading BOM is dropped. Binary
+    files (NUL bytes) and undecodable bytes raise CorpusError naming the file and offset.
+    ``start`` is the byte offset at which ``stream`` begins inside the file (``wordrnn prepare``
+    reads files in ranges), so error offsets stay true; a BOM is only dropped at offset 0.
+    """
+    name = "<stdin>" if str(path) == STDIN else str(path)
+    try:
+        handle = stream or (sys.stdin.buffer if str(path) == STDIN else open(path, "rb"))
+    except OSError as exc:
+        raise CorpusError(f"{name}: cannot read ({exc.strerror}); check the path and its permissions") from None
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    except LookupError:
+        raise CorpusError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
+    offset = start
+    pending = ""
+    first = start == 0
+    try:
+        while True:
+            chunk = handle.read(CHUNK_BYTES)
+            if b"\x00" in chunk and encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig", "ascii", "latin1"):
+                at = offset + chunk.index(b"\x00")
+                raise CorpusError(f"{name}: looks like a binary file (NUL byte at byte {at}); give plain text")
+            buffered = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                at = offset - buffered + exc.start
+                raise CorpusError(
+                    f"{name}: not valid {encoding} at byte {at}; convert it to UTF-8 or pass --encoding (e.g. latin-1)"
+                ) from None
+            offset += len(chunk)
+            if first and text:
+                text = text.lstrip("\ufeff")
+                first = False
+            pending += text
+            if chunk and pending.endswith("\r"):
+                keep, pending = pending[:-1], "\r"  # a \r\n may straddle two chunks
+            else:
+                keep, pending = pending, ""
+            keep = keep.replace("\r\n", "\n").replace("\r", "\n")
+            yield from _split_pieces(keep)
+            if not chunk:
+                break
+    finally:
+        if stream is None and str(path) != STDIN:
+            handle.close()
+
+
+def _split_pieces(text: str) -> Iterator[str]:
+    lines = text.split("\n")
+    for line in lines[:-1]:
+        yield from _cut_long(line)
+        yield "\n"
+    if lines[-1]:
+        yield from _cut_long(lines[-1])
+
+
+def _cut_long(line: str) -> Iterator[str]:
+    while len(line) > MAX_PIECE_CHARS:
+        cut = line.rfind(" ", 0, MAX_PIECE_CHARS)
+        cut = cut if cut > 0 else MAX_PIECE_CHARS
+        yield line[:cut]
+        line = line[cut:]
+    if line:
+        yield line
+
+
+def iter_lines(paths: Iterable[str | Path], encoding: str = "utf-8") -> Iterator[str]:
+    """Lines of every file in turn (without their line breaks); over-long lines arrive in pieces.
+
+    A file that does not end with a line break still ends its last line, so two files never
+    run together into one sentence.
+    """
+    for path in resolve_paths(paths):
+        yield from join_pieces(iter_pieces(path, encoding))
+
+
+def join_pieces(pieces: Iterable[str]) -> Iterator[str]:
+    """Lines from the pieces of one file (or of a range of whole lines of it); see ``iter_lines``."""
+    current: list[str] = []
+    for piece in pieces:
+        if piece == "\n":
+            yield "".join(current)
+            current = []
+        elif current and len(current[0]) + len(piece) > MAX_PIECE_CHARS:
+            yield from current  # flush long runs as separate lines' worth of words
+            current = [piece]
+        else:
+            current.append(piece)
+    if current:
+        yield "".join(current)

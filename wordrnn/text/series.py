@@ -1,0 +1,162 @@
+"""Numeric series: CSV columns -> a (steps, features) float array, and its normalisation.
+
+NumPy and the standard library only. A series model sees z-scored values (each column minus its
+mean, divided by its standard deviation) so one learning rate suits any units; the ``Scaler``
+that did it is saved in the model's manifest and undoes it for forecasts. Every problem with the
+input (missing file or column, empty cells, text, NaN or infinity, too few rows) is a
+``SeriesError`` naming the file, line and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wordrnn.errors import SeriesError
+
+MIN_STEPS = 3  # two (input, target) pairs: the least that trains anything
+
+
+@dataclass(frozen=True)
+class Series:
+    """Columns read from a CSV file.
+
+    Args:
+        values: float array (steps, features), in file order.
+        columns: the column names, one per feature.
+        source: where it came from (for messages and the model manifest).
+    """
+
+    values: np.ndarray
+    columns: tuple[str, ...]
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Per-column z-scoring, stored in the model manifest so forecasts are read back in the data's units."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> Scaler:
+        values = np.asarray(values, np.float64)
+        std = values.std(axis=0)
+        scale = np.where(std > 1e-12 * np.maximum(np.abs(values).max(axis=0), 1.0), std, 1.0)  # constant column: 1
+        return cls(tuple(float(m) for m in values.mean(axis=0)), tuple(float(s) for s in scale))
+
+    @classmethod
+    def identity(cls, features: int) -> Scaler:
+        return cls((0.0,) * features, (1.0,) * features)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return ((np.asarray(values, np.float64) - self.mean) / self.scale).astype(np.float32)
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, np.float64) * self.scale + self.mean
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mean": list(self.mean), "scale": list(self.scale)}
+
+    @classmethod
+    def from_json(cls, data: Any, features: int) -> Scaler:
+        """The saved scaler, checked (a damaged manifest must not silently mis-scale forecasts)."""
+        try:
+            mean, scale = tuple(float(v) for v in data["mean"]), tuple(float(v) for v in data["scale"])
+        except (TypeError, KeyError, ValueError):
+            raise SeriesError("the model's normalisation parameters are missing or damaged; retrain it") from None
+        if len(mean) != features or len(scale) != features or not all(math.isfinite(v) and v > 0 for v in scale):
+            raise SeriesError("the model's normalisation parameters do not fit its features; retrain it")
+        return cls(mean, scale)
+
+
+def _parse(text: str, where: str) -> float:
+    cell = text.strip()
+    if not cell:
+        raise SeriesError(f"{where} is empty; fill in or remove the missing value")
+    try:
+        value = float(cell)
+    except ValueError:
+        raise SeriesError(f"{where} is not a number ({cell[:40]!r}); choose a numeric --column") from None
+    if not math.isfinite(value):
+        raise SeriesError(f"{where} is {cell!r}; remove or fill in NaN and infinite values")
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(path: str | Path, columns: list[str] | tuple[str, ...] | None = None, min_steps: int = MIN_STEPS,
+             encoding: str = "utf-8-sig") -> Series:
+    """Read numeric columns of a CSV file.
+
+    Args:
+        columns: column names from the header row; None picks the only column of a one-column file.
+            A file whose first row is all numbers has no header: its columns are named "1", "2"...
+        min_steps: fewer rows than this is an error (a model needs some pairs to learn from).
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding=encoding) as handle:
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    except FileNotFoundError:
+        raise SeriesError(f"{path}: no such file; give the path of a CSV file") from None
+    except IsADirectoryError:
+        raise SeriesError(f"{path}: is a directory; give the path of a CSV file") from None
+    except UnicodeDecodeError:
+        raise SeriesError(f"{path}: not a {encoding} text file; give a CSV file") from None
+    except (OSError, csv.Error) as exc:
+        raise SeriesError(f"{path}: cannot read it as CSV ({exc})") from None
+    if not rows:
+        raise SeriesError(f"{path}: the file is empty; give a CSV with a header row and numeric values")
+
+    has_header = not all(_is_number(cell) for cell in rows[0])
+    header = [cell.strip() for cell in rows[0]] if has_header else [str(i + 1) for i in range(len(rows[0]))]
+    body = rows[1:] if has_header else rows
+    first_line = 2 if has_header else 1
+    if columns is None:
+        if len(header) != 1:
+            raise SeriesError(f"{path}: has {len(header)} columns ({', '.join(header)}); choose one or more with --column")
+        columns = header
+    index = []
+    for name in columns:
+        if name not in header:
+            raise SeriesError(f"{path}: no column named {name!r} (the columns are: {', '.join(header)})")
+        index.append(header.index(name))
+
+    values = np.empty((len(body), len(index)), np.float64)
+    for r, row in enumerate(body):
+        for c, column in enumerate(index):
+            where = f"{path}: line {first_line + r}, column {columns[c]!r}"
+            if column >= len(row):
+                raise SeriesError(f"{where} is missing (the row has only {len(row)} fields)")
+            values[r, c] = _parse(row[column], where)
+    if len(values) < min_steps:
+        raise SeriesError(f"{path}: the series has {len(values)} values but at least {min_steps} are needed; "
+                          "give a longer series")
+    return Series(values, tuple(columns), str(path))
+
+
+def sine_series(points: int = 36, start: int = 0) -> np.ndarray:
+    """sin(x) for x = start, start+1, ... (the classic demo's data), as (points, 1) float32."""
+    return np.sin(np.arange(start, start + points, dtype=np.float64)).astype(np.float32)[:, None]
+
+
+def mse(predicted: np.ndarray, expected: np.ndarray) -> float:
+    """Mean squared error over every point and feature."""
+    predicted, expected = np.asarray(predicted, np.float64), np.asarray(expected, np.float64)
+    return float(np.mean((predicted.reshape(expected.shape) - expected) ** 2))

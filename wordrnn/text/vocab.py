@@ -1,0 +1,143 @@
+"""The vocabulary: words <-> ids, with ``</s>`` and ``<unk>`` always present.
+
+Ids are ordered by frequency (ties alphabetically) so the file is stable and the
+most common words have small ids. A case-folded sorted index makes a prefix
+lookup two binary searches instead of a scan.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from wordrnn.errors import ConfigError, ModelFormatError
+from wordrnn.text.tokenizer import EOS, UNK
+
+EOS_ID = 0
+UNK_ID = 1
+SPECIALS = (EOS, UNK)
+
+
+def check_limits(max_size: int | None, min_count: int) -> None:
+    """Refuse vocabulary limits that cannot work (called early, before any text is read)."""
+    if min_count < 1:
+        raise ConfigError(f"--min-count must be 1 or more, got {min_count}")
+    if max_size is not None and max_size < len(SPECIALS) + 1:
+        raise ConfigError(f"--max-vocab must be at least {len(SPECIALS) + 1}, got {max_size}")
+
+
+class Vocabulary:
+    """An immutable word list with counts.
+
+    Args:
+        words: every word, ``</s>`` and ``<unk>`` first.
+        counts: training frequency of each word (used for reporting and the n-gram baseline).
+    """
+
+    def __init__(self, words: Sequence[str], counts: Sequence[int] | None = None) -> None:
+        if tuple(words[:2]) != SPECIALS:
+            raise ModelFormatError("vocabulary must start with </s> and <unk>; the model directory is damaged")
+        if len(set(words)) != len(words):
+            raise ModelFormatError("vocabulary has duplicate words; the model directory is damaged")
+        self.words: tuple[str, ...] = tuple(words)
+        self.counts: tuple[int, ...] = tuple(int(c) for c in counts) if counts is not None else (0,) * len(words)
+        if len(self.counts) != len(self.words):
+            raise ModelFormatError("vocabulary counts do not match its words; the model directory is damaged")
+        self._ids = {w: i for i, w in enumerate(self.words)}
+        order = sorted(range(len(self.words)), key=lambda i: (self.words[i].casefold(), i))
+        self._folded = [self.words[i].casefold() for i in order]
+        self._folded_ids = np.asarray(order, dtype=np.int64)
+
+    @classmethod
+    def build(cls, counts: Counter[str], max_size: int | None = None, min_count: int = 1) -> Vocabulary:
+        """Keep words seen at least ``min_count`` times, the ``max_size`` most frequent at most."""
+        check_limits(max_size, min_count)
+        ranked = sorted(
+            ((w, c) for w, c in counts.items() if c >= min_count and w not in SPECIALS),
+            key=lambda wc: (-wc[1], wc[0]),
+        )
+        if max_size is not None:
+            ranked = ranked[: max_size - len(SPECIALS)]
+        kept = {w for w, _ in ranked}
+        unk = sum(c for w, c in counts.items() if w not in kept and w != EOS)
+        return cls(list(SPECIALS) + [w for w, _ in ranked], [counts.get(EOS, 0), unk] + [c for _, c in ranked])
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._ids
+
+    def id(self, word: str) -> int:
+        """The id of a word as written, ``<unk>``'s id when unknown."""
+        return self._ids.get(word, UNK_ID)
+
+    def lookup(self, word: str) -> int:
+        """The id of typed text: the word as written, else another capitalisation.
+
+        A user typing "i" or "london" means "I" or "London"; a lower-case word takes the spelling
+        the training text used most ("united" -> "United" when the corpus mostly capitalises it).
+        """
+        if word.islower():
+            # typed in lower case: the writer may not bother with capitals, so take the most
+            # frequent spelling ("united" -> "United" when the corpus mostly writes it so)
+            forms = [f for f in dict.fromkeys((word, word.capitalize(), word.upper())) if f in self._ids]
+            if forms:
+                return max((self._ids[f] for f in forms), key=lambda i: (self.counts[i], i == self._ids.get(word)))
+        for form in (word, word.lower(), word.capitalize(), word.upper()):
+            if form in self._ids:
+                return self._ids[form]
+        return UNK_ID
+
+    def knows(self, word: str) -> bool:
+        """Whether typed text is a vocabulary word (in any capitalisation ``lookup`` accepts).
+
+        A typed text ending on such a word ends on a finished word, not a partial one.
+        """
+        return self.lookup(word) != UNK_ID
+
+    def encode(self, words: Iterable[str]) -> list[int]:
+        """Ids of training words (exact spelling)."""
+        ids = self._ids
+        return [ids.get(w, UNK_ID) for w in words]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.words[int(i)] for i in ids]
+
+    def prefix_ids(self, prefix: str) -> np.ndarray:
+        """Ids of words starting with ``prefix`` (case-insensitive), specials excluded.
+
+        When the prefix has capitals, only words with exactly that prefix are kept.
+        """
+        folded = prefix.casefold()
+        lo = bisect.bisect_left(self._folded, folded)
+        hi = bisect.bisect_left(self._folded, folded + "\U0010ffff")
+        ids = self._folded_ids[lo:hi]
+        ids = ids[ids >= len(SPECIALS)]
+        if prefix != prefix.lower():
+            ids = np.asarray([i for i in ids if self.words[i].startswith(prefix)], dtype=np.int64)
+        return ids
+
+    def to_json(self) -> dict:
+        return {"words": list(self.words), "counts": list(self.counts)}
+
+    @classmethod
+    def from_json(cls, data: object) -> Vocabulary:
+        if not isinstance(data, dict) or not isinstance(data.get("words"), list):
+            raise ModelFormatError("vocabulary file is not a word list; the model directory is damaged")
+        words = data["words"]
+        if not all(isinstance(w, str) for w in words):
+            raise ModelFormatError("vocabulary file holds non-text entries; the model directory is damaged")
+        counts = data.get("counts")
+        if counts is not None and not (isinstance(counts, list) and all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
+            raise ModelFormatError("vocabulary counts are not whole numbers; the model directory is damaged")
+        return cls(words, counts)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")
