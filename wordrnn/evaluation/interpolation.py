@@ -2,8 +2,8 @@
 
 ``wordrnn interpolate`` runs this once after training. The network's probabilities of the
 validation targets are computed once, batched as in ``evaluation.evaluate``; the cache's
-(``mixture.cache_probabilities``) for each candidate decay; EM (``mixture.fit_weights``)
-then finds the weights, and the best decay wins. The result goes into the model's
+(``mixture.cache_probabilities``) for each candidate decay; a grid search over the weights
+(``mixture.fit_weights``) then finds the most likely ones, and the best decay wins. The result goes into the model's
 manifest (``"interpolation"``, plus the n-gram's arrays when it is used), so every later
 prediction and evaluation uses it.
 """
