@@ -29,7 +29,12 @@ def test_lowercase_option():
 
 def test_pretokenized_splits_on_whitespace_only():
     tok = Tokenizer(TokenizerConfig(pretokenized=True))
-    assert tok.tokenize("`` Hello , world '' .") == ["``", "Hello", ",", "world", "''", "."]
+    assert tok.tokenize("`` Hello , world '' .") == ['"', "Hello", ",", "world", '"', "."]  # Brown's quote tokens
+
+
+def test_only_whole_treebank_quote_tokens_become_plain_quotes():
+    tok = Tokenizer(TokenizerConfig(pretokenized=True))
+    assert tok.words("it's `` a '' ``b don''t") == ["it's", '"', "a", '"', "``b", "don''t"]
 
 
 def test_split_context_finds_partial_word():

@@ -27,7 +27,8 @@ import numpy as np
 
 from wordrnn.durable import write_durable
 from wordrnn.errors import AdaptCacheError, ConfigError
-from wordrnn.predict.predictor import rank
+from wordrnn.predict.ranking import open_candidates, rank
+from wordrnn.text.lexicon import Lexicon
 from wordrnn.text.tokenizer import EOS, MAX_TOKEN_CHARS
 from wordrnn.text.vocab import SPECIALS, UNK_ID, Vocabulary
 
@@ -64,19 +65,16 @@ class Distribution:
     extra: dict[str, float]
     vocab: Vocabulary
 
-    def rank(self, prefix: str = "", k: int = 3) -> list[tuple[str, float]]:
-        """The ``k`` best suggestions, exactly as ``predictor.rank`` ranks (new words merged in)."""
-        found = rank(self.probs, self.vocab, prefix, k)
-        extra = [(w, p) for w, p in self.extra.items() if _starts(w, prefix)]
-        if not extra:
-            return found
-        if prefix:  # renormalise over the whole prefix set, new words included
-            ids = self.vocab.prefix_ids(prefix)
-            in_vocab = float(self.probs[ids].sum()) if len(ids) else 0.0
-            total = max(in_vocab + sum(p for _, p in extra), 1e-300)
-            found = [(w, p * in_vocab / total) for w, p in found]
-            extra = [(w, p / total) for w, p in extra]
-        return sorted(found + extra, key=lambda wp: -wp[1])[:k]
+    def rank(self, prefix: str = "", k: int = 3, lexicon: Lexicon | None = None,
+             typed: str | None = None) -> list[tuple[str, float]]:
+        """The ``k`` best suggestions, exactly as ``ranking.rank`` ranks, with the cache's new words
+        and the lexicon's (both outside the vocabulary) competing for a prefix."""
+        extra = {w: p for w, p in self.extra.items() if _starts(w, prefix)}
+        mass = sum(extra.values())
+        found, lexicon_mass = open_candidates(self.probs, lexicon, prefix, k)
+        for word, p in found.items():
+            extra[word] = extra.get(word, 0.0) + p
+        return rank(self.probs, self.vocab, prefix, k, extra, mass + lexicon_mass, typed)
 
 
 class AdaptationCache:

@@ -81,7 +81,9 @@ class Keyboard:
         self._sync(words)
         vocab = self.predictor.vocab
         unknown = tuple(dict.fromkeys(w for w in words if w != EOS and vocab.lookup(w) == UNK_ID))
-        result = Suggestions(prefix, self.distribution().rank(prefix, k), unknown)
+        typed = text[len(text) - len(prefix):] if prefix else ""
+        ranked = self.distribution().rank(prefix, k, self.line.lexicon() if prefix else None, typed)
+        result = Suggestions(prefix, ranked, unknown)
         self._memo = (key, result)
         return result
 

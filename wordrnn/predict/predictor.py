@@ -26,7 +26,9 @@ from wordrnn.predict.generator import prime
 from wordrnn.runtime.runner import StepRunner, open_runner
 from wordrnn.predict.sampling import check_k, check_options
 from wordrnn.store.saved import SavedModel, find_model
-from wordrnn.predict.session import NEVER_GENERATED, NEVER_SUGGESTED, Session, check_words, rank, word_ids  # noqa: F401  (public here too)
+from wordrnn.predict.ranking import rank  # noqa: F401  (public here too)
+from wordrnn.predict.session import NEVER_GENERATED, NEVER_SUGGESTED, Session, check_words, word_ids  # noqa: F401
+from wordrnn.text.lexicon import Lexicon
 from wordrnn.text.tokenizer import Tokenizer
 from wordrnn.text.vocab import EOS_ID, Vocabulary
 
@@ -66,6 +68,7 @@ class Predictor:
         self.vocab: Vocabulary = saved.word_vocab("word prediction")
         self.tokenizer = Tokenizer(saved.tokenizer_config)
         self._start: tuple[np.ndarray, list[np.ndarray]] | None = None
+        self._lexicon: list[Lexicon | None] = []  # loaded on the first completion that needs it
 
     @property
     def path(self) -> Path:
@@ -99,13 +102,29 @@ class Predictor:
                 state[i] = stored[f"state_{i}"][None].astype(np.float32)
         return state
 
+    def lexicon(self) -> Lexicon | None:
+        """The model's open-vocabulary lexicon (``text.lexicon``), or None when it has none.
+
+        Read on first use only: next-word suggestions never need it, so ``complete "the next"``
+        does not pay for it. A lexicon the manifest names but that is missing or damaged is an
+        error, never a silent fall back to the closed vocabulary.
+        """
+        if not self._lexicon:
+            lexicon = None
+            if "lexicon" in self.saved.manifest.get("files", {}):
+                from wordrnn.store import checkpoint as ckpt
+
+                lexicon = Lexicon.from_arrays(ckpt.read_arrays(self.path, self.saved.manifest, "lexicon"))
+            self._lexicon.append(lexicon)
+        return self._lexicon[0]
+
     def ids(self, words: Sequence[str]) -> list[int]:
         """Vocabulary ids of typed words (``"i"`` finds ``"I"``); one warning lists any unknown ones."""
         return word_ids(self.vocab, words)
 
     def session(self, text: str = "") -> Session:
         """A new incremental context, after reading ``text`` (see ``Session``)."""
-        session = Session(self.runner, self.vocab, self.tokenizer, self.start())
+        session = Session(self.runner, self.vocab, self.tokenizer, self.start(), self.lexicon)
         if text:
             session.feed_text(text)
         return session
@@ -125,7 +144,8 @@ class Predictor:
             # "the next" ends on a finished word: what comes after it is wanted, not its completions
             session.feed(prefix)
             prefix = ""
-        return Completion(list(session.words), prefix, session.suggest(prefix, k))
+        typed = text[len(text) - len(prefix):] if prefix else ""  # as typed, before any case folding
+        return Completion(list(session.words), prefix, session.suggest(prefix, k, typed))
 
     def suggest(self, text: str, k: int = 3, complete_known_words: bool = False) -> list[tuple[str, float]]:
         """``(word, probability)`` pairs, best first.

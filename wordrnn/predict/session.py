@@ -9,45 +9,24 @@ nothing of ``Predictor``, which makes one with ``Predictor.session``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from wordrnn.predict.beam import beam_search
 from wordrnn.errors import ConfigError, WordRNNWarning
 from wordrnn.predict.generator import feedback, prime
-from wordrnn.predict.sampling import Sampler, check_k, top_ids
+from wordrnn.predict.ranking import open_candidates, rank
+from wordrnn.predict.sampling import Sampler, check_k
 from wordrnn.runtime.runner import StepRunner
-from wordrnn.text.tokenizer import Tokenizer
+from wordrnn.text.lexicon import Lexicon
+from wordrnn.text.tokenizer import EOS, Tokenizer
 from wordrnn.text.vocab import EOS_ID, UNK_ID, Vocabulary
 
 NEVER_SUGGESTED = (EOS_ID, UNK_ID)
+SENTENCE_ENDS = frozenset({EOS, ".", "!", "?"})
 NEVER_GENERATED = (UNK_ID,)
 _UNDO_STATES = 512  # recurrent states kept for cheap rewinding; older ones are recomputed
-
-
-def rank(probs: np.ndarray, vocab: Vocabulary, prefix: str = "", k: int = 3) -> list[tuple[str, float]]:
-    """The ``k`` best suggestions from a next-word distribution, best first.
-
-    Without a prefix: the most probable next words with their model probabilities (``</s>`` and
-    ``<unk>`` are never offered, so these need not sum to one). With a prefix: the most probable
-    vocabulary words starting with it, renormalised over that prefix set (found by binary search
-    in the vocabulary's sorted index). Public so a caller can rank an adjusted distribution
-    (e.g. the REPL's adaptation cache) exactly as the predictor does.
-    """
-    k = check_k(k)
-    p = np.asarray(probs, dtype=np.float64).reshape(-1)
-    if prefix:
-        ids = vocab.prefix_ids(prefix)
-        if not len(ids):
-            return []
-        weights = p[ids]
-        total = weights.sum()
-        weights = weights / total if total > 0 else np.full(len(ids), 1.0 / len(ids))
-        return [(vocab.words[ids[i]], float(weights[i])) for i in top_ids(weights, k)]
-    weights = p.copy()
-    weights[list(NEVER_SUGGESTED)] = -1.0
-    return [(vocab.words[i], float(p[i])) for i in top_ids(weights, min(k, len(p) - len(NEVER_SUGGESTED)))]
 
 
 def warn_unknown(words: Sequence[str], stacklevel: int = 2) -> None:
@@ -85,9 +64,10 @@ class Session:
     """
 
     def __init__(self, runner: StepRunner, vocab: Vocabulary, tokenizer: Tokenizer,
-                 start: tuple[np.ndarray, list[np.ndarray]]) -> None:
+                 start: tuple[np.ndarray, list[np.ndarray]], lexicon: Callable[[], Lexicon | None] = lambda: None) -> None:
         self.runner, self.vocab, self.tokenizer = runner, vocab, tokenizer
         self._start = start
+        self.lexicon = lexicon
         self.reset()
 
     def reset(self) -> None:
@@ -193,14 +173,28 @@ class Session:
             self._visible, self._visible_key = probs, key
         return self._visible.copy()
 
-    def suggest(self, prefix: str = "", k: int = 3) -> list[tuple[str, float]]:
-        """The ``k`` best next typed words, or completions of ``prefix`` (see ``rank``, ``visible_probabilities``)."""
-        return rank(self.visible_probabilities(), self.vocab, prefix, k)
+    def suggest(self, prefix: str = "", k: int = 3, typed: str | None = None) -> list[tuple[str, float]]:
+        """The ``k`` best next typed words, or completions of ``prefix`` (see ``ranking.rank``).
+
+        Completions include the model's lexicon (words outside its vocabulary), if it has one.
+        ``typed`` is the prefix as the user typed it, whose case the completions follow.
+        """
+        probs = self.visible_probabilities()
+        extra, mass = open_candidates(probs, self.lexicon() if prefix else None, prefix, check_k(k))
+        found = rank(probs, self.vocab, prefix, k, extra, mass, typed)
+        if not prefix and self.tokenizer.config.lowercase and self.at_sentence_start():
+            found = [(word[:1].upper() + word[1:], q) for word, q in found]
+        return found
+
+    def at_sentence_start(self) -> bool:
+        """Whether the next word starts a sentence (nothing read yet, or after a line end or . ! ?)."""
+        return not self._words or self._words[-1] in SENTENCE_ENDS
 
     def copy(self) -> Session:
         """An independent session with the same context (states are shared read-only)."""
         twin = Session.__new__(Session)
         twin.runner, twin.vocab, twin.tokenizer, twin._start = self.runner, self.vocab, self.tokenizer, self._start
+        twin.lexicon = self.lexicon
         twin._probs = self._probs
         twin._words, twin._ids, twin._states = list(self._words), list(self._ids), dict(self._states)
         return twin

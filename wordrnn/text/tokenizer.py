@@ -64,9 +64,12 @@ class Tokenizer:
         return text.lower() if self.config.lowercase else text
 
     def words(self, text: str) -> list[str]:
-        """The words of one line of text (no end-of-sentence tokens)."""
+        """The words of one line of text (no end-of-sentence tokens).
+
+        Pre-tokenized text is split on whitespace, with Treebank quote tokens (Brown's) as ``"``.
+        """
         text = self.normalize(text)
-        tokens = text.split() if self.config.pretokenized else self._regexp.findall(text)
+        tokens = map_brown_quotes(text.split()) if self.config.pretokenized else self._regexp.findall(text)
         return [t if len(t) <= MAX_TOKEN_CHARS else t[:MAX_TOKEN_CHARS] for t in tokens]
 
     def tokenize(self, text: str) -> list[str]:

@@ -52,6 +52,7 @@ class Vocabulary:
         order = sorted(range(len(self.words)), key=lambda i: (self.words[i].casefold(), i))
         self._folded = [self.words[i].casefold() for i in order]
         self._folded_ids = np.asarray(order, dtype=np.int64)
+        self._typeable: np.ndarray | None = None
 
     @classmethod
     def build(cls, counts: Counter[str], max_size: int | None = None, min_count: int = 1) -> Vocabulary:
@@ -100,6 +101,17 @@ class Vocabulary:
         A typed text ending on such a word ends on a finished word, not a partial one.
         """
         return self.lookup(word) != UNK_ID
+
+    def typeable_mask(self) -> np.ndarray:
+        """(V,) True for words a person types: not ``</s>``/``<unk>``, with at least one letter or digit.
+
+        Punctuation and corpus artefacts (``--``, Brown's quote tokens) are read as context and
+        may be generated, but never offered as a suggestion.
+        """
+        if self._typeable is None:
+            self._typeable = np.asarray([i >= len(SPECIALS) and any(c.isalnum() for c in w)
+                                         for i, w in enumerate(self.words)], dtype=bool)
+        return self._typeable
 
     def encode(self, words: Iterable[str]) -> list[int]:
         """Ids of training words (exact spelling)."""

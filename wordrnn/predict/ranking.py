@@ -1,0 +1,94 @@
+"""Ranking suggestions: from a next-word distribution to the words a suggestion bar shows.
+
+One rule for the API, ``complete``, the REPL and evaluation's keystroke simulation:
+
+- only words a person types are offered: never ``</s>``/``<unk>``, and never a token without a
+  letter or digit (punctuation, corpus artefacts such as ``--``);
+- without a prefix, the most probable next words with their model probabilities;
+- with a prefix, every word starting with it competes: vocabulary words with their probability,
+  words outside the vocabulary (a lexicon, the user's own new words) with the share of the
+  ``<unk>`` mass they get (``text.lexicon``), all renormalised over that prefix set, so the
+  suggestions remain one probability distribution;
+- a completion follows the case the user typed (``Th`` -> ``The``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from wordrnn.predict.sampling import check_k, top_ids
+from wordrnn.text.lexicon import Lexicon
+from wordrnn.text.vocab import UNK_ID, Vocabulary
+
+
+def match_case(word: str, typed: str) -> str:
+    """``word`` in the case the user is typing: ``Th`` gives ``The``, ``TH`` gives ``THE``."""
+    if not typed or not typed[0].isupper() or word[:1].isupper():
+        return word
+    if len(typed) > 1 and typed.isupper():
+        return word.upper()
+    return word[:1].upper() + word[1:]
+
+
+def open_candidates(probs: np.ndarray, lexicon: Lexicon | None, prefix: str, k: int) -> tuple[dict[str, float], float]:
+    """The ``k`` most probable lexicon completions of ``prefix`` and the mass of all of them.
+
+    Each word's probability is ``p(<unk>) * p_lexicon(word | not in vocabulary)``; the second
+    value is that sum over every lexicon word with the prefix (for renormalising).
+    """
+    if lexicon is None or not prefix:
+        return {}, 0.0
+    words, p = lexicon.completions(prefix)
+    if not words:
+        return {}, 0.0
+    unk = float(probs[UNK_ID])
+    best = np.argsort(-p, kind="stable")[:k]
+    return {words[i]: unk * float(p[i]) for i in best}, unk * float(p.sum())
+
+
+def rank(probs: np.ndarray, vocab: Vocabulary, prefix: str = "", k: int = 3,
+         extra: Mapping[str, float] | None = None, extra_mass: float | None = None,
+         typed: str | None = None) -> list[tuple[str, float]]:
+    """The ``k`` best suggestions from a next-word distribution, best first.
+
+    Args:
+        probs: (V,) next-word probabilities over ``vocab``.
+        prefix: the partial word typed so far ("" for the next word).
+        extra: words outside the vocabulary that may be offered (already matching ``prefix``),
+            with their probabilities on the same scale as ``probs``.
+        extra_mass: the probability of every such word with this prefix (default: the sum of
+            ``extra``), so a prefix set is renormalised over all of them, shown or not.
+        typed: the prefix as the user typed it, for its case (default: ``prefix``).
+
+    Without a prefix the probabilities are the model's (they need not sum to one); with one they
+    are renormalised over every word starting with it.
+    """
+    k = check_k(k)
+    p = np.asarray(probs, dtype=np.float64).reshape(-1)
+    extra = dict(extra or {})
+    if prefix:
+        ids = vocab.prefix_ids(prefix)
+        ids = ids[vocab.typeable_mask()[ids]] if len(ids) else ids
+        weights = p[ids]
+        total = float(weights.sum()) + (sum(extra.values()) if extra_mass is None else extra_mass)
+        if not len(ids) and not extra:
+            return []
+        if total <= 0:
+            weights, total = np.ones(len(ids)), float(len(ids) + len(extra)) or 1.0
+        found = [(vocab.words[ids[i]], float(weights[i])) for i in top_ids(weights, k)] if len(ids) else []
+        found = _merged(found, extra.items(), k)
+        return [(match_case(w, typed or prefix), q / total) for w, q in found]
+    weights = np.where(vocab.typeable_mask(), p, -1.0)
+    shown = min(k, int(vocab.typeable_mask().sum()))
+    found = [(vocab.words[i], float(p[i])) for i in top_ids(weights, shown)] if shown else []
+    return _merged(found, extra.items(), k)
+
+
+def _merged(found: list[tuple[str, float]], extra, k: int) -> list[tuple[str, float]]:  # noqa: ANN001
+    """Vocabulary suggestions and extra words together, most probable first (a word listed twice adds up)."""
+    merged: dict[str, float] = {}
+    for word, q in [*found, *extra]:
+        merged[word] = merged.get(word, 0.0) + q
+    return sorted(merged.items(), key=lambda wq: -wq[1])[:k]
