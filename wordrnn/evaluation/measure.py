@@ -26,6 +26,7 @@ def evaluate(
     window: int = 35,
     save: bool = False,
     interpolated: bool = True,
+    lexicon: bool = True,
     on_progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Evaluate a word model on text files; returns ppl, bits, top1/3/5, ksr3, oov_rate, tokens, vocab.
@@ -38,7 +39,9 @@ def evaluate(
         pretokenized: read the text as already tokenized (split on whitespace); default: as the model was trained.
         limit: evaluate only the first ``limit`` tokens.
         save: also store the result as the model's ``metrics.json`` (shown by ``wordrnn info``).
-        interpolated: use the model's interpolation (False: the network alone).
+        interpolated: use the model's interpolation (False: the network alone, closed vocabulary).
+        lexicon: with the model's open-vocabulary lexicon, if it has one (keystroke savings count
+            unknown words it completes; ``ppl_open`` and ``oov_completable`` are added).
         on_progress: called with (windows done, windows in all).
     """
     from wordrnn.store.saved import find_model
@@ -51,7 +54,9 @@ def evaluate(
         saved = load_word_model(path)
         tokens, ids = read_ids(files, saved, pretokenized, limit, encoding)
         runner = keras_runner(saved, interpolated)
-        metrics = score(network_distributions(runner, ids, batch_size, window, on_progress), saved.vocab, ids, tokens)
+        words = saved.load_lexicon() if lexicon and interpolated else None
+        metrics = score(network_distributions(runner, ids, batch_size, window, on_progress), saved.vocab, ids, tokens,
+                        words)
         metrics["parameters"] = saved.parameter_count()
     metrics["text"] = [str(f) for f in files]
     if save:

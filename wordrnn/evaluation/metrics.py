@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from wordrnn.errors import CorpusError, ModelFormatError
+from wordrnn.text.lexicon import Lexicon
 from wordrnn.text.vocab import EOS_ID, SPECIALS, UNK_ID, Vocabulary
 
 TOP_KS = (1, 3, 5)
@@ -35,10 +36,18 @@ class MetricAccumulator:
 
     Args:
         vocab: the vocabulary the distributions are over (its order breaks ties).
+        lexicon: the model's open-vocabulary lexicon, if it has one: an out-of-vocabulary word it
+            holds can then be tapped in the keystroke simulation (with the probability
+            ``p(<unk>) p_lexicon(word)``, competing with every word of the typed prefix, as the
+            suggestion bar ranks it), and the open-vocabulary perplexity is reported too.
     """
 
-    def __init__(self, vocab: Vocabulary) -> None:
+    def __init__(self, vocab: Vocabulary, lexicon: Lexicon | None = None) -> None:
         self.vocab = vocab
+        self.lexicon = lexicon
+        self._open: dict[str, np.ndarray] = {}  # prefix -> sorted p_lexicon of its completions
+        self.nll_open = 0.0
+        self.oov_in_lexicon = 0
         self._words = np.asarray(vocab.words, dtype=object)
         self._candidates: dict[str, np.ndarray] = {}
         self.tokens = 0
@@ -65,6 +74,8 @@ class MetricAccumulator:
         rows = np.arange(len(targets))
         target_p = probs[rows, targets]
         self.nll -= float(np.log(np.maximum(target_p.astype(np.float64), 1e-300)).sum())
+        if self.lexicon is not None:
+            self._add_open(target_p, targets, spellings)
         self.tokens += len(targets)
         word = targets != EOS_ID
         known = word & (targets != UNK_ID)
@@ -91,9 +102,43 @@ class MetricAccumulator:
         tied = ((words == target_p[:, None]) & (ids[None, :] < targets[:, None])).sum(axis=1)
         return above + tied
 
+    def _add_open(self, target_p: np.ndarray, targets: np.ndarray, spellings: Sequence[str]) -> None:
+        """Open-vocabulary log-loss: an unknown word gets ``p(<unk>) p_lexicon(word)`` (floored)."""
+        assert self.lexicon is not None
+        p = target_p.astype(np.float64)
+        for i in np.flatnonzero(targets == UNK_ID).tolist():
+            share = self.lexicon.probability(spellings[i])
+            self.oov_in_lexicon += share > 0
+            p[i] *= max(share, self.lexicon.floor)
+        self.nll_open -= float(np.log(np.maximum(p, 1e-300)).sum())
+
+    def _lexicon_above(self, prefix: str, threshold: float) -> int:
+        """How many lexicon completions of ``prefix`` have p_lexicon above ``threshold``."""
+        if self.lexicon is None:
+            return 0
+        found = self._open.get(prefix)
+        if found is None:
+            found = self._open[prefix] = np.sort(self.lexicon.completions(prefix)[1])
+        return int(len(found) - np.searchsorted(found, threshold, side="right"))
+
     def _keystrokes(self, probs: np.ndarray, target: int, target_p: float, spelling: str, rank: int | None) -> int:
-        """Keys pressed to enter ``spelling`` and its space with a 3-word bar (``rank``: overall rank or None)."""
-        if rank is None:  # <unk>: never suggested, typed in full
+        """Keys pressed to enter ``spelling`` and its space with a 3-word bar (``rank``: overall rank or None).
+
+        The bar without a prefix offers vocabulary words only; once a letter is typed, lexicon
+        words (if any) compete too, and an unknown target in the lexicon can be tapped.
+        """
+        unk = float(probs[UNK_ID])
+        if rank is None:  # <unk>: typed in full unless the lexicon completes it
+            share = self.lexicon.probability(spelling) if self.lexicon is not None else 0.0
+            if share <= 0:
+                return len(spelling) + 1
+            target_p = unk * share
+            for typed in range(1, len(spelling)):
+                p = probs[self.candidates(spelling[:typed])]
+                # ties among lexicon words count against the target (>=, minus itself): never optimistic
+                shown = int((p > target_p).sum()) + self._lexicon_above(spelling[:typed], share * (1 - 1e-9)) - 1
+                if shown < BAR:
+                    return typed + 1
             return len(spelling) + 1
         if rank < BAR:
             return 1
@@ -101,6 +146,8 @@ class MetricAccumulator:
             ids = self.candidates(spelling[:typed])
             p = probs[ids]
             shown = int((p > target_p).sum()) + int(((p == target_p) & (ids < target)).sum())
+            if unk > 0:
+                shown += self._lexicon_above(spelling[:typed], target_p / unk)
             if shown < BAR:
                 return typed + 1
         return len(spelling) + 1
@@ -117,15 +164,17 @@ class MetricAccumulator:
             **{f"top{k}": self.hits[k] / words for k in TOP_KS},
             "ksr3": 1.0 - self.cost / self.keys if self.keys else 0.0,
             "oov_rate": self.oov / words,
+            **({"ppl_open": math.exp(self.nll_open / self.tokens), "lexicon": len(self.lexicon),
+                "oov_completable": self.oov_in_lexicon / self.oov if self.oov else 0.0} if self.lexicon is not None else {}),
             "tokens": self.tokens,
             "words": self.words,
             "vocab": len(self.vocab),
         }
 
 def score(distributions: Iterable[tuple[np.ndarray, np.ndarray]], vocab: Vocabulary, ids: np.ndarray,
-          tokens: Sequence[str]) -> dict[str, Any]:
+          tokens: Sequence[str], lexicon: Lexicon | None = None) -> dict[str, Any]:
     """Metrics of (probabilities, positions) pairs against the stream ``ids`` spelled ``tokens``."""
-    acc = MetricAccumulator(vocab)
+    acc = MetricAccumulator(vocab, lexicon)
     for probs, positions in distributions:
         if probs.shape[-1] != len(vocab):
             raise ModelFormatError(

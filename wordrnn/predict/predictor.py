@@ -110,12 +110,7 @@ class Predictor:
         error, never a silent fall back to the closed vocabulary.
         """
         if not self._lexicon:
-            lexicon = None
-            if "lexicon" in self.saved.manifest.get("files", {}):
-                from wordrnn.store import checkpoint as ckpt
-
-                lexicon = Lexicon.from_arrays(ckpt.read_arrays(self.path, self.saved.manifest, "lexicon"))
-            self._lexicon.append(lexicon)
+            self._lexicon.append(self.saved.load_lexicon())
         return self._lexicon[0]
 
     def ids(self, words: Sequence[str]) -> list[int]:

@@ -16,6 +16,7 @@ import numpy as np
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict
 from wordrnn.errors import ConfigError, ModelFormatError
+from wordrnn.text.lexicon import Lexicon
 from wordrnn.text.vocab import Vocabulary
 
 
@@ -65,6 +66,12 @@ class SavedModel:
                                    "model trained with `wordrnn train` on text")
         return self.vocab
 
+    def load_lexicon(self) -> Lexicon | None:
+        """The open-vocabulary lexicon the manifest names (verified), or None when it names none."""
+        if "lexicon" not in self.manifest.get("files", {}):
+            return None
+        return Lexicon.from_arrays(ckpt.read_arrays(self.path, self.manifest, "lexicon"))
+
     @property
     def weights(self) -> dict[str, np.ndarray]:
         """Weight arrays by path (read and checksum-verified on first use)."""
@@ -95,6 +102,28 @@ class SavedModel:
 
     def parameter_count(self) -> int:
         return int(sum(int(np.prod(a.shape)) for a in self.weights.values()))
+
+    def describe(self) -> dict[str, Any]:
+        """What ``wordrnn info`` shows: the manifest's description plus the stored history, metrics and card.
+
+        Read from the directory alone (no TensorFlow), so describing a model stays fast.
+        """
+        manifest = self.manifest
+        return {
+            "path": str(self.path),
+            "kind": manifest.get("kind"),
+            "written": manifest.get("written"),
+            "wordrnn_version": manifest.get("wordrnn_version"),
+            "parameters": self.parameter_count(),
+            "vocab_size": len(self.vocab) if self.vocab else None,
+            "config": manifest.get("config"),
+            "corpus": manifest.get("corpus"),
+            "history": self.history,
+            "metrics": self.metrics,
+            "card": self.optional_json("card"),
+            "litert": manifest.get("litert"),
+            "interpolation": manifest.get("interpolation"),
+        }
 
 
 def bundled_model_path() -> Path | None:
