@@ -82,10 +82,14 @@ class KneserNey:
                 or self.tri_indptr[-1] != len(self.tri_words)
                 or (self.tri_totals is not None and self.tri_totals.shape != self.tri_contexts.shape)):
             raise ModelFormatError("n-gram arrays are inconsistent; the model directory is damaged")
+        # Each stored context's count c(uv.): kept whole by pruned models, else the sum of its row.
+        self.context_counts = self.tri_totals if self.tri_totals is not None else np.bincount(
+            np.repeat(np.arange(len(self.tri_contexts)), np.diff(self.tri_indptr)), weights=self.tri_counts,
+            minlength=len(self.tri_contexts))
         # Discounted probabilities of stored entries and each context's back-off weight, derived once.
         self.bi_values, self.bi_backoff = self._normalise(self.bi_indptr, self.bi_counts, self.discounts[1])
         self.tri_values, self.tri_backoff = self._normalise(self.tri_indptr, self.tri_counts, self.discounts[2],
-                                                            self.tri_totals)
+                                                            self.context_counts)
 
     @staticmethod
     def _normalise(indptr: np.ndarray, counts: np.ndarray, discounts: np.ndarray,
@@ -195,15 +199,32 @@ class KneserNey:
         if len(entries):
             probs[owner, self.bi_words[entries]] += self.bi_values[entries]
         # Trigram level, only where the context (u, v) was seen.
-        keys = u * self.vocab_size + v
-        row = np.searchsorted(self.tri_contexts, keys)
-        row = np.minimum(row, max(len(self.tri_contexts) - 1, 0))
-        found = (self.tri_contexts[row] == keys) if len(self.tri_contexts) else np.zeros(batch, bool)
+        row, found = self._context_rows(u, v)
         if found.any():
             probs[found] *= self.tri_backoff[row[found]][:, None]
             owner, entries = _rows(self.tri_indptr, row, found)
             probs[owner, self.tri_words[entries]] += self.tri_values[entries]
         return probs
+
+
+    def history_counts(self, history: np.ndarray) -> np.ndarray:
+        """How often each (B, 2) history (u, v) was followed by a word in the training text, (B,) float64.
+
+        This says how much the trigram level knows about a context, which is what the mixture's
+        per-context weights key on. 0 means the trigram level has nothing for it: never seen, or
+        (in a pruned model) every trigram after it fell below the cut-off, so it backs off.
+        """
+        history = np.asarray(history, np.int64).reshape(-1, 2)
+        row, found = self._context_rows(history[:, 0], history[:, 1])
+        return np.where(found, self.context_counts[row] if len(self.context_counts) else 0.0, 0.0)
+
+    def _context_rows(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, found) of each context (u, v) among the stored trigram contexts (row is valid where found)."""
+        keys = u * self.vocab_size + v
+        row = np.searchsorted(self.tri_contexts, keys)
+        row = np.minimum(row, max(len(self.tri_contexts) - 1, 0))
+        found = (self.tri_contexts[row] == keys) if len(self.tri_contexts) else np.zeros(len(keys), bool)
+        return row, found
 
 
 def histories(ids: np.ndarray, start: int, stop: int) -> np.ndarray:
