@@ -5,7 +5,8 @@ import pytest
 
 from wordrnn.train.batching import StreamBatches
 from wordrnn.config import ModelConfig, TrainConfig
-from wordrnn.train.engine import Engine, _improves
+from wordrnn.train.engine import Engine
+from wordrnn.train.loop import _improves
 from wordrnn.nn.model import build_model, loss_function, state_sizes
 
 

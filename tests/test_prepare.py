@@ -11,12 +11,11 @@ from typer.testing import CliRunner
 
 from conftest import make_text
 from test_cli_train import assert_clean_error
-from wordrnn.text import prepare as prep
 from wordrnn.cli.main import app
 from wordrnn.config import TokenizerConfig
 from wordrnn.errors import ConfigError, CorpusError, OutputExistsError
 from wordrnn.text.prepare import prepare
-from wordrnn.text.shards import MANIFEST, open_dataset
+from wordrnn.text.shards import MANIFEST, ShardWriter, open_dataset
 from wordrnn.text.encode import count_words, encode_corpus
 from wordrnn.text.tokenizer import Tokenizer
 from wordrnn.text.vocab import Vocabulary
@@ -95,13 +94,13 @@ def test_large_vocabularies_use_uint32(tmp_path):
 def test_an_interrupted_prepare_leaves_no_dataset_and_the_next_run_clears_it(tmp_path, corpus, monkeypatch):
     out = tmp_path / "ds"
     prepare(corpus, out, workers=1)
-    real_write = prep._ShardWriter.write
+    real_write = ShardWriter.write
 
     def crash(self, ids):
         real_write(self, ids)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(prep._ShardWriter, "write", crash)
+    monkeypatch.setattr(ShardWriter, "write", crash)
     with pytest.raises(KeyboardInterrupt):
         prepare(corpus, out, workers=1, chunk_bytes=1000, shard_tokens=500, force=True)
     assert not (out / MANIFEST).exists(), "the old manifest must be gone before its shards are overwritten"

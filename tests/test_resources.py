@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from conftest import make_text
 from test_hostile_input import assert_clean_error
 from wordrnn.store import checkpoint as ckpt
-from wordrnn.train import jobs as training
+from wordrnn.train import resources
 from wordrnn.cli.main import app
 from wordrnn.config import ModelConfig, TrainConfig
 from wordrnn.errors import ResourceError
@@ -78,21 +78,21 @@ def test_memory_check_uses_the_estimate_and_what_is_available(monkeypatch, corpu
     small = ModelConfig(vocab_size=100, units=16, embedding=8)
     train = TrainConfig(batch_size=4, window=5)
     big_vocab = ModelConfig(vocab_size=5_000_000, units=16, embedding=8)
-    assert training.estimate_memory(big_vocab, train) > 100 * training.estimate_memory(small, train)
-    assert training.estimate_memory(small, TrainConfig(batch_size=400, window=50)) > training.estimate_memory(small, train)
-    monkeypatch.setattr(training, "available_memory", lambda: 2**20)  # a machine with 1 MiB free
+    assert resources.estimate_memory(big_vocab, train) > 100 * resources.estimate_memory(small, train)
+    assert resources.estimate_memory(small, TrainConfig(batch_size=400, window=50)) > resources.estimate_memory(small, train)
+    monkeypatch.setattr(resources, "available_memory", lambda: 2**20)  # a machine with 1 MiB free
     with pytest.raises(ResourceError, match="needs about .* GiB of memory but 0.0 GiB is free"):
-        training._check_memory(big_vocab, train)
+        resources.check_memory(big_vocab, train)
     out = tmp_path / "m"
     assert_clean_error(runner.invoke(app, ["train", str(corpus), "-o", str(out), *TINY, "--units", "1024"]),
                        "GiB of memory")
     assert not out.exists()
-    monkeypatch.setattr(training, "available_memory", lambda: None)  # unknown: no refusal
-    training._check_memory(big_vocab, train)
+    monkeypatch.setattr(resources, "available_memory", lambda: None)  # unknown: no refusal
+    resources.check_memory(big_vocab, train)
 
 
 def test_available_memory_is_plausible():
-    available = training.available_memory()
+    available = resources.available_memory()
     if available is None:
         pytest.skip("this platform does not report free memory")
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

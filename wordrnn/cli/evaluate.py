@@ -13,14 +13,18 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.console import Group
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from wordrnn.cli.app import app, err, out, quiet_tensorflow
+from wordrnn.cli.app import app, err, out, quiet_tensorflow, warnings_to_stderr
 
 FILES_HELP = "Text files, directories of *.txt files, or '-' for standard input."
 MODEL_HELP = "Model directory (default: $WORDRNN_MODEL, then the bundled model)."
 PRETOKENIZED_HELP = "Read the text as already tokenized (split on whitespace); default: as the model was trained."
+# = len(mixture_settings.BUCKET_EDGES) + 1, written out to keep NumPy out of start-up (test_mixture checks).
+NGRAM_BUCKETS = 6
 
 baseline_app = typer.Typer(help="The interpolated Kneser-Ney trigram baseline: train it, evaluate it.",
                            no_args_is_help=True)
@@ -94,6 +98,11 @@ def evaluate(
         rows[str(model or "model")] = run_evaluate(files, model, pretokenized=pretokenized, limit=limit,
                                                    batch_size=batch_size, save=save, interpolated=interpolation,
                                                    on_progress=update)
+    if interpolation:
+        from wordrnn.evaluation.interpolation import warn_if_fitting_text
+
+        with warnings_to_stderr():
+            warn_if_fitting_text(files, model)
     if baseline is not None:
         from wordrnn.evaluation.baseline import evaluate_baseline, is_baseline
         from wordrnn.evaluation.streams import load_word_model
@@ -111,25 +120,52 @@ def evaluate(
 @app.command()
 def interpolate(
     model: Path = typer.Argument(..., help="Model directory to tune (it is updated in place)."),
-    valid: list[str] = typer.Option(..., "--valid", help="Validation text the weights are fitted on."),
+    valid: list[str] = typer.Option(..., "--valid", help="Development text the weights are fitted on (not the text you report on)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Interpolate a decaying word cache."),
     ngram: Optional[list[str]] = typer.Option(None, "--ngram", help="Also interpolate a Kneser-Ney trigram trained on this text (usually the training text)."),
     ngram_min_count: int = typer.Option(1, "--ngram-min-count", help="Prune trigrams seen fewer times than this (2 keeps about a quarter: a much smaller model)."),
+    ngram_buckets: int = typer.Option(NGRAM_BUCKETS, "--ngram-buckets",
+                                      help="With --ngram: fit one (cache, n-gram) weight pair per bucket of how often the "
+                                           "trigram saw the two-word history: buckets unseen/pruned, 1-2, 3-9, 10-99, "
+                                           "100-999, 1000+ (fewer buckets drop the last edges; 1: one global pair)."),
     pretokenized: Optional[bool] = typer.Option(None, "--pretokenized/--tokenize", help=PRETOKENIZED_HELP,
                                                 show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the fitted settings as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Fit and store interpolation weights (word cache, optional trigram) that every prediction then uses."""
+    from wordrnn.errors import ConfigError
     from wordrnn.evaluation.interpolation import interpolate as run_interpolate
+    from wordrnn.runtime.mixture_settings import BUCKET_EDGES
 
+    if not 1 <= ngram_buckets <= len(BUCKET_EDGES) + 1:
+        raise ConfigError(f"--ngram-buckets must be 1 to {len(BUCKET_EDGES) + 1}, got {ngram_buckets}")
     quiet_tensorflow()
     with progress_bar("fitting", quiet or as_json) as update:
         result = run_interpolate(model, valid, cache=cache, ngram_corpus=ngram, ngram_min_count=ngram_min_count,
-                                 pretokenized=pretokenized, on_progress=update)
-    show(result, as_json, lambda: (
-        f"cache weight {result['cache']:.3f} (decay {result['cache_decay']}), n-gram weight {result['ngram']:.3f}; "
-        f"validation perplexity {result['valid_ppl_network']:.1f} -> {result['valid_ppl_interpolated']:.1f}"))
+                                 bucket_edges=BUCKET_EDGES[: ngram_buckets - 1], pretokenized=pretokenized,
+                                 on_progress=update)
+    show(result, as_json, lambda: fitted_summary(result))
+
+
+def fitted_summary(result: dict[str, Any]) -> Group:
+    """The fitted weights for people: the global pair, the per-bucket table (with an n-gram), the perplexities."""
+    bucketed = "buckets" in result
+    scope = "global pair; each context uses its bucket's, below" if bucketed else "one pair for every context"
+    parts: list[Any] = [(f"cache weight {result['cache']:.3f} (decay {result['cache_decay']}), "
+                         f"n-gram weight {result['ngram']:.3f} ({scope})")]
+    if bucketed:
+        table = Table(title="weights by how often the trigram saw the two-word history")
+        for column in ("history count", "positions", "cache", "n-gram"):
+            table.add_column(column, justify="left" if column == "history count" else "right")
+        for row in result["contexts"]:
+            table.add_row(row["history_count"], f"{row['share']:.1%}", f"{row['cache']:.2f}",
+                          f"{row['ngram']:.2f}" + (" (global: too few positions)" if row["fallback"] else ""))
+        parts.append(table)
+    parts.append(f"validation perplexity {result['valid_ppl_network']:.1f} -> {result['valid_ppl_interpolated']:.1f}"
+                 + (f" (one global pair: {result['valid_ppl_global']:.1f})" if bucketed else ""))
+    parts.append(f"[yellow]warning:[/] {escape(result['warning'])}")
+    return Group(*parts)
 
 
 @baseline_app.command("train")

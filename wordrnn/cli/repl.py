@@ -120,10 +120,32 @@ def repl(
 
     From a pipe (standard input not a terminal): one line of suggestions per input line.
     """
-    from wordrnn.keyboard.adapt import AdaptationCache, check_weight, read_cache_file
+    from wordrnn.keyboard.adapt import AdaptationCache, read_cache_file
     from wordrnn.keyboard.keyboard import Keyboard
     from wordrnn.predict.predictor import load
     from wordrnn.keyboard.commands import Commands
+
+    weight = _check_options(k, temperature, adapt_weight, no_adapt, cache, history)
+    cached = read_cache_file(cache) if cache is not None else None  # a damaged file fails before the model loads
+    interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty()
+    with warnings_to_stderr():
+        predictor = load(model, runtime)
+    adaptation = None
+    if weight is not None:
+        adaptation = (AdaptationCache.from_json(cached, predictor.vocab, weight, source=str(cache)) if cached is not None
+                      else AdaptationCache(predictor.vocab, weight))
+    commands = Commands(Keyboard(predictor, adaptation), k, temperature, cache)
+    if interactive:
+        _interactive(commands, predictor, weight, cache, history)
+    else:
+        _line_mode(commands, as_json)
+
+
+def _check_options(k: int, temperature: float, adapt_weight: float, no_adapt: bool, cache: Path | None,
+                   history: Path | None) -> float | None:
+    """Refuse bad options before the model loads (so mistakes fail in milliseconds); returns the
+    adaptation weight, or None without adaptation."""
+    from wordrnn.keyboard.adapt import check_weight
     from wordrnn.predict.sampling import check_k, check_options
 
     check_k(k)
@@ -136,29 +158,30 @@ def repl(
             raise ConfigError(f"{option} {path}: the directory {path.parent} does not exist")
         if path is not None and path.is_dir():
             raise ConfigError(f"{option} {path} is a directory; give a file")
-    cached = read_cache_file(cache) if cache is not None else None  # a damaged file fails before the model loads
-    interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty()
-    with warnings_to_stderr():
-        predictor = load(model, runtime)
-    adaptation = None
-    if weight is not None:
-        adaptation = (AdaptationCache.from_json(cached, predictor.vocab, weight, source=str(cache)) if cached is not None
-                      else AdaptationCache(predictor.vocab, weight))
-    commands = Commands(Keyboard(predictor, adaptation), k, temperature, cache)
-    if interactive:
-        kept = [f"cache {cache}" if cache else "", f"history {history}" if history else ""]
-        saved = ", ".join(p for p in kept if p) or "nothing you type is written to disk"
-        learning = f"adapting to you (weight {weight:g})" if weight is not None else "not adapting (--no-adapt)"
-        out.print(f"[bold]wordrnn repl[/] · {escape(str(predictor.path))} ({predictor.runtime}, "
-                  f"{len(predictor.vocab):,} words) · {learning} · {escape(saved)}\n"
-                  "[dim]Tab accepts · Alt+1..9 or F1..F9 pick · Enter commits · :help · Ctrl-D quits[/]")
-        from wordrnn.cli.prompt import Repl  # prompt_toolkit only for a terminal
+    return weight
 
-        Repl(commands, file_history(history) if history is not None else None).run()
-        done = commands.finish()
-        if done:
-            err.print(f"[dim]{escape(done)}[/]")
-        return
+
+def _interactive(commands: Commands, predictor: Any, weight: float | None, cache: Path | None,
+                 history: Path | None) -> None:
+    """The terminal session: a header saying what is kept and learned, the prompt_toolkit REPL,
+    then what ``finish`` reports (e.g. the cache it saved)."""
+    kept = [f"cache {cache}" if cache else "", f"history {history}" if history else ""]
+    saved = ", ".join(p for p in kept if p) or "nothing you type is written to disk"
+    learning = f"adapting to you (weight {weight:g})" if weight is not None else "not adapting (--no-adapt)"
+    out.print(f"[bold]wordrnn repl[/] · {escape(str(predictor.path))} ({predictor.runtime}, "
+              f"{len(predictor.vocab):,} words) · {learning} · {escape(saved)}\n"
+              "[dim]Tab accepts · Alt+1..9 or F1..F9 pick · Enter commits · :help · Ctrl-D quits[/]")
+    from wordrnn.cli.prompt import Repl  # prompt_toolkit only for a terminal
+
+    Repl(commands, file_history(history) if history is not None else None).run()
+    done = commands.finish()
+    if done:
+        err.print(f"[dim]{escape(done)}[/]")
+
+
+def _line_mode(commands: Commands, as_json: bool) -> None:
+    """Standard input is not a terminal: one line of suggestions per input line, until the input
+    ends or the reader goes away."""
     with warnings_to_stderr():
         try:
             from wordrnn.predict.session import warn_unknown

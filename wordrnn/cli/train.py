@@ -59,11 +59,6 @@ def train(
     export: bool = typer.Option(True, "--export/--no-export", help="Also save a LiteRT export of the step (fast start for complete/generate)."),
 ) -> None:
     """Train a next-word model on plain text (stateful truncated BPTT) and save it."""
-    from wordrnn.cli.export import export_after_training
-    from wordrnn.cli.progress import RichProgress, StopFlag
-    from wordrnn.train.jobs import train_text
-
-    tokenizer_config = TokenizerConfig(lowercase=lowercase, pretokenized=pretokenized, eos=eos)
     model_config = ModelConfig(vocab_size=1, cell=cell, layers=layers, units=units, embedding=embedding,
                                dropout=dropout, recurrent_dropout=recurrent_dropout, tied=tied)
     train_config = TrainConfig(epochs=epochs, batch_size=batch_size, window=window, warmup_steps=warmup_steps,
@@ -73,6 +68,19 @@ def train(
                                checkpoint_minutes=checkpoint_minutes,
                                max_steps=max_steps, xla=xla, sampled_softmax=sampled_softmax,
                                lr_decay=lr_decay)
+    _train_with_progress(corpus, output, quiet, export, model_config=model_config, train_config=train_config,
+                         tokenizer_config=TokenizerConfig(lowercase=lowercase, pretokenized=pretokenized, eos=eos),
+                         valid=valid, max_vocab=max_vocab, min_count=min_count, encoding=encoding, force=force,
+                         resume=resume, strategy=strategy)
+
+
+def _train_with_progress(corpus: list[str], output: Path, quiet: bool, export: bool, **settings: Any) -> None:
+    """Run ``train_text`` with ``settings`` under a progress display, stage lines and a Ctrl-C that
+    stops after the current step (and saves); then print the summary and how to resume."""
+    from wordrnn.cli.export import export_after_training
+    from wordrnn.cli.progress import RichProgress, StopFlag
+    from wordrnn.train.jobs import train_text
+
     quiet_tensorflow()
     progress = RichProgress(err, "ppl", quiet)
 
@@ -81,11 +89,8 @@ def train(
             err.print(f"[dim]{name}…[/]")
 
     with StopFlag(err) as stop:
-        summary = train_text(corpus, output, tokenizer_config=tokenizer_config, model_config=model_config,
-                             train_config=train_config, valid=valid, max_vocab=max_vocab, min_count=min_count,
-                             encoding=encoding, force=force, resume=resume, callbacks=[progress],
-                             should_stop=stop, on_stage=stage, after_save=export_after_training(stage) if export else None,
-                             strategy=strategy)
+        summary = train_text(corpus, output, callbacks=[progress], should_stop=stop, on_stage=stage,
+                             after_save=export_after_training(stage) if export else None, **settings)
     if not quiet:
         err.print(progress.summary_table(summary, {"model": str(output), "vocabulary": summary["vocab_size"],
                                                    "training tokens": f"{summary['train_tokens']:,}"}))
@@ -103,31 +108,19 @@ def info(
     from wordrnn.store.saved import SavedModel, find_model
 
     path = find_model(model)
-    if is_baseline(path):
-        description = describe_baseline(path)
-    else:
-        saved = SavedModel.load(path)
-        manifest = saved.manifest
-        description = {
-            "path": str(saved.path),
-            "kind": manifest.get("kind"),
-            "written": manifest.get("written"),
-            "wordrnn_version": manifest.get("wordrnn_version"),
-            "parameters": saved.parameter_count(),
-            "vocab_size": len(saved.vocab) if saved.vocab else None,
-            "config": manifest.get("config"),
-            "corpus": manifest.get("corpus"),
-            "history": saved.history,
-            "metrics": saved.metrics,
-            "card": saved.optional_json("card"),
-            "litert": manifest.get("litert"),
-            "interpolation": manifest.get("interpolation"),
-        }
+    description = describe_baseline(path) if is_baseline(path) else SavedModel.load(path).describe()
     if as_json:
         out.print_json(json.dumps(description))
         return
     if description.get("card"):
         out.print(card_table(description["card"]))
+    out.print(_model_table(description))
+    if description["history"]:
+        out.print(_history_table(description["history"]))
+
+
+def _model_table(description: dict[str, Any]) -> Table:
+    """The table view of ``info``'s description: what the model is, its export, configs, corpus and metrics."""
     table = Table(title=f"model {description['path']}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -149,15 +142,18 @@ def info(
         table.add_row("interpolation", ", ".join(f"{k}={v:.4g}" for k, v in description["interpolation"].items()))
     for key, value in (description["metrics"] or {}).items():
         table.add_row(f"metric {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
-    out.print(table)
-    if description["history"]:
-        history = Table(title="training history")
-        for column in ("epoch", "loss", "val_loss", "learning_rate", "seconds"):
-            history.add_column(column, justify="right")
-        for record in description["history"]:
-            history.add_row(*(f"{record[c]:.4g}" if isinstance(record.get(c), float) else str(record.get(c, "-"))
-                              for c in ("epoch", "loss", "val_loss", "learning_rate", "seconds")))
-        out.print(history)
+    return table
+
+
+def _history_table(history: list[dict[str, Any]]) -> Table:
+    """One row per trained epoch: loss, validation loss, learning rate and time."""
+    table = Table(title="training history")
+    for column in ("epoch", "loss", "val_loss", "learning_rate", "seconds"):
+        table.add_column(column, justify="right")
+    for record in history:
+        table.add_row(*(f"{record[c]:.4g}" if isinstance(record.get(c), float) else str(record.get(c, "-"))
+                        for c in ("epoch", "loss", "val_loss", "learning_rate", "seconds")))
+    return table
 
 
 def card_table(card: dict[str, Any]) -> Table:

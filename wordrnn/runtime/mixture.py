@@ -9,58 +9,29 @@ the text so far with exponentially decaying counts and lends them probability:
 where n is the (decayed) number of words in the cache: a cache of a few words says
 little, so its weight grows with what it holds (half at K = ``cache_fill`` words). On a
 long text g is close to 1; for the handful of words typed before a suggestion it stays
-small, so a short context is not echoed back. The weights and the decay are fitted on validation text after training (``fit``),
-stored in the model's manifest as ``"interpolation"`` (the n-gram, when used, as a
-file next to the weights) and applied by ``MixtureRunner`` around any step runner,
-so ``evaluate``, suggestions, generation and the REPL all predict with the same
-distribution. The cache lives in the recurrent state as one extra (B, V) tensor
+small, so a short context is not echoed back. With an n-gram, a and b may differ from
+context to context: each row takes the pair of the bucket its history count c(u v) falls in
+(``mixture_settings``), so the trigram is trusted where it knows the history and not where
+it backs off. The weights and the decay are fitted on development text after training
+(``evaluation.interpolation``), stored in the model's manifest as ``"interpolation"`` (the
+n-gram, when used, as a file next to the weights) and applied by ``MixtureRunner`` around
+any step runner, so ``evaluate``, suggestions, generation and the REPL all predict with the
+same distribution. The cache lives in the recurrent state as one extra (B, V) tensor
 (and the n-gram's two-word history as a (B, 2) one), so priming fills it and a
 fresh state empties it, like every other state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from wordrnn.errors import ModelFormatError
+from wordrnn.runtime.mixture_settings import Interpolation
 from wordrnn.text.vocab import EOS_ID
 
 DECAYS = (0.99, 0.995, 0.998)
-
-
-@dataclass(frozen=True)
-class Interpolation:
-    """Mixture weights (what is left goes to the network), the cache's per-word decay and fill constant."""
-
-    cache: float = 0.0
-    ngram: float = 0.0
-    cache_decay: float = 0.995
-    cache_fill: float = 50.0
-
-    def __post_init__(self) -> None:
-        if not (0 <= self.cache < 1 and 0 <= self.ngram < 1 and self.cache + self.ngram < 1 and 0 < self.cache_decay < 1
-                and self.cache_fill >= 0):
-            raise ModelFormatError("the model's interpolation weights are out of range; the model directory is damaged")
-
-    @property
-    def active(self) -> bool:
-        return self.cache > 0 or self.ngram > 0
-
-    def to_json(self) -> dict[str, float]:
-        return {"cache": self.cache, "ngram": self.ngram, "cache_decay": self.cache_decay, "cache_fill": self.cache_fill}
-
-    @classmethod
-    def from_json(cls, data: Any) -> Interpolation:
-        if not isinstance(data, dict):
-            raise ModelFormatError("the model's interpolation settings are not an object; the model directory is damaged")
-        try:
-            return cls(float(data.get("cache", 0.0)), float(data.get("ngram", 0.0)), float(data.get("cache_decay", 0.995)),
-                       float(data.get("cache_fill", 50.0)))
-        except (TypeError, ValueError):
-            raise ModelFormatError("the model's interpolation settings are not numbers; the model directory is damaged") from None
 
 
 class Mixer:
@@ -72,7 +43,7 @@ class Mixer:
     """
 
     def __init__(self, settings: Interpolation, vocab_size: int, ngram: Any = None) -> None:
-        if settings.ngram and ngram is None:
+        if settings.needs_ngram and ngram is None:
             raise ModelFormatError("the model interpolates an n-gram but has no n-gram file; the model directory is damaged")
         if ngram is not None and ngram.vocab_size != vocab_size:
             raise ModelFormatError("the model's n-gram covers a different vocabulary; the model directory is damaged")
@@ -94,18 +65,25 @@ class Mixer:
         cache[np.flatnonzero(words), inputs[words]] += 1.0
         return [history, cache]
 
+    def weights(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cache a, n-gram b) per row, (B,) each: the bucket of each row's history count, or the global pair."""
+        counts = self.ngram.history_counts(history) if self.settings.edges else None
+        return self.settings.row_weights(counts, len(history))
+
     def mix(self, probs: np.ndarray, state: list[np.ndarray]) -> np.ndarray:
-        """Interpolated next-word distributions (B, V) from the network's (B, V)."""
-        a, b = self.settings.cache, self.settings.ngram
-        if not (a or b):
+        """Interpolated next-word distributions (B, V) from the network's (B, V), each row with its own weights."""
+        if not self.settings.active:
             return probs
         history, cache = state
+        history = history.astype(np.int64)
+        a, b = self.weights(history)
         totals = cache.sum(axis=1, dtype=np.float64)
         share = cache_share(a, totals, self.settings.cache_fill)[:, None]  # a g, 0 while the cache is empty
+        b = b[:, None]
         mixed = (1.0 - share - b) * np.asarray(probs, np.float64)
-        if b:
-            mixed += b * self.ngram.probabilities(history.astype(np.int64))
-        if a:
+        if b.any():
+            mixed += b * self.ngram.probabilities(history)
+        if a.any():
             mixed += share * cache / np.maximum(totals, 1e-30)[:, None]
         return mixed.astype(np.float32)
 
@@ -155,7 +133,7 @@ def load_mixer(saved: Any) -> Mixer | None:
     if not settings.active:
         return None
     ngram = None
-    if settings.ngram:
+    if settings.needs_ngram:
         from wordrnn.store import checkpoint as ckpt
         from wordrnn.runtime.ngram import KneserNey
 

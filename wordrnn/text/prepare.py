@@ -38,7 +38,7 @@ from wordrnn.durable import fsync_dir, write_durable
 from wordrnn.config import TokenizerConfig, to_dict
 from wordrnn.text.corpus import iter_pieces, join_pieces
 from wordrnn.errors import ConfigError, CorpusError, OutputExistsError, ResourceError
-from wordrnn.text.shards import DTYPES, FORMAT, FORMAT_VERSION, MANIFEST, SHARD_NAME, VOCAB_FILE
+from wordrnn.text.shards import DTYPES, FORMAT, FORMAT_VERSION, MANIFEST, SHARD_NAME, VOCAB_FILE, ShardWriter
 from wordrnn.text.encode import readable_twice
 from wordrnn.text.tokenizer import EOS, Tokenizer
 from wordrnn.text.vocab import UNK_ID, Vocabulary, check_limits
@@ -128,46 +128,6 @@ def _tokenize_range(task: tuple[Range, str, dict[str, Any], str]) -> tuple[int, 
     return part.index, words, np.bincount(local_ids, minlength=len(words)), len(local_ids)
 
 
-class _ShardWriter:
-    """Appends ids to ``shard-NNNNN.bin`` files of ``shard_tokens`` tokens each, hashing as it writes."""
-
-    def __init__(self, directory: Path, dtype: np.dtype, shard_tokens: int) -> None:
-        self.directory, self.dtype, self.shard_tokens = directory, dtype, shard_tokens
-        self.shards: list[dict[str, Any]] = []
-        self._handle: BinaryIO | None = None
-        self._digest: Any = None
-        self._count = 0
-
-    def write(self, ids: np.ndarray) -> None:
-        ids = ids.astype(self.dtype, copy=False)
-        while len(ids):
-            if self._handle is None:
-                name = f"shard-{len(self.shards):05d}.bin"
-                self._handle = open(self.directory / name, "wb")
-                self._digest, self._count = hashlib.sha256(), 0
-                self.shards.append({"file": name, "tokens": 0, "sha256": ""})
-            part = ids[: self.shard_tokens - self._count]
-            data = part.tobytes()
-            self._handle.write(data)
-            self._digest.update(data)
-            self._count += len(part)
-            ids = ids[len(part):]
-            if self._count == self.shard_tokens:
-                self._finish()
-
-    def _finish(self) -> None:
-        if self._handle is not None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
-            self.shards[-1].update(tokens=self._count, sha256=self._digest.hexdigest())
-            self._handle = None
-
-    def close(self) -> list[dict[str, Any]]:
-        self._finish()
-        return self.shards
-
-
 def _ours(name: str) -> bool:
     return bool(SHARD_NAME.match(name)) or name in (MANIFEST, VOCAB_FILE) or name.startswith((_STAGING, f".{MANIFEST}.tmp-"))
 
@@ -232,67 +192,30 @@ def prepare(
         chunk_bytes: text per worker task.
         on_progress: called with (bytes tokenised, total bytes) after every task.
     """
-    check_limits(max_vocab, min_count)
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be 1 or more, got {workers}")
-    if shard_tokens < 1 or chunk_bytes < 1:
-        raise ConfigError("--shard-tokens and the chunk size must be positive")
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = _check_settings(workers, max_vocab, min_count, shard_tokens, chunk_bytes)
     out_dir = Path(out_dir)
     check_output(out_dir, force)
     started = time.perf_counter()
     with readable_twice(corpus) as paths:
         ranges = plan_ranges(paths, chunk_bytes, tokenizer_config.eos, encoding)
-        total_bytes = sum(r.end - r.start for r in ranges)
         out_dir.mkdir(parents=True, exist_ok=True)
         _clear(out_dir)
         staging = out_dir / f"{_STAGING}{os.getpid()}"
         staging.mkdir()
         try:
-            counts: Counter[str] = Counter()
-            tokens = [0] * len(ranges)
-            done = 0
-            tasks = [(r, encoding, to_dict(tokenizer_config), str(staging)) for r in ranges]
-            for index, words, word_counts, n in _run(tasks, workers):
-                counts.update(dict(zip(words, word_counts.tolist())))
-                tokens[index] = n
-                done += ranges[index].end - ranges[index].start
-                on_progress(done, total_bytes)
-            if not counts:
-                raise CorpusError("the corpus holds no words (empty or whitespace only); give a text with some sentences")
+            counts, tokens = _tokenize(ranges, encoding, tokenizer_config, staging, workers, on_progress)
             vocab = Vocabulary.build(counts, max_vocab, min_count)
-            dtype_name = "uint16" if len(vocab) <= 65535 else "uint32"
-            writer = _ShardWriter(out_dir, np.dtype(DTYPES[dtype_name]), shard_tokens)
-            for part in ranges:
-                stem = staging / f"range-{part.index:06d}"
-                text = Path(f"{stem}.words").read_text(encoding="utf-8", errors="surrogatepass")
-                lookup = np.asarray(vocab.encode(text.split("\n") if text else []), dtype=np.uint32)
-                local = np.fromfile(f"{stem}.ids", dtype=np.uint32)
-                writer.write(lookup[local] if len(local) else local)
-                Path(f"{stem}.ids").unlink()
-            shards = writer.close()
-            vocab_bytes = json.dumps(vocab.to_json(), ensure_ascii=False).encode("utf-8")
-            write_durable(out_dir / VOCAB_FILE, vocab_bytes)
+            written = _write_dataset(out_dir, staging, ranges, vocab, shard_tokens)
+            written["vocab"].update(max_vocab=max_vocab, min_count=min_count)
             seconds = time.perf_counter() - started
-            total = sum(tokens)
             manifest = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "wordrnn_version": __version__,
-                "tokenizer": to_dict(tokenizer_config),
-                "encoding": encoding,
-                "sources": {"files": [str(c) for c in corpus], "bytes": total_bytes},
-                "vocab": {"file": VOCAB_FILE, "size": len(vocab), "max_vocab": max_vocab, "min_count": min_count,
-                          "sha256": hashlib.sha256(vocab_bytes).hexdigest()},
-                "dtype": dtype_name,
-                "tokens": total,
-                "sentences": int(counts.get(EOS, 0)),
-                "unk_tokens": int(vocab.counts[UNK_ID]),
-                "shard_tokens": shard_tokens,
-                "shards": shards,
+                "format": FORMAT, "format_version": FORMAT_VERSION,
+                "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wordrnn_version": __version__,
+                "tokenizer": to_dict(tokenizer_config), "encoding": encoding,
+                "sources": {"files": [str(c) for c in corpus], "bytes": sum(r.end - r.start for r in ranges)},
+                **written, "tokens": tokens, "sentences": int(counts.get(EOS, 0)), "unk_tokens": int(vocab.counts[UNK_ID]),
                 "prepare": {"seconds": round(seconds, 3), "workers": workers, "ranges": len(ranges),
-                            "tokens_per_second": round(total / max(seconds, 1e-9))},
+                            "tokens_per_second": round(tokens / max(seconds, 1e-9))},
             }
             write_durable(out_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
             fsync_dir(out_dir)
@@ -303,3 +226,57 @@ def prepare(
             shutil.rmtree(staging, ignore_errors=True)
     return manifest
 
+
+def _check_settings(workers: int | None, max_vocab: int | None, min_count: int, shard_tokens: int,
+                    chunk_bytes: int) -> int:
+    """Refuse impossible settings before any file is read; returns the number of workers to use
+    (by default the CPUs this process may run on, which a container or ``taskset`` may limit)."""
+    check_limits(max_vocab, min_count)
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be 1 or more, got {workers}")
+    if shard_tokens < 1 or chunk_bytes < 1:
+        raise ConfigError("--shard-tokens and the chunk size must be positive")
+    return workers or len(os.sched_getaffinity(0))
+
+
+def _tokenize(ranges: list[Range], encoding: str, tokenizer_config: TokenizerConfig, staging: Path, workers: int,
+              on_progress: Callable[[int, int], None]) -> tuple[Counter[str], int]:
+    """Tokenise every range into ``staging`` (in ``workers`` processes); returns the merged word counts
+    and the number of tokens. Only counts come back to this process, so its memory grows with the
+    number of distinct words, never with the corpus."""
+    counts: Counter[str] = Counter()
+    tokens = done = 0
+    total_bytes = sum(r.end - r.start for r in ranges)
+    tasks = [(r, encoding, to_dict(tokenizer_config), str(staging)) for r in ranges]
+    for index, words, word_counts, n in _run(tasks, workers):
+        counts.update(dict(zip(words, word_counts.tolist())))
+        tokens += n
+        done += ranges[index].end - ranges[index].start
+        on_progress(done, total_bytes)
+    if not counts:
+        raise CorpusError("the corpus holds no words (empty or whitespace only); give a text with some sentences")
+    return counts, tokens
+
+
+def _write_dataset(out_dir: Path, staging: Path, ranges: list[Range], vocab: Vocabulary,
+                   shard_tokens: int) -> dict[str, Any]:
+    """Write the shards and the vocabulary file; returns their part of the manifest.
+
+    Each staged range's local ids are mapped to vocabulary ids and appended, in corpus order,
+    to the shards; its files are removed once written, so staging shrinks as the shards grow.
+    The id type is the smallest that holds every id.
+    """
+    dtype_name = "uint16" if len(vocab) <= 65535 else "uint32"
+    writer = ShardWriter(out_dir, np.dtype(DTYPES[dtype_name]), shard_tokens)
+    for part in ranges:
+        stem = staging / f"range-{part.index:06d}"
+        text = Path(f"{stem}.words").read_text(encoding="utf-8", errors="surrogatepass")
+        lookup = np.asarray(vocab.encode(text.split("\n") if text else []), dtype=np.uint32)
+        local = np.fromfile(f"{stem}.ids", dtype=np.uint32)
+        writer.write(lookup[local] if len(local) else local)
+        Path(f"{stem}.ids").unlink()
+    shards = writer.close()
+    vocab_bytes = json.dumps(vocab.to_json(), ensure_ascii=False).encode("utf-8")
+    write_durable(out_dir / VOCAB_FILE, vocab_bytes)
+    return {"vocab": {"file": VOCAB_FILE, "size": len(vocab), "sha256": hashlib.sha256(vocab_bytes).hexdigest()},
+            "dtype": dtype_name, "shard_tokens": shard_tokens, "shards": shards}

@@ -1,4 +1,4 @@
-"""Opening a prepared dataset: token ids read in place from memory-mapped shards.
+"""A prepared dataset's shards: written by ``ShardWriter``, read in place from memory maps.
 
 A directory made by ``wordrnn prepare`` (see ``prepare.py``) holds::
 
@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import mmap
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -35,6 +36,50 @@ FORMAT_VERSION = 1
 DTYPES = {"uint16": "<u2", "uint32": "<u4"}
 SHARD_NAME = re.compile(r"^shard-\d{5}\.bin$")
 RELEASE_EVERY = 1024  # reads between unmapping the pages read so far, so resident memory stays flat
+
+
+class ShardWriter:
+    """Appends ids to ``shard-NNNNN.bin`` files of ``shard_tokens`` tokens each, hashing as it writes.
+
+    Hashing while writing saves reading every shard back for the manifest's checksums; each
+    full shard is fsynced before the next begins, and ``close`` returns the manifest's list.
+    """
+
+    def __init__(self, directory: Path, dtype: np.dtype, shard_tokens: int) -> None:
+        self.directory, self.dtype, self.shard_tokens = directory, dtype, shard_tokens
+        self.shards: list[dict[str, Any]] = []
+        self._handle: BinaryIO | None = None
+        self._digest: Any = None
+        self._count = 0
+
+    def write(self, ids: np.ndarray) -> None:
+        ids = ids.astype(self.dtype, copy=False)
+        while len(ids):
+            if self._handle is None:
+                name = f"shard-{len(self.shards):05d}.bin"
+                self._handle = open(self.directory / name, "wb")
+                self._digest, self._count = hashlib.sha256(), 0
+                self.shards.append({"file": name, "tokens": 0, "sha256": ""})
+            part = ids[: self.shard_tokens - self._count]
+            data = part.tobytes()
+            self._handle.write(data)
+            self._digest.update(data)
+            self._count += len(part)
+            ids = ids[len(part):]
+            if self._count == self.shard_tokens:
+                self._finish()
+
+    def _finish(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            self.shards[-1].update(tokens=self._count, sha256=self._digest.hexdigest())
+            self._handle = None
+
+    def close(self) -> list[dict[str, Any]]:
+        self._finish()
+        return self.shards
 
 
 class ShardedTokens:

@@ -8,16 +8,16 @@ initial state of window k+1; it is reset to zeros at every epoch start, so
 training, validation and prediction all begin from the same start state.
 
 Progress goes to callbacks; checkpoints go to a ``save`` callable the caller
-supplies (it knows the model directory, the engine does not).
+supplies (it knows the model directory, the engine does not). A ``Snapshot`` is the
+engine's whole training state; ``loop.py`` decides when epochs end, the learning rate
+changes, training stops and snapshots are saved.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from wordrnn.nn.tfimport import tensorflow
@@ -25,18 +25,11 @@ from wordrnn.nn.tfimport import tensorflow
 tf = tensorflow()
 import keras  # noqa: E402  (after the quiet TensorFlow import)
 
+from wordrnn.train import loop
 from wordrnn.train.batching import StreamBatches
+from wordrnn.train.loop import Run
 from wordrnn.config import TrainConfig
 from wordrnn.nn.model import get_weight_arrays, set_weight_arrays
-
-
-class Callback(Protocol):
-    """What the engine reports; every method is optional."""
-
-    def on_train_begin(self, info: dict[str, Any]) -> None: ...
-    def on_step(self, info: dict[str, Any]) -> None: ...
-    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
-    def on_train_end(self, summary: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -50,15 +43,29 @@ class Snapshot:
     history: list[dict[str, Any]] = field(default_factory=list)
     seeds: list[np.ndarray] = field(default_factory=list)  # dropout's random-stream positions
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The optimizer variables, recurrent states and seed states as one flat dict of arrays.
+
+        A checkpoint stores them as one ``.npz`` file; the ``opt_``/``rnn_``/``seed_`` prefixes and
+        the 4-digit order keep the three lists apart and in order (``from_arrays`` reads them back).
+        """
+        arrays = {f"opt_{i:04d}": v for i, v in enumerate(self.optimizer)}
+        arrays.update({f"rnn_{i:04d}": v for i, v in enumerate(self.states)})
+        arrays.update({f"seed_{i:04d}": v for i, v in enumerate(self.seeds)})
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, weights: dict[str, np.ndarray], state: dict[str, np.ndarray], position: Any,
+                    history: list[dict[str, Any]]) -> Snapshot:
+        """The snapshot a checkpoint holds: its weights, its ``state_arrays()``, position and history."""
+
+        def numbered(prefix: str) -> list[np.ndarray]:
+            return [state[f"{prefix}{i:04d}"] for i in range(sum(k.startswith(prefix) for k in state))]
+
+        return cls(weights, numbered("opt_"), numbered("rnn_"), position, history, numbered("seed_"))
+
 
 SaveFn = Callable[[str, Snapshot], None]
-
-
-def _improves(value: float, best: float) -> bool:
-    """A relative improvement of at least 0.01%: fair to word losses (~5) and series MSEs (~1e-5) alike."""
-    if not math.isfinite(best):
-        return math.isfinite(value)
-    return value < best - 1e-4 * abs(best)
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
@@ -190,6 +197,22 @@ class Engine:
                 if tuple(variable.shape) == value.shape:
                     variable.assign(value)
 
+    def scale_learning_rate(self, factor: float) -> None:
+        """Multiply the learning rate in place: the optimizer keeps its moments, as a schedule needs."""
+        self.optimizer.learning_rate.assign(self.learning_rate * factor)
+
+    def start(self, batch_size: int, resume: Snapshot | None) -> Run:
+        """Where a fit begins: at zero, or (weights and optimizer restored) where ``resume`` stopped."""
+        if resume is None:
+            return Run(self.zero_states(batch_size))
+        self.restore(resume)
+        states = [tf.constant(s) for s in resume.states] if resume.position["window"] else self.zero_states(batch_size)
+        return Run.resumed(resume, states)
+
+    def snapshot_of(self, run: Run) -> Snapshot:
+        """A snapshot of this engine at the point ``run`` stands (what a checkpoint of a fit saves)."""
+        return self.snapshot(run.states, run.position(), run.history)
+
     def fit(
         self,
         train: StreamBatches,
@@ -206,120 +229,6 @@ class Engine:
         ``checkpoint_every`` steps or ``checkpoint_minutes`` minutes, and when training ends or stops.
         A snapshot holds the epoch's running loss too, so a resumed epoch reports what an
         uninterrupted one would (and learning-rate decisions based on it stay the same).
+        ``callbacks`` implement any of ``loop.Callback``'s methods. The loop itself is ``loop.fit``.
         """
-        cfg = self.config
-        history: list[dict[str, Any]] = []
-        epoch, window, step = 0, 0, 0
-        best, bad_epochs = math.inf, 0
-        total = count = 0.0
-        states = self.zero_states(train.batch_size)
-        if resume is not None:
-            self.restore(resume)
-            pos = resume.position
-            epoch, window, step = pos["epoch"], pos["window"], pos["step"]
-            best, bad_epochs = pos.get("best", math.inf), pos.get("bad_epochs", 0)
-            history = list(resume.history)
-            if window:
-                states = [tf.constant(s) for s in resume.states]
-                total, count = float(pos.get("epoch_loss_sum", 0.0)), float(pos.get("epoch_targets", 0.0))
-
-        def emit(name: str, payload: dict[str, Any]) -> None:
-            for callback in callbacks:
-                method = getattr(callback, name, None)
-                if method:
-                    method(payload)
-
-        def position() -> dict[str, Any]:
-            return {"epoch": epoch, "window": window, "step": step, "best": best, "bad_epochs": bad_epochs,
-                    "epoch_loss_sum": total, "epoch_targets": count}
-
-        emit("on_train_begin", {"epochs": cfg.epochs, "windows": train.num_windows, "epoch": epoch,
-                                "window": window, "step": step, "targets_per_epoch": train.num_targets})
-        stopped = None
-        started = last_save = time.perf_counter()
-        pending: dict[str, Snapshot] = {}  # epoch-end saves not yet written (min_save_seconds)
-
-        def flush(snapshot: Snapshot | None = None) -> None:
-            nonlocal last_save
-            if snapshot is not None:
-                pending["last"] = snapshot
-            for kind in ("best", "last"):
-                if kind in pending and save:
-                    save(kind, pending.pop(kind))
-            last_save = time.perf_counter()
-
-        while epoch < cfg.epochs and stopped is None:
-            epoch_start = time.perf_counter()
-            if window == 0:
-                total = count = 0.0
-            while window < train.num_windows:
-                x, y, w = self._cast(train.batch(window))
-                t, c, states = self._train_step(x, y, w, states)
-                window += 1
-                step += 1
-                total += float(t)
-                count += float(c)
-                emit("on_step", {"epoch": epoch, "window": window, "step": step, "loss": float(t) / max(float(c), 1.0),
-                                 "targets": float(c)})
-                due = cfg.checkpoint_every and step % cfg.checkpoint_every == 0
-                if cfg.checkpoint_minutes and time.perf_counter() - last_save >= 60 * cfg.checkpoint_minutes:
-                    due = True
-                if save and due:
-                    flush(self.snapshot(states, position(), history))
-                if should_stop():
-                    stopped = "interrupted"
-                    break
-                if cfg.max_steps and step >= cfg.max_steps:
-                    stopped = "max_steps"
-                    break
-            if stopped == "interrupted" and window < train.num_windows:
-                if save:
-                    flush(self.snapshot(states, position(), history))
-                break
-            record: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "loss": total / max(count, 1.0),
-                "learning_rate": self.learning_rate,
-                "seconds": round(time.perf_counter() - epoch_start, 3),
-                "targets": int(count),
-                "step": step,
-            }
-            monitored = record["loss"]
-            if valid is not None:
-                record["val_loss"] = monitored = self.evaluate(valid)
-            improved = _improves(monitored, best)
-            if improved:
-                best, bad_epochs = monitored, 0
-            else:
-                bad_epochs += 1
-            history.append(record)
-            epoch, window = epoch + 1, 0
-            states = self.zero_states(train.batch_size)
-            emit("on_epoch_end", record)
-            if cfg.until_loss and monitored <= cfg.until_loss:
-                stopped = "until_loss"
-            elif cfg.early_stopping and bad_epochs >= cfg.early_stopping and valid is not None:
-                stopped = "early_stopping"
-            elif cfg.lr_patience and bad_epochs and bad_epochs % cfg.lr_patience == 0:
-                self.optimizer.learning_rate.assign(self.learning_rate * cfg.lr_factor)
-            if cfg.lr_decay != 1.0:
-                self.optimizer.learning_rate.assign(self.learning_rate * cfg.lr_decay)
-            if save:  # after the schedule: the rate saved is the next epoch's, as a resume must use it
-                snapshot = self.snapshot(states, position(), history)
-                if improved:
-                    pending["best"] = snapshot
-                pending["last"] = snapshot
-                if time.perf_counter() - last_save >= cfg.min_save_seconds:
-                    flush()
-        if pending:
-            flush()
-        summary = {
-            "stopped": stopped or "completed",
-            "epochs": epoch,
-            "steps": step,
-            "best": best,
-            "seconds": round(time.perf_counter() - started, 3),
-            "history": history,
-        }
-        emit("on_train_end", summary)
-        return summary
+        return loop.fit(self, train, valid, callbacks, save, resume, should_stop)

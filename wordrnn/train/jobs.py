@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,69 +22,12 @@ from wordrnn.train.batching import StreamBatches, split_tail
 from wordrnn.config import STRATEGIES, ModelConfig, TokenizerConfig, TrainConfig, replace, to_dict
 from wordrnn.errors import ConfigError, CorpusError, ModelFormatError
 from wordrnn.store.saved import SavedModel
+from wordrnn.train.resources import check_memory, check_size
 from wordrnn.text.tokenizer import Tokenizer
 from wordrnn.text.vocab import Vocabulary, check_limits
 
-
-def check_size(steps: int, config: TrainConfig, what: str = "tokens") -> None:
-    """Refuse a sequence too short for one full window in every stream."""
-    needed = config.batch_size * config.window + 1
-    if steps < needed:
-        raise CorpusError(
-            f"the training text has {steps} {what} but --batch-size {config.batch_size} x --window {config.window} "
-            f"needs at least {needed}; use more text or lower --batch-size/--window"
-        )
-
-
-def estimate_memory(model: ModelConfig, train: TrainConfig) -> int:
-    """Rough peak bytes for training: weights x 4 (weights, grads, two Adam moments) + activations."""
-    vocab = model.vocab_size if model.input_kind == "tokens" else model.features
-    width = model.embedding if model.input_kind == "tokens" else model.features
-    gates = {"lstm": 4, "gru": 3, "elman": 1, "jordan": 2}[model.cell]
-    params = vocab * width + model.layers * gates * model.units * (width + model.units + 1) + (model.units + 1) * vocab
-    activations = train.batch_size * train.window * (3 * vocab + model.layers * gates * model.units * 2)
-    return 4 * (4 * params + activations)
-
-
-def available_memory() -> int | None:
-    """Bytes this process can still use: MemAvailable (free + reclaimable cache), capped by a
-    container's cgroup limit (v2 or v1), which the host's figures do not show. None if unknown."""
-    import os
-
-    figures = []
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            figures += [int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable:")]
-    except (OSError, ValueError, IndexError):
-        pass
-    if not figures:
-        try:
-            figures.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
-        except (ValueError, OSError, AttributeError):
-            pass
-    for limit, usage in (("memory.max", "memory.current"), ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
-        try:
-            cap = Path("/sys/fs/cgroup", limit).read_text().strip()
-            used = int(Path("/sys/fs/cgroup", usage).read_text())
-        except (OSError, ValueError):
-            continue
-        if cap.isdigit() and int(cap) < 2**60:
-            figures.append(max(int(cap) - used, 0))
-    return min(figures) if figures else None
-
-
-def _check_memory(model: ModelConfig, train: TrainConfig) -> None:
-    from wordrnn.errors import ResourceError
-
-    available = available_memory()
-    if available is None:
-        return
-    needed = estimate_memory(model, train)
-    if needed > 0.9 * available:
-        raise ResourceError(
-            f"training needs about {needed / 2**30:.1f} GiB of memory but {available / 2**30:.1f} GiB is free; "
-            "lower --max-vocab, --units, --batch-size or --window"
-        )
+if TYPE_CHECKING:
+    from wordrnn.train.engine import Engine, Snapshot
 
 
 def run_training(
@@ -113,61 +56,19 @@ def run_training(
             strategy only the chief writes the model directory.
     """
     # distributed first: a multi-worker strategy must be made before TensorFlow runs any op
-    from wordrnn.train.distributed import create_strategy, engine_for, strategy_scope, window_feed
-    from wordrnn.train.engine import Snapshot
-    from wordrnn.nn.model import build_model, count_parameters, loss_function, sampled_softmax_training, state_sizes
+    from wordrnn.train.distributed import create_strategy, window_feed
 
-    import keras
-
-    _check_memory(model_config, train_config)
+    check_memory(model_config, train_config)
     tf_strategy = create_strategy(strategy)
-    if train_config.seed is not None:
-        keras.utils.set_random_seed(train_config.seed)
-    with strategy_scope(tf_strategy):
-        model = build_model(model_config)
-        train_model = train_loss = None
-        if train_config.sampled_softmax and model_config.input_kind == "tokens" and train_config.sampled_softmax < model_config.vocab_size - 1:
-            train_model, train_loss = sampled_softmax_training(model, model_config, train_config.sampled_softmax)
-        engine = engine_for(tf_strategy, model, loss_function(model_config), train_config, state_sizes(model_config),
-                            train_model, train_loss)
+    engine, parameters = _build_engine(tf_strategy, model_config, train_config)
     batches = StreamBatches(train_data, train_config.batch_size, train_config.window, train_config.warmup_steps)
     valid = None
     if valid_data is not None and len(valid_data) > 1:
         valid = StreamBatches(valid_data, min(train_config.batch_size, len(valid_data) - 1), train_config.window)
-
-    snapshot = None
-    if resume:
-        previous = ckpt.read_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST)
-        weights = ckpt.read_arrays(out_dir, previous, "weights")
-        state = ckpt.read_arrays(out_dir, previous, "state")
-        optimizer = [state[f"opt_{i:04d}"] for i in range(sum(k.startswith("opt_") for k in state))]
-        states = [state[f"rnn_{i:04d}"] for i in range(sum(k.startswith("rnn_") for k in state))]
-        seeds = [state[f"seed_{i:04d}"] for i in range(sum(k.startswith("seed_") for k in state))]
-        history = ckpt.read_json(out_dir, previous, "history")
-        position = previous.get("position")
-        fits = isinstance(position, dict) and all(
-            isinstance(position.get(k), int) and position[k] >= 0 for k in ("epoch", "window", "step"))
-        if not fits or position["window"] > batches.num_windows or (position["window"] and [
-                s.shape for s in states] != [(train_config.batch_size, n) for n in state_sizes(model_config)]):
-            raise ModelFormatError(f"{out_dir}: the checkpoint's stream position or state does not fit this corpus "
-                                   "and config; resume with the same files, or start anew with --force")
-        snapshot = Snapshot(weights, optimizer, states, position, history, seeds)
-
-    meta = {**meta, "wordrnn_version": __version__, "parameters": count_parameters(model),
+    snapshot = _read_checkpoint(out_dir, batches, model_config, train_config) if resume else None
+    meta = {**meta, "wordrnn_version": __version__, "parameters": parameters,
             "strategy": {"name": strategy, "replicas": getattr(engine, "replicas", 1)}}
-    has_valid = valid is not None
-
-    def save(kind: str, snap: Snapshot) -> None:
-        common = {**files, "weights.npz": snap.weights, "history.json": snap.history}
-        state = {f"opt_{i:04d}": v for i, v in enumerate(snap.optimizer)}
-        state.update({f"rnn_{i:04d}": v for i, v in enumerate(snap.states)})
-        state.update({f"seed_{i:04d}": v for i, v in enumerate(snap.seeds)})
-        if kind == "last":
-            ckpt.write_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST, {**meta, "position": snap.position},
-                                {**common, "state.npz": state})
-        if kind == "best" or not has_valid or not (out_dir / ckpt.MODEL_MANIFEST).is_file():
-            ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, {**meta, "position": snap.position}, common)
-
+    save = _saver(out_dir, files, meta, has_valid=valid is not None)
     chief = getattr(engine, "is_chief", True)  # the one process that writes
     with ckpt.TrainingLock(out_dir) if chief else contextlib.nullcontext():
         if not resume and chief:
@@ -179,8 +80,70 @@ def run_training(
             save("last", engine.snapshot(engine.zero_states(1), {"epoch": 0, "window": 0, "step": 0}, []))
         if after_save is not None and chief:
             after_save(out_dir)
-    summary["parameters"] = meta["parameters"]
+    summary["parameters"] = parameters
     return summary
+
+
+def _build_engine(tf_strategy: Any, model_config: ModelConfig, train_config: TrainConfig) -> tuple[Engine, int]:
+    """The engine (distributed under a strategy) for a freshly built model, and the model's parameter count.
+
+    The random seed is set first so the initial weights, like everything after, repeat with it;
+    a sampled softmax is only worth building when it samples fewer words than the vocabulary has.
+    """
+    from wordrnn.train.distributed import engine_for, strategy_scope
+    from wordrnn.nn.model import build_model, count_parameters, loss_function, sampled_softmax_training, state_sizes
+
+    import keras
+
+    if train_config.seed is not None:
+        keras.utils.set_random_seed(train_config.seed)
+    with strategy_scope(tf_strategy):
+        model = build_model(model_config)
+        train_model = train_loss = None
+        if train_config.sampled_softmax and model_config.input_kind == "tokens" and train_config.sampled_softmax < model_config.vocab_size - 1:
+            train_model, train_loss = sampled_softmax_training(model, model_config, train_config.sampled_softmax)
+        engine = engine_for(tf_strategy, model, loss_function(model_config), train_config, state_sizes(model_config),
+                            train_model, train_loss)
+    return engine, count_parameters(model)
+
+
+def _read_checkpoint(out_dir: Path, batches: StreamBatches, model_config: ModelConfig, train_config: TrainConfig) -> Snapshot:
+    """The ``engine.Snapshot`` in ``out_dir``'s checkpoint, refused unless it fits this corpus and config.
+
+    A position past the corpus's windows, or a mid-epoch state of another shape, means the files or
+    settings changed since the run was interrupted; resuming would silently train on something else.
+    """
+    from wordrnn.train.engine import Snapshot
+    from wordrnn.nn.model import state_sizes
+
+    previous = ckpt.read_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST)
+    snapshot = Snapshot.from_arrays(ckpt.read_arrays(out_dir, previous, "weights"),
+                                    ckpt.read_arrays(out_dir, previous, "state"), previous.get("position"),
+                                    ckpt.read_json(out_dir, previous, "history"))
+    position = snapshot.position
+    fits = isinstance(position, dict) and all(
+        isinstance(position.get(k), int) and position[k] >= 0 for k in ("epoch", "window", "step"))
+    if not fits or position["window"] > batches.num_windows or (position["window"] and [
+            s.shape for s in snapshot.states] != [(train_config.batch_size, n) for n in state_sizes(model_config)]):
+        raise ModelFormatError(f"{out_dir}: the checkpoint's stream position or state does not fit this corpus "
+                               "and config; resume with the same files, or start anew with --force")
+    return snapshot
+
+
+def _saver(out_dir: Path, files: dict[str, Any], meta: dict[str, Any], has_valid: bool) -> Callable[[str, Snapshot], None]:
+    """The ``save`` callable ``Engine.fit`` calls: "last" goes to the resumable checkpoint, the model
+    manifest gets "best" (every save without validation text, and the first one in any case, so an
+    interrupted run always leaves a loadable model)."""
+
+    def save(kind: str, snap: Snapshot) -> None:
+        common = {**files, "weights.npz": snap.weights, "history.json": snap.history}
+        if kind == "last":
+            ckpt.write_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST, {**meta, "position": snap.position},
+                                {**common, "state.npz": snap.state_arrays()})
+        if kind == "best" or not has_valid or not (out_dir / ckpt.MODEL_MANIFEST).is_file():
+            ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, {**meta, "position": snap.position}, common)
+
+    return save
 
 
 def train_text(
@@ -209,56 +172,25 @@ def train_text(
     With ``resume`` the vocabulary and every setting come from the checkpoint in ``out_dir``.
     Returns the engine's summary plus ``vocab_size`` and ``train_tokens``.
     """
-    from wordrnn.text.shards import is_dataset, open_dataset
-    from wordrnn.text.encode import count_words, encode_corpus, readable_twice
-
     if strategy not in STRATEGIES:
         raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     check_limits(max_vocab, min_count)
     out_dir = Path(out_dir)
     ckpt.prepare_output(out_dir, force=force, resume=resume)
-    if resume:
-        previous = SavedModel.load(out_dir, ckpt.CHECKPOINT_MANIFEST)
+    previous = SavedModel.load(out_dir, ckpt.CHECKPOINT_MANIFEST) if resume else None
+    if previous is not None:
         tokenizer_config, model_config = previous.tokenizer_config, previous.model_config
         train_config = replace(previous.train_config, epochs=max(train_config.epochs, previous.train_config.epochs))
-    dataset = open_dataset(corpus[0]) if len(corpus) == 1 and is_dataset(corpus[0]) else None
-    if dataset is not None:
-        tokenizer_config = dataset.tokenizer_config
-        if resume and previous.vocab.words != dataset.vocab.words:
-            raise CorpusError(f"{corpus[0]}: its vocabulary is not the checkpoint's; resume with the dataset it was "
-                              "trained on, or start anew with --force")
-    tokenizer = Tokenizer(tokenizer_config)
     started = time.perf_counter()
-    if dataset is not None:
-        vocab, ids = dataset.vocab, dataset.tokens
-    else:
-        with readable_twice(corpus) as paths:
-            if resume:
-                vocab = previous.vocab
-            else:
-                on_stage("counting words")
-                vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
-            on_stage("encoding")
-            ids = encode_corpus(paths, tokenizer, vocab, encoding)
-    valid_ids = None
-    if valid:
-        with readable_twice(valid) as valid_paths:
-            valid_ids = encode_corpus(valid_paths, tokenizer, vocab, encoding)
-        if len(valid_ids) < 2:
-            raise CorpusError("the validation text holds no words; give a --valid file with some sentences")
-    elif train_config.valid_fraction:
-        ids, valid_ids = split_tail(ids, train_config.valid_fraction, min_steps=train_config.window + 1)
+    tokenizer, vocab, ids = _read_corpus(corpus, tokenizer_config, previous, max_vocab, min_count, encoding, on_stage)
+    ids, valid_ids = _split_valid(ids, valid, tokenizer, vocab, train_config, encoding)
     check_size(len(ids), train_config)
-    described = previous.manifest.get("corpus") if resume else None
-    trained_on = described.get("train_tokens") if isinstance(described, dict) else None
-    if trained_on is not None and trained_on != len(ids):
-        raise CorpusError(f"the corpus has {len(ids)} training tokens but the checkpoint was trained on {trained_on}; "
-                          "resume with the same files and options, or start anew with --force")
-    if not resume:
+    _check_resumed_corpus(previous, len(ids))
+    if previous is None:
         model_config = replace(model_config, input_kind="tokens", vocab_size=len(vocab))
     meta = {
         "kind": "tokens",
-        "config": {"model": to_dict(model_config), "tokenizer": to_dict(tokenizer_config), "train": to_dict(train_config)},
+        "config": {"model": to_dict(model_config), "tokenizer": to_dict(tokenizer.config), "train": to_dict(train_config)},
         "corpus": {"files": [str(p) for p in corpus], "train_tokens": int(len(ids)),
                    "valid_tokens": int(len(valid_ids)) if valid_ids is not None else 0,
                    "prepare_seconds": round(time.perf_counter() - started, 3)},
@@ -269,6 +201,63 @@ def train_text(
                            strategy=strategy)
     summary.update(vocab_size=len(vocab), train_tokens=int(len(ids)))
     return summary
+
+
+def _read_corpus(corpus: Sequence[str | Path], tokenizer_config: TokenizerConfig, previous: SavedModel | None,
+                 max_vocab: int | None, min_count: int, encoding: str,
+                 on_stage: Callable[[str], None]) -> tuple[Tokenizer, Vocabulary, Any]:
+    """The tokenizer, vocabulary and token ids of the training corpus.
+
+    A ``wordrnn prepare`` directory brings its own tokenizer settings and vocabulary, and its ids
+    stay memory-mapped. Plain text is read twice (counted, then encoded), so a resumed run, whose
+    vocabulary must be the checkpoint's, skips the count.
+    """
+    from wordrnn.text.shards import is_dataset, open_dataset
+    from wordrnn.text.encode import count_words, encode_corpus, readable_twice
+
+    dataset = open_dataset(corpus[0]) if len(corpus) == 1 and is_dataset(corpus[0]) else None
+    if dataset is not None:
+        if previous is not None and previous.vocab.words != dataset.vocab.words:
+            raise CorpusError(f"{corpus[0]}: its vocabulary is not the checkpoint's; resume with the dataset it was "
+                              "trained on, or start anew with --force")
+        return Tokenizer(dataset.tokenizer_config), dataset.vocab, dataset.tokens
+    tokenizer = Tokenizer(tokenizer_config)
+    with readable_twice(corpus) as paths:
+        if previous is not None:
+            vocab = previous.vocab
+        else:
+            on_stage("counting words")
+            vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
+        on_stage("encoding")
+        return tokenizer, vocab, encode_corpus(paths, tokenizer, vocab, encoding)
+
+
+def _split_valid(ids: Any, valid: Sequence[str | Path] | None, tokenizer: Tokenizer, vocab: Vocabulary,
+                 train_config: TrainConfig, encoding: str) -> tuple[Any, np.ndarray | None]:
+    """The training ids and the validation ids: from the ``valid`` files, else the corpus's tail.
+
+    The tail keeps at least one window, so validation always has a full window to read.
+    """
+    from wordrnn.text.encode import encode_corpus, readable_twice
+
+    if valid:
+        with readable_twice(valid) as valid_paths:
+            valid_ids = encode_corpus(valid_paths, tokenizer, vocab, encoding)
+        if len(valid_ids) < 2:
+            raise CorpusError("the validation text holds no words; give a --valid file with some sentences")
+        return ids, valid_ids
+    if train_config.valid_fraction:
+        return split_tail(ids, train_config.valid_fraction, min_steps=train_config.window + 1)
+    return ids, None
+
+
+def _check_resumed_corpus(previous: SavedModel | None, train_tokens: int) -> None:
+    """Refuse to resume on a corpus of another length: the saved stream position would point elsewhere."""
+    described = previous.manifest.get("corpus") if previous is not None else None
+    trained_on = described.get("train_tokens") if isinstance(described, dict) else None
+    if trained_on is not None and trained_on != train_tokens:
+        raise CorpusError(f"the corpus has {train_tokens} training tokens but the checkpoint was trained on "
+                          f"{trained_on}; resume with the same files and options, or start anew with --force")
 
 
 def train_series(
