@@ -27,9 +27,9 @@ from wordrnn.runtime.runner import StepRunner, open_runner
 from wordrnn.predict.sampling import check_k, check_options
 from wordrnn.store.saved import SavedModel, find_model
 from wordrnn.predict.ranking import rank  # noqa: F401  (public here too)
-from wordrnn.predict.session import NEVER_GENERATED, NEVER_SUGGESTED, Session, check_words, word_ids  # noqa: F401
+from wordrnn.predict.session import NEVER_GENERATED, NEVER_SUGGESTED, SENTENCE_ENDS, Session, check_words, word_ids  # noqa: F401
 from wordrnn.text.lexicon import Lexicon
-from wordrnn.text.tokenizer import Tokenizer
+from wordrnn.text.tokenizer import EOS, Tokenizer
 from wordrnn.text.vocab import EOS_ID, Vocabulary
 
 RUNTIMES = ("auto", "keras", "litert")
@@ -208,9 +208,19 @@ class Predictor:
             total += sum(math.log(max(float(out[0, t]), floor)) for out, t in zip(outputs, targets))
         return Score(total, math.exp(-total / len(ids)), len(ids))
 
-    def detokenize(self, words: Iterable[str]) -> str:
-        """Readable text from words (spacing around punctuation, a line break per ``</s>``)."""
-        return self.tokenizer.detokenize(words)
+    def detokenize(self, words: Iterable[str], at_start: bool = True) -> str:
+        """Readable text from words (spacing around punctuation, a line break per ``</s>``).
+
+        A case-folded model's words are shown in their usual case, and its sentences start with a
+        capital (``at_start``: the first word starts a sentence).
+        """
+        shown = [self.vocab.shown(w) for w in words]
+        if self.tokenizer.config.lowercase:
+            for i, word in enumerate(shown):
+                starts = shown[i - 1] in SENTENCE_ENDS if i else at_start
+                if starts and word != EOS:
+                    shown[i] = word[:1].upper() + word[1:]
+        return self.tokenizer.detokenize(shown)
 
 
 def load(path: str | Path | None = None, runtime: str = "auto") -> Predictor:

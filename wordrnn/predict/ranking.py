@@ -9,7 +9,8 @@ One rule for the API, ``complete``, the REPL and evaluation's keystroke simulati
   words outside the vocabulary (a lexicon, the user's own new words) with the share of the
   ``<unk>`` mass they get (``text.lexicon``), all renormalised over that prefix set, so the
   suggestions remain one probability distribution;
-- a completion follows the case the user typed (``Th`` -> ``The``).
+- words are shown in their usual case (``Vocabulary.shown``: a case-folded model's "i" is "I"),
+  and a completion follows the case the user typed (``Th`` -> ``The``).
 """
 
 from __future__ import annotations
@@ -77,12 +78,12 @@ def rank(probs: np.ndarray, vocab: Vocabulary, prefix: str = "", k: int = 3,
             return []
         if total <= 0:
             weights, total = np.ones(len(ids)), float(len(ids) + len(extra)) or 1.0
-        found = [(vocab.words[ids[i]], float(weights[i])) for i in top_ids(weights, k)] if len(ids) else []
+        found = [(vocab.shown(vocab.words[ids[i]]), float(weights[i])) for i in top_ids(weights, k)] if len(ids) else []
         found = _merged(found, extra.items(), k)
         return [(match_case(w, typed or prefix), q / total) for w, q in found]
     weights = np.where(vocab.typeable_mask(), p, -1.0)
     shown = min(k, int(vocab.typeable_mask().sum()))
-    found = [(vocab.words[i], float(p[i])) for i in top_ids(weights, shown)] if shown else []
+    found = [(vocab.shown(vocab.words[i]), float(p[i])) for i in top_ids(weights, shown)] if shown else []
     return _merged(found, extra.items(), k)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,8 @@ class Vocabulary:
         counts: training frequency of each word (used for reporting and the n-gram baseline).
     """
 
-    def __init__(self, words: Sequence[str], counts: Sequence[int] | None = None) -> None:
+    def __init__(self, words: Sequence[str], counts: Sequence[int] | None = None,
+                 display: Mapping[str, str] | None = None) -> None:
         if tuple(words[:2]) != SPECIALS:
             raise ModelFormatError("vocabulary must start with </s> and <unk>; the model directory is damaged")
         if len(set(words)) != len(words):
@@ -49,6 +50,7 @@ class Vocabulary:
         if len(self.counts) != len(self.words):
             raise ModelFormatError("vocabulary counts do not match its words; the model directory is damaged")
         self._ids = {w: i for i, w in enumerate(self.words)}
+        self.display = {w: d for w, d in (display or {}).items() if w in self._ids and d.casefold() == w.casefold()}
         order = sorted(range(len(self.words)), key=lambda i: (self.words[i].casefold(), i))
         self._folded = [self.words[i].casefold() for i in order]
         self._folded_ids = np.asarray(order, dtype=np.int64)
@@ -135,8 +137,15 @@ class Vocabulary:
             ids = np.asarray([i for i in ids if self.words[i].startswith(prefix)], dtype=np.int64)
         return ids
 
+    def shown(self, word: str) -> str:
+        """How a word is shown to the user: a case-folded model's word in its usual case ("i" -> "I")."""
+        return self.display.get(word, word)
+
     def to_json(self) -> dict:
-        return {"words": list(self.words), "counts": list(self.counts)}
+        data: dict = {"words": list(self.words), "counts": list(self.counts)}
+        if self.display:
+            data["display"] = dict(self.display)
+        return data
 
     @classmethod
     def from_json(cls, data: object) -> Vocabulary:
@@ -149,7 +158,10 @@ class Vocabulary:
         if counts is not None and not (isinstance(counts, list) and all(
                 isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
             raise ModelFormatError("vocabulary counts are not whole numbers; the model directory is damaged")
-        return cls(words, counts)
+        display = data.get("display", {})
+        if not isinstance(display, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in display.items()):
+            raise ModelFormatError("vocabulary display forms are not text; the model directory is damaged")
+        return cls(words, counts, display)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")
