@@ -244,3 +244,20 @@ def test_cli_interpolate_reports_buckets_and_warns(tmp_path, tiny_model, text_fi
     assert "buckets" not in json.loads((model / "wordrnn.json").read_text())["interpolation"]
     assert math.isfinite(data["valid_ppl_interpolated"]) and "warning" in data
 
+
+def test_bench_script_smoke_mode(tmp_path, tiny_model, text_file):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_mixture.py"
+    done = subprocess.run([sys.executable, str(script), "--smoke", "--out", str(tmp_path / "bench"), "--model",
+                           str(tiny_model), "--train", str(text_file), "--valid", str(text_file)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [row.get("mode") for row in rows] == ["network-only", "global", "buckets", None]
+    assert all(row["bench"] == "mixture" for row in rows) and rows[-1]["summary"]
+    assert rows[1]["fit"]["buckets"] is None
+    assert rows[2]["fit"]["buckets"]["edges"] == list(BUCKET_EDGES)
+    assert rows[-1]["warnings_on_reported_text"] == 0
