@@ -10,13 +10,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from wordrnn.cli.app import app, err
-from wordrnn.cli.options import Encoding, Eos, Lowercase, MaxVocab, MinCount, Pretokenized
+from wordrnn.cli.options import FILES_HELP, Encoding, Eos, Lowercase, MaxVocab, MinCount, Pretokenized, Quiet
 from wordrnn.config import TokenizerConfig
 
 
 @app.command()
 def prepare(
-    corpus: list[str] = typer.Argument(..., help="Text files, directories of *.txt files, or '-' for standard input."),
+    corpus: list[str] = typer.Argument(..., help=FILES_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="Dataset directory to write (then: wordrnn train DATA_DIR)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Tokenising processes (default: every CPU)."),
     pretokenized: Pretokenized = False,
@@ -27,7 +27,7 @@ def prepare(
     min_count: MinCount = 1,
     shard_tokens: int = typer.Option(1 << 26, "--shard-tokens", help="Tokens per shard file."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset already in the output directory."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    quiet: Quiet = False,
 ) -> None:
     """Tokenise a corpus in parallel into sharded token-id files plus a manifest (for corpora of any size)."""
     from wordrnn.text.prepare import prepare as run_prepare

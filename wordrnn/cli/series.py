@@ -9,8 +9,8 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from wordrnn.cli.app import app, err, out, quiet_tensorflow
-from wordrnn.cli.app import RUNTIME_HELP, warnings_to_stderr
+from wordrnn.cli.app import RUNTIME_HELP, app, err, out, quiet_tensorflow, warnings_to_stderr
+from wordrnn.cli.options import Layers, ModelOutput, Quiet, ReplaceModel, Seed, Units
 from wordrnn.config import CELLS
 
 CELL_HELP = f"Recurrent cell: {', '.join(CELLS)}."
@@ -57,7 +57,7 @@ def sine(
     seed: Optional[int] = typer.Option(0, "--seed", help="Random seed (the same seed gives the same run)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the series and both prediction modes to this image (.png, .svg...)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    quiet: Quiet = False,
 ) -> None:
     """The classic demo: learn sin(x), prime on the observed points, then generate the continuation.
 
@@ -100,10 +100,10 @@ def sine(
 def train_series(
     csv_file: Path = typer.Argument(..., help="CSV file with a header row (or none: columns are then named 1, 2...)."),
     column: Optional[list[str]] = typer.Option(None, "--column", "-c", help="Column to learn (repeat for several; default: the only column)."),
-    output: Path = typer.Option(Path("wordrnn-series"), "-o", "--output", help="Model directory to write."),
+    output: ModelOutput = Path("wordrnn-series"),
     cell: str = typer.Option("lstm", "--cell", help=CELL_HELP),
-    layers: int = typer.Option(1, "--layers", help="Number of recurrent layers."),
-    units: int = typer.Option(32, "--units", help="Units per recurrent layer."),
+    layers: Layers = 1,
+    units: Units = 32,
     epochs: int = typer.Option(300, "--epochs", help="Most passes over the series."),
     until_mse: float = typer.Option(0.0, "--until-mse", help="Stop once an epoch's MSE (on z-scored values) is at most this (0: never)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Most parallel contiguous streams (fewer for short series)."),
@@ -111,9 +111,9 @@ def train_series(
     learning_rate: float = typer.Option(0.01, "--learning-rate", "--lr", help="Adam learning rate."),
     valid_fraction: float = typer.Option(0.0, "--valid-fraction", help="Hold out this tail fraction for validation."),
     early_stopping: int = typer.Option(0, "--early-stopping", help="Stop after this many epochs without validation improvement (0: never)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible training."),
-    force: bool = typer.Option(False, "--force", help="Replace a model already in the output directory."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    seed: Seed = None,
+    force: ReplaceModel = False,
+    quiet: Quiet = False,
     export: bool = typer.Option(True, "--export/--no-export", help="Also save a LiteRT export of the step (fast forecasts)."),
 ) -> None:
     """Train a next-value model on numeric CSV columns (values are z-scored; the scaling is saved)."""

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from wordrnn.cli.app import app, err, out, quiet_tensorflow
-from wordrnn.cli.options import Encoding, Eos, Lowercase, MaxVocab, MinCount, Pretokenized
+from wordrnn.cli.options import (Encoding, Eos, Layers, Lowercase, MaxVocab, MinCount, ModelOutput, Pretokenized, Quiet,
+                                 ReplaceModel, Seed, Units)
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig
 
 
@@ -18,7 +19,7 @@ from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig
 def train(
     corpus: list[str] = typer.Argument(..., help="Text files, directories of *.txt files, '-' for standard input, "
                                        "or one directory made by `wordrnn prepare` (its vocabulary and tokenizer settings apply)."),
-    output: Path = typer.Option(Path("wordrnn-model"), "-o", "--output", help="Model directory to write."),
+    output: ModelOutput = Path("wordrnn-model"),
     valid: Optional[list[str]] = typer.Option(None, "--valid", help="Validation text (default: a held-out tail of the corpus)."),
     pretokenized: Pretokenized = False,
     lowercase: Lowercase = False,
@@ -27,8 +28,8 @@ def train(
     max_vocab: MaxVocab = 20000,
     min_count: MinCount = 1,
     cell: str = typer.Option("lstm", "--cell", help="Recurrent cell: lstm, gru, elman or jordan."),
-    layers: int = typer.Option(1, "--layers", help="Number of recurrent layers."),
-    units: int = typer.Option(256, "--units", help="Units per recurrent layer."),
+    layers: Layers = 1,
+    units: Units = 256,
     embedding: int = typer.Option(128, "--embedding", help="Word embedding width."),
     dropout: float = typer.Option(0.1, "--dropout", help="Dropout on embeddings and between layers."),
     recurrent_dropout: float = typer.Option(0.0, "--recurrent-dropout", help="Dropout on recurrent connections (slower)."),
@@ -44,16 +45,16 @@ def train(
     lr_patience: int = typer.Option(1, "--lr-patience", help="Halve the learning rate after this many epochs without improvement."),
     early_stopping: int = typer.Option(3, "--early-stopping", help="Stop after this many epochs without improvement (0: never)."),
     valid_fraction: float = typer.Option(0.05, "--valid-fraction", help="Held-out tail used for validation without --valid."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible training."),
+    seed: Seed = None,
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a resumable checkpoint every N steps (0: epoch ends only)."),
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", help="Also save one when this many minutes passed since the last (0: off)."),
     max_steps: int = typer.Option(0, "--max-steps", help="Stop after this many steps (0: no limit)."),
     xla: bool = typer.Option(False, "--xla/--no-xla", help="Compile the training step with XLA (often faster on CPU)."),
     lr_decay: float = typer.Option(1.0, "--lr-decay", help="Multiply the learning rate by this after every epoch (1: constant)."),
     sampled_softmax: int = typer.Option(0, "--sampled-softmax", help="Train with a softmax over this many sampled words (0: full; faster on large vocabularies)."),
-    force: bool = typer.Option(False, "--force", help="Replace a model already in the output directory."),
+    force: ReplaceModel = False,
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted training in the output directory."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    quiet: Quiet = False,
     strategy: str = typer.Option("default", "--strategy", help="default (one device), mirrored (every local GPU) or "
                                  "multiworker (one process per machine, cluster in TF_CONFIG; see the README)."),
     export: bool = typer.Option(True, "--export/--no-export", help="Also save a LiteRT export of the step (fast start for complete/generate)."),
