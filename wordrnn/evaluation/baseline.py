@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from wordrnn import __version__
 from wordrnn.store import checkpoint as ckpt
-from wordrnn.config import TokenizerConfig, from_dict, to_dict
+from wordrnn.store.meta import describe, model_meta
+from wordrnn.config import TokenizerConfig, from_dict
 from wordrnn.errors import ModelFormatError
 from wordrnn.runtime.ngram import FORMAT, KneserNey
 from wordrnn.text.tokenizer import Tokenizer
@@ -71,14 +71,9 @@ def train_baseline(
             vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
         ids = encode_corpus(paths, tokenizer, vocab, encoding)
     kn = KneserNey.train(ids, len(vocab))
-    meta = {
-        "kind": KIND,
-        "wordrnn_version": __version__,
-        "parameters": kn.size,
-        "config": {"tokenizer": to_dict(tokenizer_config), "ngram": {"format": FORMAT, "order": 3,
-                                                                   "smoothing": "interpolated modified Kneser-Ney"}},
-        "corpus": {"files": [str(p) for p in corpus], "train_tokens": int(len(ids))},
-    }
+    ngram = {"format": FORMAT, "order": 3, "smoothing": "interpolated modified Kneser-Ney"}
+    meta = model_meta(KIND, {"tokenizer": tokenizer_config, "ngram": ngram},
+                      {"files": [str(p) for p in corpus], "train_tokens": int(len(ids))}, parameters=kn.size)
     ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, meta, {"vocab.json": vocab.to_json(), "ngram.npz": kn.to_arrays()})
     return {"tokens": int(len(ids)), "vocab": len(vocab), "ngrams": kn.size,
             "seconds": round(time.perf_counter() - started, 3)}
@@ -105,13 +100,8 @@ def describe_baseline(directory: str | Path) -> dict[str, Any]:
     manifest = ckpt.read_manifest(directory)
     metrics = ckpt.read_json(directory, manifest, "metrics") if "metrics" in manifest["files"] else {}
     vocab = ckpt.read_json(directory, manifest, "vocab")
-    return {
-        "path": str(directory), "kind": manifest.get("kind"), "written": manifest.get("written"),
-        "wordrnn_version": manifest.get("wordrnn_version"), "parameters": manifest.get("parameters"),
-        "vocab_size": len(vocab.get("words", [])) if isinstance(vocab, dict) else None,
-        "config": manifest.get("config"), "corpus": manifest.get("corpus"), "history": [],
-        "metrics": metrics, "card": None, "litert": None, "interpolation": None,
-    }
+    return describe(directory, manifest, metrics=metrics,
+                    vocab_size=len(vocab.get("words", [])) if isinstance(vocab, dict) else None)
 
 
 def evaluate_baseline(

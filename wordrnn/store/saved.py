@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from wordrnn.store import checkpoint as ckpt
+from wordrnn.store.meta import describe
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict
 from wordrnn.errors import ConfigError, ModelFormatError
 from wordrnn.text.lexicon import Lexicon
@@ -108,22 +109,9 @@ class SavedModel:
 
         Read from the directory alone (no TensorFlow), so describing a model stays fast.
         """
-        manifest = self.manifest
-        return {
-            "path": str(self.path),
-            "kind": manifest.get("kind"),
-            "written": manifest.get("written"),
-            "wordrnn_version": manifest.get("wordrnn_version"),
-            "parameters": self.parameter_count(),
-            "vocab_size": len(self.vocab) if self.vocab else None,
-            "config": manifest.get("config"),
-            "corpus": manifest.get("corpus"),
-            "history": self.history,
-            "metrics": self.metrics,
-            "card": self.optional_json("card"),
-            "litert": manifest.get("litert"),
-            "interpolation": manifest.get("interpolation"),
-        }
+        return describe(self.path, self.manifest, parameters=self.parameter_count(),
+                        vocab_size=len(self.vocab) if self.vocab else None, history=self.history,
+                        metrics=self.metrics, card=self.optional_json("card"))
 
 
 def bundled_model_path() -> Path | None:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from wordrnn import __version__
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.train.batching import StreamBatches, split_tail
-from wordrnn.config import STRATEGIES, ModelConfig, TokenizerConfig, TrainConfig, replace, to_dict
+from wordrnn.config import STRATEGIES, ModelConfig, TokenizerConfig, TrainConfig, replace
 from wordrnn.errors import ConfigError, CorpusError, ModelFormatError
+from wordrnn.store.meta import model_meta
 from wordrnn.store.saved import SavedModel
 from wordrnn.train.resources import check_memory, check_size
 from wordrnn.text.tokenizer import Tokenizer
@@ -50,7 +50,8 @@ def run_training(
     Args:
         train_data: an array, or a ``shards.ShardedTokens`` view read through ``tf.data``.
         files: extra files stored with every save (vocabulary...).
-        meta: manifest fields (config, corpus description...).
+        meta: the manifest's description of the model (``meta.model_meta``); the parameter count
+            and the strategy are added here.
         after_save: called with the directory after the final model is saved (e.g. export).
         strategy: "default", "mirrored" or "multiworker" (see ``distributed.py``); under a
             strategy only the chief writes the model directory.
@@ -66,8 +67,7 @@ def run_training(
     if valid_data is not None and len(valid_data) > 1:
         valid = StreamBatches(valid_data, min(train_config.batch_size, len(valid_data) - 1), train_config.window)
     snapshot = _read_checkpoint(out_dir, batches, model_config, train_config) if resume else None
-    meta = {**meta, "wordrnn_version": __version__, "parameters": parameters,
-            "strategy": {"name": strategy, "replicas": getattr(engine, "replicas", 1)}}
+    meta = {**meta, "parameters": parameters, "strategy": {"name": strategy, "replicas": getattr(engine, "replicas", 1)}}
     save = _saver(out_dir, files, meta, has_valid=valid is not None)
     chief = getattr(engine, "is_chief", True)  # the one process that writes
     with ckpt.TrainingLock(out_dir) if chief else contextlib.nullcontext():
@@ -188,13 +188,10 @@ def train_text(
     _check_resumed_corpus(previous, len(ids))
     if previous is None:
         model_config = replace(model_config, input_kind="tokens", vocab_size=len(vocab))
-    meta = {
-        "kind": "tokens",
-        "config": {"model": to_dict(model_config), "tokenizer": to_dict(tokenizer.config), "train": to_dict(train_config)},
-        "corpus": {"files": [str(p) for p in corpus], "train_tokens": int(len(ids)),
+    corpus_info = {"files": [str(p) for p in corpus], "train_tokens": int(len(ids)),
                    "valid_tokens": int(len(valid_ids)) if valid_ids is not None else 0,
-                   "prepare_seconds": round(time.perf_counter() - started, 3)},
-    }
+                   "prepare_seconds": round(time.perf_counter() - started, 3)}
+    meta = model_meta("tokens", {"model": model_config, "tokenizer": tokenizer.config, "train": train_config}, corpus_info)
     on_stage("training")
     summary = run_training(out_dir, model_config, train_config, ids, valid_ids, {"vocab.json": vocab.to_json()}, meta,
                            resume=resume, callbacks=callbacks, should_stop=should_stop, after_save=after_save,
@@ -293,13 +290,10 @@ def train_series(
     window = min(train_config.window, pairs)
     train_config = replace(train_config, window=window, batch_size=max(1, min(train_config.batch_size, pairs // window)))
     model_config = replace(model_config, input_kind="series", features=len(series.columns))
-    meta = {
-        "kind": "series",
-        "config": {"model": to_dict(model_config), "tokenizer": to_dict(TokenizerConfig()), "train": to_dict(train_config)},
-        "corpus": {"files": [source], "train_values": len(train), "valid_values": 0 if valid is None else len(valid)},
-        "series": {"columns": list(series.columns), "scaler": scaler.to_json(), "source": source,
-                   "steps": len(series)},
-    }
+    meta = model_meta("series", {"model": model_config, "tokenizer": TokenizerConfig(), "train": train_config},
+                      {"files": [source], "train_values": len(train), "valid_values": 0 if valid is None else len(valid)},
+                      series={"columns": list(series.columns), "scaler": scaler.to_json(), "source": source,
+                              "steps": len(series)})
     tail = {"tail": series.values[-keep_tail:].tolist()}
     summary = run_training(out_dir, model_config, train_config, train, valid, {"series.json": tail}, meta,
                            callbacks=callbacks, should_stop=should_stop, after_save=after_save)
