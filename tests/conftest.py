@@ -10,10 +10,6 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "sample.txt"
-SHARED = ROOT.parent / "shared" / "corpora"
-
 SUBJECTS = ["the cat", "the dog", "a bird", "my friend", "the old man", "she", "he", "they"]
 VERBS = ["sees", "likes", "finds", "wants", "follows"]
 OBJECTS = ["the ball", "a red apple", "the green tree", "the small house", "a blue car", "the river"]
@@ -49,7 +45,7 @@ def train_tiny(corpus: Path, out: Path, cell: str = "lstm", epochs: int = 2, **o
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, text_file) -> Path:
-    """A 16-unit LSTM trained for two epochs on the generated grammar."""
+    """A 16-unit LSTM trained for eight epochs on the generated grammar."""
     out = tmp_path_factory.mktemp("models") / "tiny"
     train_tiny(text_file, out, epochs=8, learning_rate=0.02)
     return out

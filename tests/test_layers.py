@@ -1,4 +1,4 @@
-"""The package's import graph: no circles, and every import points down the layers of STYLE.md.
+"""The package's import graph: no circles, and every import points down the layers (``LAYERS`` below).
 
 Function-level imports count (they are real dependencies, only deferred); imports inside an
 ``if TYPE_CHECKING:`` block do not.

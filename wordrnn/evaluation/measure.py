@@ -1,7 +1,8 @@
 """``wordrnn.evaluate``: a model (or an n-gram baseline) measured on text, as ``wordrnn evaluate`` does.
 
-The metrics are those of ``evaluation.metrics`` (``BENCHMARKS.md`` §1); the distributions come
-from ``evaluation.streams``, with the model's interpolation (cache, n-gram) unless asked not to.
+The metrics are those of ``evaluation.metrics`` (the protocol is described in the README section
+"Measuring quality"); the distributions come from ``evaluation.streams``, with the model's
+interpolation (cache, n-gram) unless asked not to.
 """
 
 from __future__ import annotations

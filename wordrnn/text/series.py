@@ -54,10 +54,6 @@ class Scaler:
         scale = np.where(std > 1e-12 * np.maximum(np.abs(values).max(axis=0), 1.0), std, 1.0)  # constant column: 1
         return cls(tuple(float(m) for m in values.mean(axis=0)), tuple(float(s) for s in scale))
 
-    @classmethod
-    def identity(cls, features: int) -> Scaler:
-        return cls((0.0,) * features, (1.0,) * features)
-
     def transform(self, values: np.ndarray) -> np.ndarray:
         return ((np.asarray(values, np.float64) - self.mean) / self.scale).astype(np.float32)
 

@@ -8,10 +8,8 @@ lookup two binary searches instead of a scan.
 from __future__ import annotations
 
 import bisect
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -162,6 +160,3 @@ class Vocabulary:
         if not isinstance(display, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in display.items()):
             raise ModelFormatError("vocabulary display forms are not text; the model directory is damaged")
         return cls(words, counts, display)
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")
