@@ -140,7 +140,7 @@ def _model_table(description: dict[str, Any]) -> Table:
     for key, value in (description["corpus"] or {}).items():
         table.add_row(f"corpus {key}", str(value))
     if description.get("interpolation"):
-        table.add_row("interpolation", ", ".join(f"{k}={v:.4g}" for k, v in description["interpolation"].items()))
+        table.add_row("interpolation", ", ".join(f"{k}={_text(v)}" for k, v in description["interpolation"].items()))
     for key, value in (description["metrics"] or {}).items():
         table.add_row(f"metric {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
     return table
@@ -165,22 +165,24 @@ def card_table(card: dict[str, Any]) -> Table:
     table = Table(title=str(card.get("name", "model card")), show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
-
-    def text(value: Any) -> str:
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        if isinstance(value, int) and not isinstance(value, bool):
-            return f"{value:,}"
-        return ", ".join(map(text, value)) if isinstance(value, list) else str(value)
-
     for key, value in card.items():
         if key in ("name", "configuration"):
             continue
         if isinstance(value, dict):
             for sub, item in value.items():
                 if isinstance(item, dict):
-                    item = ", ".join(f"{k}={text(v)}" for k, v in item.items())
-                table.add_row(f"{key} {sub}".replace("_", " "), text(item))
+                    item = ", ".join(f"{k}={_text(v)}" for k, v in item.items())
+                table.add_row(f"{key} {sub}".replace("_", " "), _text(item))
         else:
-            table.add_row(key.replace("_", " "), text(value))
+            table.add_row(key.replace("_", " "), _text(value))
     return table
+
+
+def _text(value: Any) -> str:
+    """A figure as a table shows it: 4 significant digits, thousands separated, lists joined; any
+    other value (a nested record, say) as it is, so a field a newer writer adds never breaks ``info``."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return ", ".join(map(_text, value)) if isinstance(value, list) else str(value)
