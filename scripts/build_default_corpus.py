@@ -14,6 +14,7 @@ line (a document boundary) where one is near. Raw sources (pros and cons, inaugu
 are tokenized with wordrnn's own tokenizer, so that every output file is one sentence per line
 of space-separated tokens in the original case; Brown's quote tokens (`` and '') become plain
 quotes. The files are read with ``--pretokenized``; case folding is the model's choice.
+Each part is written per source (``train-brown.txt``...) and merged (``train.txt``...).
 
 Usage: python scripts/build_default_corpus.py --out /work/runs/default-corpus
 Prints one JSON line per output file (tokens, lines).
@@ -87,8 +88,7 @@ def build(out: Path) -> list[dict]:
         merged = []
         for name, split in parts.items():
             merged.extend(split[part])
-            if part != "train":
-                rows.append(write(out / f"{part}-{name}.txt", split[part]))
+            rows.append(write(out / f"{part}-{name}.txt", split[part]))
         rows.append(write(out / f"{part}.txt", merged))
     return rows
 
