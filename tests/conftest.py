@@ -16,6 +16,29 @@ OBJECTS = ["the ball", "a red apple", "the green tree", "the small house", "a bl
 ENDINGS = [".", "!", " today.", " again.", " every day."]
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked ``slow`` (the marker pyproject.toml defines) are the long versions of shorter ones:
+    they run only when asked, with ``-m slow`` or ``WORDRNN_SLOW=1``; the default run skips them."""
+    if "slow" in config.getoption("markexpr", "") or os.environ.get("WORDRNN_SLOW"):
+        return
+    skip = pytest.mark.skip(reason="long version: run with -m slow or WORDRNN_SLOW=1")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
+
+
+def assert_clean_error(result, *needles: str) -> None:
+    """A command failed as users must see it: a non-zero exit and one ``error:`` line naming every
+    needle, with no traceback and no "internal error" (an exception the CLI did not expect)."""
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "internal error" not in lines[0], lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
 def make_text(sentences: int = 400, seed: int = 0) -> str:
     """A small, learnable language: subject verb object ending, one sentence a line."""
     rng = random.Random(seed)
@@ -68,3 +91,21 @@ def make_untrained(out: Path, *, vocab_size: int = 50, **model_overrides) -> Pat
                                      "train": to_dict(TrainConfig())}}
     ckpt.write_manifest(out, ckpt.MODEL_MANIFEST, meta, files)
     return out
+
+
+@pytest.fixture()
+def trained_engines(monkeypatch) -> list:
+    """The engines the training jobs build during a test, kept: their models are what the jobs held in
+    memory, so a test can compare a saved and loaded model with the model as it was before saving."""
+    from wordrnn.train import jobs
+
+    engines = []
+    build = jobs._build_engine
+
+    def keep(*args, **kwargs):
+        engine, parameters = build(*args, **kwargs)
+        engines.append(engine)
+        return engine, parameters
+
+    monkeypatch.setattr(jobs, "_build_engine", keep)
+    return engines

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from test_cli_train import assert_clean_error
+from conftest import assert_clean_error
 from wordrnn.cli.main import app
 
 runner = CliRunner()
@@ -23,12 +23,6 @@ def model(tmp_path, tiny_model):
     target = tmp_path / "model"
     shutil.copytree(tiny_model, target)
     return target
-
-
-def test_help():
-    for path in (["evaluate"], ["interpolate"], ["baseline"], ["baseline", "train"], ["baseline", "evaluate"]):
-        result = run(*path, "--help")
-        assert result.exit_code == 0 and "Usage" in result.output
 
 
 def test_evaluate_json_limit_and_info(model, text_file):

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from test_cli_train import assert_clean_error
+from conftest import assert_clean_error
 from wordrnn.cli.main import app
 from wordrnn.cli.predict import LineStreamer
 from wordrnn.text.tokenizer import Tokenizer

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from test_cli_train import assert_clean_error
+from conftest import assert_clean_error
 from wordrnn.keyboard import adapt
 from wordrnn.cli import repl as cli_repl
 from wordrnn.cli.main import app

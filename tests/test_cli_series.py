@@ -8,7 +8,7 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from test_cli_train import assert_clean_error
+from conftest import assert_clean_error
 from wordrnn.cli.main import app
 
 runner = CliRunner()
@@ -19,12 +19,6 @@ QUICK_SERIES = ["--units", "8", "--epochs", "3", "--batch-size", "2", "--window"
 
 def run(*args: str):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def test_series_commands_have_help():
-    for command in ("sine", "train-series", "forecast"):
-        result = run(command, "--help")
-        assert result.exit_code == 0 and "Usage" in result.output
 
 
 def test_sine_json_has_the_figures(tmp_path):

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_text
+from conftest import assert_clean_error, make_text
 from wordrnn.cli.main import app
 
 runner = CliRunner()
@@ -16,15 +16,6 @@ TINY = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5"
 
 def run(*args: str, input: str | None = None):
     return runner.invoke(app, list(args), input=input)
-
-
-def assert_clean_error(result, *needles: str):
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def _command_paths(command, prefix=()):
@@ -38,7 +29,8 @@ def test_every_command_has_help():
     import typer
 
     paths = list(_command_paths(typer.main.get_command(app)))
-    assert {("train",), ("info",)} <= set(paths)
+    assert {("train",), ("info",), ("evaluate",), ("interpolate",), ("baseline", "train"), ("baseline", "evaluate"),
+            ("sine",), ("train-series",), ("forecast",)} <= set(paths)
     for path in paths:
         result = run(*path, "--help")
         assert result.exit_code == 0, path

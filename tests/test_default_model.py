@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import zipfile
@@ -53,13 +54,32 @@ def test_card_matches_the_files(bundled):
         assert card[key], key
     assert card["parameters"] == bundled.parameter_count()
     assert card["configuration"] == bundled.manifest["config"]
-    metrics = bundled.metrics
-    for key, value in card["metrics_brown_valid"].items():
-        assert metrics[key] == value, key
     assert card["metrics_brown_valid"]["vocab"] == len(bundled.vocab)
     assert card["export"]["quantize"] == bundled.manifest["litert"]["quantize"]
     for name in bundled.manifest["files"].values():  # every file named is present and verified
         ckpt.read_file(bundled.path, bundled.manifest, name.rsplit("-", 1)[0])
+
+
+def test_card_figures_agree_with_what_can_be_recomputed(bundled):
+    """The card's figures and metrics.json come from one dict of the same run, so each is checked
+    against a recomputation instead: bits from perplexity, the perplexity against the interpolation
+    fit's own pass over the text, and the token counts against the validation text itself."""
+    card = bundled.optional_json("card")
+    figures = card["metrics_brown_valid"]
+    assert figures["bits"] == pytest.approx(math.log2(figures["ppl"]))
+    assert 0 < figures["top1"] <= figures["top3"] <= figures["top5"] < 1 and 0 < figures["ksr3"] < 1
+    fitted = card["interpolation"]  # what `wordrnn interpolate` measured in its own pass, not `evaluate`
+    assert {k: fitted[k] for k in bundled.manifest["interpolation"]} == bundled.manifest["interpolation"]
+    assert figures["tokens"] == fitted["tokens"]
+    assert figures["ppl"] == pytest.approx(fitted["valid_ppl_interpolated"], rel=2e-3)
+    valid = ROOT.parent / "shared" / "corpora" / "brown" / "valid.txt"
+    if not valid.is_file():
+        pytest.skip(f"{valid} is absent: the token counts cannot be recounted")
+    sentences = [line.split() for line in valid.read_text(encoding="utf-8").splitlines() if line.strip()]
+    words = sum(map(len, sentences))  # pre-tokenized: one sentence a line, tokens split by spaces
+    assert figures["tokens"] == words + len(sentences)  # each sentence ends with </s>
+    assert bundled.metrics["words"] == words
+    assert {key: bundled.metrics[key] for key in figures} == figures  # `info` shows what the card says
 
 
 @pytest.mark.parametrize("context", sorted(ACCEPTABLE_TOP5))
@@ -100,8 +120,11 @@ def test_info_without_argument_describes_the_default_model():
 
 
 def test_the_wheel_ships_the_default_model(tmp_path, bundled):
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
-                           capture_output=True, text=True, timeout=600)
+    """Built offline: without build isolation, with the setuptools and wheel already installed."""
+    for backend in ("setuptools", "wheel"):
+        pytest.importorskip(backend, reason=f"building the wheel without network access needs {backend} installed")
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-build-isolation", "--no-deps",
+                            "--no-index", "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next(tmp_path.glob("wordrnn-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

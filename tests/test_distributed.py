@@ -201,7 +201,6 @@ def test_two_workers_train_like_one_process(dataset, tmp_path):
     np.testing.assert_allclose(_predict(model_dir, context), _predict(single, context), atol=1e-3)
 
 
-@pytest.mark.slow
 def test_a_stop_on_one_worker_stops_both_and_resume_continues(dataset, tmp_path):
     """Ctrl-C on worker 1 only: both stop after the same step, the chief saves, and --resume ends where one run would."""
     model_dir, single = tmp_path / "two", tmp_path / "one"
@@ -224,7 +223,6 @@ def test_a_stop_on_one_worker_stops_both_and_resume_continues(dataset, tmp_path)
     np.testing.assert_allclose(_history(model_dir), _history(single), atol=1e-3)
 
 
-@pytest.mark.slow
 def test_a_lost_worker_ends_the_others_with_one_clean_error(dataset, tmp_path):
     procs = start_workers([str(dataset), "-o", str(tmp_path / "m"), *TINY, "--epochs", "500"])
     deadline = time.monotonic() + TIMEOUT

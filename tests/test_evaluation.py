@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -101,16 +102,53 @@ class BigramRunner:
         return self.table[inputs], [inputs[:, -1:].astype(np.float32)]
 
 
-def test_batched_streams_score_every_target_once(monkeypatch):
+class DecayingRunner:
+    """A fake recurrent network: its state counts every word read, halving at each step (h = h / 2 +
+    onehot), and its distribution is softmax(h W), so every earlier word still counts a little, as in
+    an RNN whose memory fades."""
+
+    input_kind = "tokens"
+
+    def __init__(self, vocab_size: int = 7) -> None:
+        self.weights = np.random.default_rng(4).normal(0.0, 2.0, (vocab_size, vocab_size)).astype(np.float32)
+        self.state_sizes = [vocab_size]
+
+    def zero_state(self, batch: int = 1):
+        return [np.zeros((batch, self.state_sizes[0]), np.float32)]
+
+    def step(self, inputs, state):
+        h = np.float32(0.5) * state[0] + np.eye(self.state_sizes[0], dtype=np.float32)[np.asarray(inputs, int)]
+        logits = h @ self.weights
+        probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return probs / probs.sum(axis=-1, keepdims=True), [h]
+
+    def sequence(self, inputs, state):
+        steps = []
+        for t in range(inputs.shape[1]):
+            probs, state = self.step(inputs[:, t], state)
+            steps.append(probs)
+        return np.stack(steps, axis=1), state
+
+
+def test_batched_streams_with_burn_in_score_like_one_pass(monkeypatch):
+    """A recurrent runner with the word cache: many streams, each reading ``BURN_IN`` words of the text
+    before its first scored target and carrying its state from window to window, score what one pass
+    does (0.5 ** 500 and 0.9 ** 500: nothing is left of the zero state they started from)."""
     monkeypatch.setattr(streams, "MIN_STREAM", 10)
-    monkeypatch.setattr(streams, "BURN_IN", 3)
-    ids = np.random.default_rng(1).integers(0, 7, 500)
+    ids = np.random.default_rng(1).integers(0, 7, 3000)
     tokens = [VOCAB.words[i] for i in ids]
-    seen = np.concatenate([p for _, p in streams.network_distributions(BigramRunner(), ids, batch_size=8, window=7)])
-    assert sorted(seen.tolist()) == list(range(500))
-    one = score(streams.network_distributions(BigramRunner(), ids, batch_size=1), VOCAB, ids, tokens)
-    many = score(streams.network_distributions(BigramRunner(), ids, batch_size=8, window=7), VOCAB, ids, tokens)
-    assert one == pytest.approx(many)
+
+    def batched(**kwargs):
+        runner = MixtureRunner(DecayingRunner(), Mixer(Interpolation(cache=0.3, cache_decay=0.9, cache_fill=2.0), 7))
+        return score(streams.network_distributions(runner, ids, **kwargs), VOCAB, ids, tokens)
+
+    begins, scored, _ = streams.stream_bounds(len(ids), 8)
+    assert len(begins) == 8 and (begins[2:] > 0).all() and (scored - begins == streams.BURN_IN)[2:].all()
+    one = batched(batch_size=1, window=len(ids))
+    assert batched(batch_size=8, window=7) == pytest.approx(one, rel=1e-6)
+    # control: streams that start from the zero state mid-text (no burn-in) score differently
+    monkeypatch.setattr(streams, "stream_bounds", functools.partial(streams.stream_bounds, burn_in=0))
+    assert batched(batch_size=8, window=7)["ppl"] != pytest.approx(one["ppl"], rel=1e-4)
 
 
 def test_ngram_path_matches_its_probabilities():

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_text, make_untrained, train_tiny
-from test_cli_train import TINY, assert_clean_error
+from conftest import assert_clean_error, make_text, make_untrained, train_tiny
+from test_cli_train import TINY
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.cli.main import app
 from wordrnn.errors import ConfigError, ExportError, LockedError
@@ -215,11 +215,29 @@ def test_cli_train_series_exports_and_forecast_runs_on_litert(tmp_path):
     assert np.allclose(forecasts["litert"], forecasts["keras"], atol=1e-3)
 
 
-def test_text_agreement_of_a_runner_with_itself_is_total(tmp_path):
-    from wordrnn.runtime.export import text_agreement
-    from wordrnn.runtime.keras import KerasStep
+class TableStep:
+    """A fake token runner whose next-word distribution is a row of ``table``: the row of the word just read."""
 
-    saved = SavedModel.load(make_untrained(tmp_path / "m"))
-    runner = KerasStep(saved)
-    result = text_agreement(runner, runner, [3, 4, 5, 2, 6])
-    assert result == {"top3_agreement": 1.0, "positions": 5, "max_prob_diff": 0.0}
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = table
+
+    def zero_state(self, batch: int = 1):
+        return [np.zeros((batch, 1), np.float32)]
+
+    def step(self, inputs, state):
+        return self.table[np.asarray(inputs, int)], [np.asarray(inputs, np.float32)[:, None]]
+
+
+def test_text_agreement_counts_the_positions_whose_top3_words_differ():
+    from wordrnn.runtime.export import text_agreement
+
+    table = np.random.default_rng(5).dirichlet(np.ones(8), 8).astype(np.float32)
+    changed = table.copy()
+    words = changed[4, 2:]  # after reading word 4, its best word (</s> and <unk> aside) swaps with its worst
+    best, worst = 2 + int(words.argmax()), 2 + int(words.argmin())
+    changed[4, [best, worst]] = changed[4, [worst, best]]
+    ids = [3, 4, 5, 2, 6, 4, 7]  # read: </s> 3 4 5 2 6 4, so two of the seven positions follow word 4
+    result = text_agreement(TableStep(table), TableStep(changed), ids)
+    assert result == {"top3_agreement": pytest.approx(5 / 7), "positions": 7,
+                      "max_prob_diff": pytest.approx(float(table[4, best] - table[4, worst]))}
+    assert text_agreement(TableStep(table), TableStep(table), ids)["top3_agreement"] == 1.0

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_text
-from test_cli_train import assert_clean_error
+from conftest import assert_clean_error, make_text
 from wordrnn.cli.main import app
 from wordrnn.config import TokenizerConfig
 from wordrnn.errors import ConfigError, CorpusError, OutputExistsError

@@ -37,9 +37,6 @@ runner = CliRunner()
 ARGS = ["--units", "8", "--embedding", "4", "--batch-size", "4", "--window", "5", "--epochs", "2", "--seed", "1",
         "--dropout", "0.2", "--valid-fraction", "0", "--max-vocab", "200", "--checkpoint-every", "3", "-q", "--no-export"]
 TIMEOUT = 180
-# Full-length versions run with `pytest -m slow` or WORDRNN_SLOW=1; the default (CI) run keeps the short ones.
-slow = pytest.mark.skipif("'slow' not in config.getoption('markexpr', '') and not os.environ.get('WORDRNN_SLOW')",
-                          reason="long version: run with -m slow or WORDRNN_SLOW=1")
 
 
 def _history(directory: Path, manifest: str = ckpt.CHECKPOINT_MANIFEST) -> list[dict]:
@@ -188,7 +185,6 @@ def test_killed_training_loads_and_resumes_exactly(corpus, reference, tmp_path):
 
 
 @pytest.mark.slow
-@slow
 def test_ten_kill_trials(corpus, reference, tmp_path):
     """Ten kills mid-training, each loaded and resumed (plus kills during start-up in between)."""
     _run_trials(max(15, int(os.environ.get("WORDRNN_KILL_TRIALS", 15))), corpus, reference, tmp_path)

@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_text
-from test_hostile_input import assert_clean_error
+from conftest import assert_clean_error, make_text
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.train import resources
 from wordrnn.cli.main import app

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_untrained
-from test_cli_train import assert_clean_error
+from conftest import assert_clean_error, make_untrained
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.runtime import litert as runtime_litert
 from wordrnn.cli.main import app

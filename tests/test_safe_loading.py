@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import assert_clean_error
 import wordrnn
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.cli.main import app
@@ -95,11 +96,7 @@ def assert_refused(directory: Path, *needles: str, cli: bool = True) -> None:
     for needle in needles:
         assert needle in str(caught.value), str(caught.value)
     if cli:
-        result = runner.invoke(app, ["complete", "the", "--model", str(directory), "--runtime", "keras"])
-        assert result.exit_code != 0 and "Traceback" not in result.output
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-        assert "internal error" not in lines[0], lines[0]
+        assert_clean_error(runner.invoke(app, ["complete", "the", "--model", str(directory), "--runtime", "keras"]))
 
 
 # --- the payloads are real -----------------------------------------------------------------------

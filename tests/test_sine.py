@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -48,9 +50,28 @@ def test_predict_series_rejects_empty_priming_and_bad_steps():
         predict_series(Doubler(), np.ones((2, 1)), 0)
 
 
+class FitClock:
+    """An engine callback noting when training began and ended."""
+
+    def on_train_begin(self, info: dict) -> None:
+        self.began = time.perf_counter()
+
+    def on_train_end(self, summary: dict) -> None:
+        self.ended = time.perf_counter()
+
+
 @pytest.fixture(scope="module")
-def sine_result():
-    return run_sine(epochs=400, until_mse=3e-5, learning_rate=0.03, seed=0)
+def timed_sine():
+    """The demo's result, the engine's own start and end, and the wall-clock time around the call."""
+    clock = FitClock()
+    called = time.perf_counter()
+    result = run_sine(epochs=400, until_mse=3e-5, learning_rate=0.03, seed=0, callbacks=[clock])
+    return result, clock, time.perf_counter() - called
+
+
+@pytest.fixture(scope="module")
+def sine_result(timed_sine):
+    return timed_sine[0]
 
 
 def test_sine_demo_learns_the_continuation(sine_result):
@@ -61,7 +82,11 @@ def test_sine_demo_learns_the_continuation(sine_result):
     assert np.allclose(result.expected, np.sin(np.arange(36, 72)), atol=1e-6)
     assert result.stopped == "until_loss" and result.epochs < 400
     assert result.final_loss <= 3e-5
-    assert result.train_seconds > 0
+
+
+def test_training_time_covers_the_training_and_no_more_than_the_call(timed_sine):
+    result, clock, call_seconds = timed_sine
+    assert clock.ended - clock.began - 1e-3 <= result.train_seconds <= call_seconds + 1e-3  # rounded to ms
 
 
 def test_one_step_and_free_running_differ_as_they_should(sine_result):
