@@ -62,11 +62,14 @@ def metrics_table(rows: dict[str, dict[str, Any]]) -> Table:
     columns = [("ppl", "ppl", "{:.1f}"), ("bits/word", "bits", "{:.3f}"), ("top-1", "top1", "{:.1%}"),
                ("top-3", "top3", "{:.1%}"), ("top-5", "top5", "{:.1%}"), ("KSR@3", "ksr3", "{:.1%}"),
                ("OOV", "oov_rate", "{:.1%}"), ("tokens", "tokens", "{:,}"), ("vocab", "vocab", "{:,}")]
+    if any("ppl_open" in metrics for metrics in rows.values()):  # a model with a lexicon
+        columns[1:1] = [("ppl (open)", "ppl_open", "{:.1f}")]
+        columns.insert(-2, ("OOV completable", "oov_completable", "{:.1%}"))
     table.add_column("model")
     for title, _, _ in columns:
         table.add_column(title, justify="right")
     for name, metrics in rows.items():
-        table.add_row(name, *(fmt.format(metrics[key]) for _, key, fmt in columns))
+        table.add_row(name, *(fmt.format(metrics[key]) if key in metrics else "-" for _, key, fmt in columns))
     return table
 
 
@@ -82,6 +85,7 @@ def evaluate(
     save: bool = typer.Option(False, "--save", help="Store the metrics in the model directory (shown by `wordrnn info`)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Parallel streams evaluated at once."),
     interpolation: bool = typer.Option(True, "--interpolation/--network-only", help="Use the model's cache/n-gram interpolation (as predictions do) or the network alone."),
+    lexicon: bool = typer.Option(True, "--lexicon/--no-lexicon", help="Count the model's open-vocabulary lexicon, if it has one: KSR@3 taps the unknown words it completes; adds open-vocabulary perplexity."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Perplexity, bits per word, top-1/3/5 accuracy, keystroke savings (KSR@3) and OOV rate on a text."""
@@ -94,15 +98,10 @@ def evaluate(
         raise ConfigError(f"--batch-size must be 1 or more, got {batch_size}")
     quiet_tensorflow()
     rows: dict[str, dict[str, Any]] = {}
-    with progress_bar("evaluating", quiet or as_json) as update:
+    with progress_bar("evaluating", quiet or as_json) as update, warnings_to_stderr():
         rows[str(model or "model")] = run_evaluate(files, model, pretokenized=pretokenized, limit=limit,
                                                    batch_size=batch_size, save=save, interpolated=interpolation,
-                                                   on_progress=update)
-    if interpolation:
-        from wordrnn.evaluation.interpolation import warn_if_fitting_text
-
-        with warnings_to_stderr():
-            warn_if_fitting_text(files, model)
+                                                   lexicon=lexicon, on_progress=update)
     if baseline is not None:
         from wordrnn.evaluation.baseline import evaluate_baseline, is_baseline
         from wordrnn.evaluation.streams import load_word_model

@@ -70,7 +70,7 @@ def interpolate(
     edges = check_edges(bucket_edges)
     saved = load_word_model(model)
     with readable_twice(valid) as paths:
-        fitted_on = FittedOn(tuple(str(f) for f in valid), text_sha256(paths))
+        fitted_on = FittedOn(tuple(Path(str(f)).name for f in valid), text_sha256(paths))  # names: no machine paths
         _, ids = read_ids(paths, saved, pretokenized, None, encoding)
     net = _target_probabilities(network_distributions(keras_runner(saved, interpolated=False), ids, batch_size,
                                                       window, on_progress), ids)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from wordrnn.evaluation.baseline import evaluate_baseline, is_baseline
+from wordrnn.evaluation.interpolation import warn_if_fitting_text
 from wordrnn.evaluation.metrics import score
 from wordrnn.evaluation.streams import Progress, keras_runner, load_word_model, network_distributions, read_ids
 
@@ -55,6 +56,8 @@ def evaluate(
         saved = load_word_model(path)
         tokens, ids = read_ids(files, saved, pretokenized, limit, encoding)
         runner = keras_runner(saved, interpolated)
+        if interpolated:
+            warn_if_fitting_text(files, path)
         words = saved.load_lexicon() if lexicon and interpolated else None
         metrics = score(network_distributions(runner, ids, batch_size, window, on_progress), saved.vocab, ids, tokens,
                         words)
