@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import assert_clean_error, make_text, make_untrained, train_tiny
 from test_cli_train import TINY
+from test_evaluation import BigramRunner
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.cli.main import app
 from wordrnn.errors import ConfigError, ExportError, LockedError
@@ -215,29 +216,16 @@ def test_cli_train_series_exports_and_forecast_runs_on_litert(tmp_path):
     assert np.allclose(forecasts["litert"], forecasts["keras"], atol=1e-3)
 
 
-class TableStep:
-    """A fake token runner whose next-word distribution is a row of ``table``: the row of the word just read."""
-
-    def __init__(self, table: np.ndarray) -> None:
-        self.table = table
-
-    def zero_state(self, batch: int = 1):
-        return [np.zeros((batch, 1), np.float32)]
-
-    def step(self, inputs, state):
-        return self.table[np.asarray(inputs, int)], [np.asarray(inputs, np.float32)[:, None]]
-
-
 def test_text_agreement_counts_the_positions_whose_top3_words_differ():
     from wordrnn.runtime.export import text_agreement
 
-    table = np.random.default_rng(5).dirichlet(np.ones(8), 8).astype(np.float32)
-    changed = table.copy()
-    words = changed[4, 2:]  # after reading word 4, its best word (</s> and <unk> aside) swaps with its worst
+    reference, changed = BigramRunner(8), BigramRunner(8)  # the distribution is the row of the word just read
+    table = reference.table
+    words = table[4, 2:]  # after reading word 4, its best word (</s> and <unk> aside) swaps with its worst
     best, worst = 2 + int(words.argmax()), 2 + int(words.argmin())
-    changed[4, [best, worst]] = changed[4, [worst, best]]
+    changed.table[4, [best, worst]] = table[4, [worst, best]]
     ids = [3, 4, 5, 2, 6, 4, 7]  # read: </s> 3 4 5 2 6 4, so two of the seven positions follow word 4
-    result = text_agreement(TableStep(table), TableStep(changed), ids)
+    result = text_agreement(reference, changed, ids)
     assert result == {"top3_agreement": pytest.approx(5 / 7), "positions": 7,
                       "max_prob_diff": pytest.approx(float(table[4, best] - table[4, worst]))}
-    assert text_agreement(TableStep(table), TableStep(table), ids)["top3_agreement"] == 1.0
+    assert text_agreement(reference, reference, ids)["top3_agreement"] == 1.0
