@@ -328,3 +328,10 @@ def test_a_predicted_sentence_end_passes_its_mass_to_the_words_after_it(pred):
     assert raw[0] > 0.01  # the model expects the sentence to end here
     np.testing.assert_allclose(visible[2:], raw[2:] + raw[0] * after[2:], rtol=1e-5, atol=1e-7)
     assert [w for w, _ in session.suggest(k=3)] == [w for w, _ in pred.suggest("the cat sees the ball . ", 3)]
+
+
+def test_a_vocabulary_word_being_typed_is_completed_when_a_longer_word_is_likelier(pred):
+    finished = pred.complete("the cat sees a red", k=3)  # "red" is its own best completion: next words
+    assert finished.prefix == "" and finished.context[-1] == "red"
+    typing = pred.complete("the cat sees a red a", k=3)  # "a" after "a red": "apple" is far likelier
+    assert typing.prefix == "a" and typing.suggestions[0][0] == "apple"

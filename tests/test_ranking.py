@@ -54,3 +54,13 @@ def test_completions_follow_the_typed_case():
     assert match_case("the", "th") == "the"
     assert match_case("iPhone", "I") == "IPhone" and match_case("Paris", "p") == "Paris"
     assert [w for w, _ in rank(PROBS, VOCAB, "yo", k=2, typed="Yo")] == ["You", "Young"]
+
+
+def test_a_typed_word_is_finished_only_when_it_is_its_own_best_completion():
+    from wordrnn.predict.ranking import ends_on_finished_word
+
+    assert ends_on_finished_word(VOCAB, "you", [("you", 0.6), ("young", 0.3)])
+    assert ends_on_finished_word(VOCAB, "You", [("you", 0.6)])  # case as typed does not matter
+    assert not ends_on_finished_word(VOCAB, "you", [("young", 0.6), ("you", 0.3)])  # still typing "young"
+    assert not ends_on_finished_word(VOCAB, "yo", [("yo", 0.9)])  # not a vocabulary word
+    assert not ends_on_finished_word(VOCAB, "", [("you", 0.9)]) and not ends_on_finished_word(VOCAB, "you", [])

@@ -56,6 +56,7 @@ def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], N
     (``{"command", "reply", "error"}`` in JSON).
     """
     from wordrnn.keyboard.commands import percent
+    from wordrnn.predict.ranking import ends_on_finished_word
 
     keyboard = commands.keyboard
     for raw in lines:
@@ -69,7 +70,7 @@ def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], N
                 return
             continue
         result = keyboard.suggest(line, commands.k)
-        if result.prefix and keyboard.predictor.vocab.knows(result.prefix):
+        if ends_on_finished_word(keyboard.predictor.vocab, result.prefix, result.words):
             result = keyboard.suggest(line + " ", commands.k)  # a finished word, as `complete` reads it
         if result.unknown and on_unknown is not None:
             on_unknown(result.unknown)

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +27,9 @@ from wordrnn.predict.generator import prime
 from wordrnn.runtime.runner import StepRunner, open_runner
 from wordrnn.predict.sampling import check_k, check_options
 from wordrnn.store.saved import SavedModel, find_model
-from wordrnn.predict.ranking import rank  # noqa: F401  (public here too)
-from wordrnn.predict.session import NEVER_GENERATED, NEVER_SUGGESTED, SENTENCE_ENDS, Session, check_words, word_ids  # noqa: F401
+from wordrnn.predict.ranking import ends_on_finished_word, rank  # noqa: F401  (rank: public here too)
+from wordrnn.predict.session import (NEVER_GENERATED, NEVER_SUGGESTED, SENTENCE_ENDS, Session, check_words,  # noqa: F401
+                                     word_ids)
 from wordrnn.text.lexicon import Lexicon
 from wordrnn.text.tokenizer import EOS, Tokenizer
 from wordrnn.text.vocab import EOS_ID, Vocabulary
@@ -44,6 +46,16 @@ class Completion:
     prefix: str
     suggestions: list[tuple[str, float]]
 
+    def to_json(self) -> dict[str, Any]:
+        """The object ``wordrnn complete --json`` prints and ``POST /v1/complete`` returns.
+
+        One definition for both, so a program gets the same answer from the CLI and the server.
+        Probabilities keep 6 significant digits; a non-finite one (only a broken model makes it)
+        becomes ``null``, since NaN is not JSON.
+        """
+        return {"context": list(self.context), "prefix": self.prefix,
+                "suggestions": [{"word": w, "prob": _rounded(p)} for w, p in self.suggestions]}
+
 
 @dataclass(frozen=True)
 class Score:
@@ -52,6 +64,19 @@ class Score:
     log_prob: float
     perplexity: float
     tokens: int
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"log_prob", "perplexity", "tokens"}`` (what ``POST /v1/score`` returns), never NaN."""
+        return {"log_prob": _finite(self.log_prob), "perplexity": _finite(self.perplexity), "tokens": self.tokens}
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _rounded(value: float) -> float | None:
+    """A probability as JSON shows it: 6 significant digits (``0.998595``), or None if not finite."""
+    return float(f"{value:.6g}") if math.isfinite(value) else None
 
 
 class Predictor:
@@ -117,30 +142,40 @@ class Predictor:
         """Vocabulary ids of typed words (``"i"`` finds ``"I"``); one warning lists any unknown ones."""
         return word_ids(self.vocab, words)
 
-    def session(self, text: str = "") -> Session:
-        """A new incremental context, after reading ``text`` (see ``Session``)."""
-        session = Session(self.runner, self.vocab, self.tokenizer, self.start(), self.lexicon)
+    def session(self, text: str = "", undo_states: int | None = None) -> Session:
+        """A new incremental context, after reading ``text`` (see ``Session``).
+
+        Args:
+            undo_states: recurrent states kept for cheap rewinding (a server holding many sessions
+                keeps fewer: with a word cache in the state each one is a vocabulary-sized vector).
+        """
+        session = Session(self.runner, self.vocab, self.tokenizer, self.start(), self.lexicon, undo_states)
         if text:
             session.feed_text(text)
         return session
 
-    def complete(self, text: str, k: int = 3, complete_known_words: bool = False) -> Completion:
+    def complete(self, text: str, k: int = 3, complete_known_words: bool = False,
+                 session: Session | None = None) -> Completion:
         """Split typed text into context and prefix and rank the suggestions for it.
 
         Args:
             complete_known_words: treat a trailing vocabulary word as a prefix too (a keyboard's
                 view while the word is being typed: "the next" offers "next", "Next"...); by default
                 it is a finished word and the next words are suggested.
+            session: a session of this predictor to reuse (``Session.sync`` then recomputes only
+                the changed tail of ``text``: what a client typing key by key wants); by default a
+                fresh one. The answer is the same either way.
         """
         k = check_k(k)
-        session = self.session()
+        session = self.session() if session is None else session
         prefix = session.sync(text)
-        if prefix and not complete_known_words and self.vocab.knows(prefix):
+        typed = text[len(text) - len(prefix):] if prefix else ""  # as typed, before any case folding
+        suggestions = session.suggest(prefix, k, typed)
+        if not complete_known_words and ends_on_finished_word(self.vocab, prefix, suggestions):
             # "the next" ends on a finished word: what comes after it is wanted, not its completions
             session.feed(prefix)
-            prefix = ""
-        typed = text[len(text) - len(prefix):] if prefix else ""  # as typed, before any case folding
-        return Completion(list(session.words), prefix, session.suggest(prefix, k, typed))
+            prefix, suggestions = "", session.suggest("", k)
+        return Completion(list(session.words), prefix, suggestions)
 
     def suggest(self, text: str, k: int = 3, complete_known_words: bool = False) -> list[tuple[str, float]]:
         """``(word, probability)`` pairs, best first.

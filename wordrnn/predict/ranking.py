@@ -87,6 +87,17 @@ def rank(probs: np.ndarray, vocab: Vocabulary, prefix: str = "", k: int = 3,
     return _merged(found, extra.items(), k)
 
 
+def ends_on_finished_word(vocab: Vocabulary, prefix: str, completions: list[tuple[str, float]]) -> bool:
+    """Whether typed text whose last word ``prefix`` has no space after it yet is a finished word.
+
+    A keyboard cannot tell "the next" (finished: the next words are wanted) from "click the lin"
+    (a word being typed: "link" is wanted), as both end on a vocabulary word. The model can: the
+    word is finished when it is itself the most probable word starting with it (``completions``,
+    ranked), not when a longer word is likelier.
+    """
+    return bool(prefix and completions) and vocab.knows(prefix) and completions[0][0].casefold() == prefix.casefold()
+
+
 def _merged(found: list[tuple[str, float]], extra, k: int) -> list[tuple[str, float]]:  # noqa: ANN001
     """Vocabulary suggestions and extra words together, most probable first (a word listed twice adds up)."""
     merged: dict[str, float] = {}
