@@ -105,6 +105,19 @@ def start_state(saved: SavedModel, text: Path, tokens: int = 64_000) -> dict[str
     return {f"state_{i}": s for i, s in enumerate(state)}
 
 
+def scrub(value: object, places: dict[str, str]) -> object:
+    """``value`` (JSON) with this machine's paths replaced by names (a bundle names no local paths)."""
+    if isinstance(value, str):
+        for path, name in places.items():
+            value = value.replace(path, name)
+        return value
+    if isinstance(value, list):
+        return [scrub(v, places) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub(v, places) for k, v in value.items()}
+    return value
+
+
 def install(staging: Path, target: Path) -> None:
     """Replace ``target`` by ``staging`` with renames (the previous bundle stays until the new one is in place)."""
     previous = target.with_name(f".{target.name}.previous")
@@ -127,7 +140,7 @@ def train(args: argparse.Namespace, corpus: Path, log: Path) -> tuple[Path, dict
         _, seconds = run(command, log, time.perf_counter() + 60 * args.minutes)
     history = SavedModel.load(model).history
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
-    return model, {"command": display(command).replace(str(corpus), "CORPUS"),
+    return model, {"command": display(command),
                    "corpus": "scripts/build_default_corpus.py --out CORPUS", "epochs_run": len(history),
                    "best_epoch": best + 1, "dev_ppl": round(float(np.exp(history[best]["val_loss"])), 2),
                    "train_seconds": round(seconds, 1) if seconds else sum(h.get("seconds", 0) for h in history) or None}
@@ -146,7 +159,7 @@ def finish(staging: Path, corpus: Path, log: Path, args: argparse.Namespace) -> 
     done = {}
     for name, command in steps.items():
         done[name] = json.loads(run(command, log)[0])
-        done[name]["command"] = display(command).replace(str(corpus), "CORPUS").replace(str(staging), "MODEL")
+        done[name]["command"] = display(command)
     return done
 
 
@@ -176,8 +189,14 @@ def main() -> None:
     run([*WORDRNN, "baseline", "train", str(corpus / "train.txt"), "-o", str(trigram), "--model", str(staging),
          "--pretokenized", "--force"], log)
     rows = [row for name, path, pre in texts(corpus) for row in measure(staging, trigram, name, path, pre, args.limit)]
-    card = model_card(staging, train_info, steps, rows)
-    ckpt.update_files(staging, ckpt.MODEL_MANIFEST, {"card.json": card})
+    places = {str(corpus): "CORPUS", str(staging): "MODEL", str(args.work): "WORK", str(model): "RUN",
+              str(ROOT.parent): ".."}
+    places.update({p.replace(str(ROOT.parent), ".."): name for p, name in places.items()})  # as display() shows them
+    places = dict(sorted(places.items(), key=lambda item: -len(item[0])))  # longest first: a path inside another
+    card = scrub(model_card(staging, train_info, steps, rows), places)
+    manifest = ckpt.read_manifest(staging)
+    ckpt.update_files(staging, ckpt.MODEL_MANIFEST, {"card.json": card},
+                      {k: scrub(manifest[k], places) for k in ("corpus", "training", "interpolation") if k in manifest})
     size = sum(p.stat().st_size for p in staging.iterdir() if p.is_file())
     if size > CAP_BYTES:
         raise SystemExit(f"the bundle is {size / 1e6:.1f} MB, over the {CAP_BYTES / 1e6:.0f} MB cap; nothing installed")
