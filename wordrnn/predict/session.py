@@ -26,7 +26,7 @@ from wordrnn.text.vocab import EOS_ID, UNK_ID, Vocabulary
 NEVER_SUGGESTED = (EOS_ID, UNK_ID)
 SENTENCE_ENDS = frozenset({EOS, ".", "!", "?"})
 NEVER_GENERATED = (UNK_ID,)
-_UNDO_STATES = 512  # recurrent states kept for cheap rewinding; older ones are recomputed
+_UNDO_STATES = 512  # recurrent states kept for cheap rewinding by default; older ones are recomputed
 
 
 def warn_unknown(words: Sequence[str], stacklevel: int = 2) -> None:
@@ -61,13 +61,18 @@ class Session:
         vocab: the model's vocabulary (words <-> ids).
         tokenizer: splits typed text the way the model's training text was split.
         start: the (V,) probabilities and the state after ``</s>``, where every context begins.
+        lexicon: gives the open-vocabulary lexicon (or None), read only when a completion needs it.
+        undo_states: how many recent states to keep (at least 1; default 512): rewinding further
+            back replays from the newest kept state; the start state is always kept.
     """
 
     def __init__(self, runner: StepRunner, vocab: Vocabulary, tokenizer: Tokenizer,
-                 start: tuple[np.ndarray, list[np.ndarray]], lexicon: Callable[[], Lexicon | None] = lambda: None) -> None:
+                 start: tuple[np.ndarray, list[np.ndarray]], lexicon: Callable[[], Lexicon | None] = lambda: None,
+                 undo_states: int | None = None) -> None:
         self.runner, self.vocab, self.tokenizer = runner, vocab, tokenizer
         self._start = start
         self.lexicon = lexicon
+        self.undo_states = _UNDO_STATES if undo_states is None else max(1, int(undo_states))
         self.reset()
 
     def reset(self) -> None:
@@ -194,7 +199,7 @@ class Session:
         """An independent session with the same context (states are shared read-only)."""
         twin = Session.__new__(Session)
         twin.runner, twin.vocab, twin.tokenizer, twin._start = self.runner, self.vocab, self.tokenizer, self._start
-        twin.lexicon = self.lexicon
+        twin.lexicon, twin.undo_states = self.lexicon, self.undo_states
         twin._probs = self._probs
         twin._words, twin._ids, twin._states = list(self._words), list(self._ids), dict(self._states)
         return twin
@@ -233,6 +238,6 @@ class Session:
         self._ids.append(word_id)
         # Copies: a runner may hand out views of buffers it reuses on the next call.
         self._states[len(self._ids)] = [np.array(s, dtype=np.float32) for s in state]
-        if len(self._ids) > _UNDO_STATES:  # keep the start state and the most recent ones
-            self._states.pop(len(self._ids) - _UNDO_STATES, None)
+        if len(self._ids) > self.undo_states:  # keep the start state and the most recent ones
+            self._states.pop(len(self._ids) - self.undo_states, None)
         self._probs = np.array(output[0], dtype=np.float32)
