@@ -11,13 +11,14 @@ import json
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from wordrnn.errors import ConfigError, WordRNNWarning
+from wordrnn.predict.streaming import LineStreamer
 
 from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, out, warnings_to_stderr
 
@@ -45,9 +46,7 @@ def complete(
             warnings.warn("empty context; suggesting words that start a text", WordRNNWarning)
         completion = _load(model, runtime).complete(text, k)
     if as_json:
-        data = {"context": completion.context, "prefix": completion.prefix,
-                "suggestions": [{"word": w, "prob": float(f"{p:.6g}")} for w, p in completion.suggestions]}
-        out.print(json.dumps(data, ensure_ascii=False), markup=False, highlight=False, emoji=False)
+        out.print(json.dumps(completion.to_json(), ensure_ascii=False), markup=False, highlight=False, emoji=False)
         return
     shown = escape(" ".join(completion.context[-8:]))
     title = f"after “{shown}”" if completion.context else "at the start of a text"
@@ -62,33 +61,6 @@ def complete(
     if not completion.suggestions:
         table.add_row("-", f"no vocabulary word starts with “{escape(completion.prefix)}”", "")
     out.print(table)
-
-
-class LineStreamer:
-    """Writes detokenized text word by word, appending only to what is already on screen.
-
-    Spacing depends on the next word (no space before ``,``), so the current line is
-    re-detokenized after each word and only its new tail is written; ``</s>`` ends the line.
-    """
-
-    def __init__(self, detokenize: Callable[[Iterable[str]], str], write: Callable[[str], None]) -> None:
-        self.detokenize, self.write = detokenize, write
-        self.line: list[str] = []
-        self.shown = ""
-
-    def add(self, word: str) -> None:
-        if word == "</s>":
-            self.write("\n")
-            self.line, self.shown = [], ""
-            return
-        self.line.append(word)
-        text = self.detokenize(self.line)
-        if not text.startswith(self.shown):  # it reshaped text already shown (rare): continue after it
-            self.write(" ")
-            self.line, self.shown = [word], ""
-            text = self.detokenize(self.line)
-        self.write(text[len(self.shown):])
-        self.shown = text
 
 
 @app.command()
