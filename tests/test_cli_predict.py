@@ -142,3 +142,18 @@ def test_missing_model(tmp_path, monkeypatch):
     monkeypatch.setattr("wordrnn.store.saved.bundled_model_path", lambda: None)
     assert_clean_error(run("complete", "the"), "wordrnn train", "--model")
     assert_clean_error(run("generate", "the"), "WORDRNN_MODEL")
+
+
+def test_a_closed_output_pipe_ends_quietly(tiny_model):
+    """`wordrnn generate ... | head`: no traceback, no 'internal error' when the reader goes away."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "wordrnn", "generate", "the cat", "-n", "3000", "--model", str(tiny_model)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        proc.stdout.read(10)
+        proc.stdout.close()  # the reader goes away
+        stderr = proc.stderr.read().decode()
+        proc.wait(timeout=120)
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    assert proc.returncode in (0, 141)

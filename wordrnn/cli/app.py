@@ -19,10 +19,49 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from wordrnn import __version__
-from wordrnn.errors import WordRNNError, WordRNNWarning
+from wordrnn.errors import Option, WordRNNError, WordRNNWarning, render
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+# The library names options by their keyword arguments (``wordrnn.errors.option``); the CLI shows
+# the flag that sets each: the name with dashes (``min_count`` -> ``--min-count``), except these.
+FLAGS = {
+    "k": "-k",
+    "n_words": "-n",
+    "beam_width": "--beam",
+    "prime_steps": "--prime",
+    "input_path": "--input",
+    "columns": "--column",
+    "cache_path": "--cache",
+    "weight": "--adapt-weight",
+    "out_dir": "-o",
+    "until_loss": "--until-mse",
+}
+# An option given a value that a flag of its own stands for.
+FLAG_VALUES = {("cache", None): "--no-adapt"}
+
+
+def flag_spelling(opt: Option) -> str:
+    """An option as a command-line user types it: ``--min-count``, ``--force``, ``--runtime keras``."""
+    if opt.has_value and (opt.name, opt.value) in FLAG_VALUES:
+        return FLAG_VALUES[opt.name, opt.value]
+    flag = FLAGS.get(opt.name, "--" + opt.name.replace("_", "-"))
+    if opt.metavar is not None:
+        return f"{flag} {opt.metavar}"
+    if opt.value is True:
+        return flag
+    if opt.value is False:
+        return "--no-" + flag.lstrip("-")
+    return f"{flag} {opt.value}" if opt.has_value else flag
+
+
+def cli_text(message: str | BaseException) -> str:
+    """A library message (or error, or warning) with the options it names spelled as flags."""
+    if isinstance(message, (WordRNNError, WordRNNWarning)):
+        message = message.marked
+    return render(str(message), flag_spelling)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -48,9 +87,11 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except WordRNNError as exc:
-            fail(str(exc), exc.exit_code)
+            fail(cli_text(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): main() ends quietly
         except MemoryError:
             fail("out of memory; use a smaller model, vocabulary or batch")
         except _PASS_THROUGH:
@@ -103,7 +144,7 @@ def warnings_to_stderr() -> Iterator[None]:
         warnings.simplefilter("always", WordRNNWarning)
 
         def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-            err.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True, highlight=False)
+            err.print(f"[yellow]warning:[/] {escape(cli_text(message))}", markup=True, highlight=False)
 
         warnings.showwarning = show
         yield
