@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from wordrnn.cli import evaluate, export, lexicon, predict, prepare, repl, series, train  # noqa: F401 - registration
+from wordrnn.cli import evaluate, export, lexicon, predict, prepare, repl, serve, series, train  # noqa: F401 - registration
 from wordrnn.cli.app import app, quiet_tensorflow
 
 
