@@ -116,7 +116,7 @@ def test_clear_forgets_everything():
 
 @pytest.mark.parametrize("weight", [0, 1, -0.1, 1.5, float("nan"), True, "0.2"])
 def test_weight_is_checked(weight):
-    with pytest.raises(ConfigError, match="--adapt-weight"):
+    with pytest.raises(ConfigError, match=r"^weight must be above 0 and below 1, got .* \(use cache=None to turn it off\)$"):
         check_weight(weight)
 
 

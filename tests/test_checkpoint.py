@@ -91,7 +91,7 @@ def test_bad_manifests(tmp_path):
 
 def test_prepare_output_rules(tmp_path):
     _save(tmp_path / "m", 1.0)
-    with pytest.raises(OutputExistsError, match="--force"):
+    with pytest.raises(OutputExistsError, match="pass force=True to replace it or resume=True to continue it"):
         ckpt.prepare_output(tmp_path / "m", force=False, resume=False)
     ckpt.prepare_output(tmp_path / "m", force=True, resume=False)
     with pytest.raises(OutputExistsError, match="nothing to resume"):

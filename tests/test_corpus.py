@@ -38,7 +38,7 @@ def test_crlf_split_across_chunks(tmp_path, monkeypatch):
 def test_invalid_utf8_names_file_and_offset(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"hello \xff world")
-    with pytest.raises(CorpusError, match=r"bad.txt: not valid utf-8 at byte 6.*--encoding"):
+    with pytest.raises(CorpusError, match=r"bad.txt: not valid utf-8 at byte 6; convert it to UTF-8 or pass encoding \(e.g. latin-1\)"):
         list(iter_lines([path]))
     assert list(iter_lines([path], encoding="latin-1")) == ["hello \xff world"]
 

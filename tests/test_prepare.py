@@ -113,7 +113,7 @@ def test_an_interrupted_prepare_leaves_no_dataset_and_the_next_run_clears_it(tmp
 
 def test_output_checks(tmp_path, corpus):
     prepare(corpus, tmp_path / "ds", workers=1)
-    with pytest.raises(OutputExistsError, match="--force"):
+    with pytest.raises(OutputExistsError, match="pass force=True to replace it"):
         prepare(corpus, tmp_path / "ds", workers=1)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.md").write_text("mine")

@@ -265,7 +265,7 @@ def test_time_based_checkpoints():
     every_step = saves(checkpoint_minutes=1e-9)
     assert [s for k, s in every_step if k == "last"] == [*range(1, windows + 1), windows]
     assert saves(checkpoint_minutes=60) == [("best", windows), ("last", windows)]
-    with pytest.raises(Exception, match="checkpoint-minutes"):
+    with pytest.raises(Exception, match="^checkpoint_minutes must be 0 or more"):
         TrainConfig(checkpoint_minutes=-1)
 
 

@@ -17,16 +17,16 @@ P = np.array([0.05, 0.4, 0.1, 0.3, 0.15])
 @pytest.mark.parametrize(
     "kwargs, needle",
     [
-        ({"temperature": 0}, "--temperature"),
-        ({"temperature": -1.0}, "--temperature"),
-        ({"temperature": float("nan")}, "--temperature"),
-        ({"temperature": float("inf")}, "--temperature"),
-        ({"top_k": 0}, "--top-k"),
-        ({"top_k": -2}, "--top-k"),
-        ({"top_p": 0.0}, "--top-p"),
-        ({"top_p": 1.5}, "--top-p"),
-        ({"top_p": -0.1}, "--top-p"),
-        ({"seed": -1}, "--seed"),
+        ({"temperature": 0}, "^temperature must be"),
+        ({"temperature": -1.0}, "^temperature must be"),
+        ({"temperature": float("nan")}, "^temperature must be"),
+        ({"temperature": float("inf")}, "^temperature must be"),
+        ({"top_k": 0}, "^top_k must be"),
+        ({"top_k": -2}, "^top_k must be"),
+        ({"top_p": 0.0}, "^top_p must be"),
+        ({"top_p": 1.5}, "^top_p must be"),
+        ({"top_p": -0.1}, "^top_p must be"),
+        ({"seed": -1}, "^seed must be"),
     ],
 )
 def test_bad_options_raise_config_error(kwargs, needle):

@@ -47,7 +47,7 @@ def test_headerless_file_names_columns_by_position(tmp_path):
 
 @pytest.mark.parametrize("text, columns, needle", [
     ("a,b\n1,2\n3,4\n5,6\n", ["z"], "no column named 'z' (the columns are: a, b)"),
-    ("a,b\n1,2\n3,4\n5,6\n", None, "has 2 columns (a, b); choose one or more with --column"),
+    ("a,b\n1,2\n3,4\n5,6\n", None, "has 2 columns (a, b); choose one or more with columns"),
     ("a\n1\nabc\n3\n", ["a"], "line 3, column 'a' is not a number ('abc')"),
     ("a\n1\nnan\n3\n", ["a"], "line 3, column 'a' is 'nan'; remove or fill in NaN"),
     ("a\n1\n-inf\n3\n", ["a"], "is '-inf'; remove or fill in NaN and infinite values"),

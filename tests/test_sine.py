@@ -125,12 +125,12 @@ def test_same_seed_same_run():
 
 
 @pytest.mark.parametrize("kwargs, needle", [
-    ({"points": 2}, "--points must be at least 3"),
-    ({"generate": 0}, "--generate must be between"),
-    ({"until_mse": -1.0}, "--until-mse must be 0 or more"),
-    ({"cell": "tcn"}, "--cell must be one of"),
-    ({"units": 0}, "--units must be a positive number"),
-    ({"epochs": 0}, "--epochs must be a positive number"),
+    ({"points": 2}, "points must be at least 3"),
+    ({"generate": 0}, "generate must be between"),
+    ({"until_mse": -1.0}, "until_mse must be 0 or more"),
+    ({"cell": "tcn"}, "cell must be one of"),
+    ({"units": 0}, "units must be a positive number"),
+    ({"epochs": 0}, "epochs must be a positive number"),
 ])
 def test_bad_settings_fail_before_training(kwargs, needle):
     with pytest.raises(ConfigError, match=needle.replace("(", r"\(")):

@@ -11,17 +11,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from wordrnn.errors import ConfigError
+from wordrnn.errors import ConfigError, option
 
 CELLS = ("lstm", "gru", "elman", "jordan")
 INPUT_KINDS = ("tokens", "series")
 EOS_MODES = ("line", "paragraph")
-STRATEGIES = ("default", "mirrored", "multiworker")  # --strategy: see distributed.py
+STRATEGIES = ("default", "mirrored", "multiworker")  # how training runs: see distributed.py
 
 T = TypeVar("T")
 
 
 def _positive(name: str, value: int | float, maximum: int | float | None = None) -> None:
+    """Refuse a non-positive or absurd ``value``; ``name`` is how the message names the field
+    (``option(...)`` for one a user sets, the plain name for one only the library sets)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
     if maximum is not None and value > maximum:
@@ -83,14 +85,14 @@ class ModelConfig:
         if self.input_kind not in INPUT_KINDS:
             raise ConfigError(f"input_kind must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
         if self.cell not in CELLS:
-            raise ConfigError(f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        _positive("--layers", self.layers, 16)
-        _positive("--units", self.units, 8192)
-        _in_range("--dropout", self.dropout, 0.0, 0.95)
-        _in_range("--recurrent-dropout", self.recurrent_dropout, 0.0, 0.95)
+            raise ConfigError(f"{option('cell')} must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        _positive(option("layers"), self.layers, 16)
+        _positive(option("units"), self.units, 8192)
+        _in_range(option("dropout"), self.dropout, 0.0, 0.95)
+        _in_range(option("recurrent_dropout"), self.recurrent_dropout, 0.0, 0.95)
         if self.input_kind == "tokens":
             _positive("vocab_size", self.vocab_size, 10_000_000)
-            _positive("--embedding", self.embedding, 8192)
+            _positive(option("embedding"), self.embedding, 8192)
         else:
             _positive("features", self.features, 10_000)
 
@@ -107,7 +109,7 @@ class TrainConfig:
         learning_rate, clipnorm: step size and global gradient-norm clip.
         lr_patience, lr_factor: reduce the learning rate after this many epochs without improvement.
         early_stopping: stop after this many epochs without validation improvement (0: never).
-        valid_fraction: held-out tail of the corpus used for validation when no --valid is given.
+        valid_fraction: held-out tail of the corpus used for validation when no validation text is given.
         checkpoint_every: also write a resumable checkpoint every N steps (0: at epoch ends only).
         checkpoint_minutes: also write one when this many minutes passed since the last (0: never).
         min_save_seconds: an epoch that ends sooner than this after the previous save is kept in
@@ -147,25 +149,25 @@ class TrainConfig:
     lr_decay: float = 1.0
 
     def __post_init__(self) -> None:
-        _positive("--epochs", self.epochs, 100_000)
-        _positive("--batch-size", self.batch_size, 65_536)
-        _positive("--window", self.window, 100_000)
-        _positive("--learning-rate", self.learning_rate, 100.0)
+        _positive(option("epochs"), self.epochs, 100_000)
+        _positive(option("batch_size"), self.batch_size, 65_536)
+        _positive(option("window"), self.window, 100_000)
+        _positive(option("learning_rate"), self.learning_rate, 100.0)
         if self.warmup_steps < 0:
-            raise ConfigError(f"--warmup-steps must be 0 or more, got {self.warmup_steps}")
+            raise ConfigError(f"{option('warmup_steps')} must be 0 or more, got {self.warmup_steps}")
         if self.warmup_steps >= self.window * 1000:
-            raise ConfigError("--warmup-steps is larger than any training stream; choose a smaller value")
+            raise ConfigError(f"{option('warmup_steps')} is larger than any training stream; choose a smaller value")
         if self.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"--optimizer must be adam or sgd, got {self.optimizer!r}")
+            raise ConfigError(f"{option('optimizer')} must be adam or sgd, got {self.optimizer!r}")
         if self.clipnorm < 0 or self.weight_decay < 0:
-            raise ConfigError("--clipnorm and --weight-decay must be 0 or more")
-        _in_range("--valid-fraction", self.valid_fraction, 0.0, 0.5)
+            raise ConfigError(f"{option('clipnorm')} and {option('weight_decay')} must be 0 or more")
+        _in_range(option("valid_fraction"), self.valid_fraction, 0.0, 0.5)
         _in_range("lr_factor", self.lr_factor, 0.01, 1.0)
-        _in_range("--lr-decay", self.lr_decay, 0.01, 1.0)
+        _in_range(option("lr_decay"), self.lr_decay, 0.01, 1.0)
         for name in ("lr_patience", "early_stopping", "checkpoint_every", "checkpoint_minutes", "min_save_seconds", "max_steps", "until_loss",
                      "sampled_softmax"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name.replace('_', '-')} must be 0 or more")
+            if getattr(self, name) < 0:  # min_save_seconds is the one no flag sets: named as it is
+                raise ConfigError(f"{name if name == 'min_save_seconds' else option(name)} must be 0 or more")
 
 
 def to_dict(record: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from wordrnn.cli.app import app, err, out, quiet_tensorflow
+from wordrnn.cli.app import app, cli_text, err, out, quiet_tensorflow
 
 
 def export_after_training(announce: Callable[[str], None] = lambda stage: None) -> Callable[[Path], None]:
@@ -25,7 +25,7 @@ def export_after_training(announce: Callable[[str], None] = lambda stage: None) 
         try:
             export_model(directory, lock=False)  # the training job holds the lock
         except WordRNNError as exc:
-            err.print(f"[yellow]warning:[/] {exc}; the model is saved, retry with `wordrnn export {directory}`")
+            err.print(f"[yellow]warning:[/] {cli_text(exc)}; the model is saved, retry with `wordrnn export {directory}`")
 
     return export_step
 

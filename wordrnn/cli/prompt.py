@@ -23,6 +23,7 @@ from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, merge_key_bindings
 from prompt_toolkit.styles import Style
 
+from wordrnn.cli.app import cli_text
 from wordrnn.keyboard.commands import Commands, Reply, percent
 from wordrnn.keyboard.keyboard import Suggestions
 
@@ -146,7 +147,7 @@ class Repl:
 
     def _print(self, reply: Reply) -> None:
         style = {"error": "class:reply.error", "text": "class:reply.text"}.get(reply.kind, "class:reply")
-        print_formatted_text(FormattedText([(style, reply.text)]), style=STYLE, output=self.output,
+        print_formatted_text(FormattedText([(style, cli_text(reply.message))]), style=STYLE, output=self.output,
                              include_default_pygments_style=False)
 
     def suggestions(self, k: int | None = None) -> Suggestions:

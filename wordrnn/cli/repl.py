@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional, TextIO
 import typer
 from rich.markup import escape
 
-from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, warnings_to_stderr
+from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, cli_text, warnings_to_stderr
 from wordrnn.cli.app import app, err, out
 from wordrnn.errors import ConfigError, WordRNNWarning
 
@@ -63,8 +63,9 @@ def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], N
         line = raw.rstrip("\r\n")
         reply = commands.run(line)
         if reply is not None:
-            text = reply.text.replace("\n", " ")
-            write(json.dumps({"command": reply.command, "reply": reply.text, "error": reply.kind == "error"},
+            shown = cli_text(reply.message)
+            text = shown.replace("\n", " ")
+            write(json.dumps({"command": reply.command, "reply": shown, "error": reply.kind == "error"},
                              ensure_ascii=False) if as_json else f"error: {text}" if reply.kind == "error" else text)
             if reply.quit:
                 return

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from wordrnn.config import TokenizerConfig, replace
-from wordrnn.errors import ConfigError, CorpusError
+from wordrnn.errors import ConfigError, CorpusError, option
 from wordrnn.text.tokenizer import Tokenizer
 from wordrnn.text.vocab import EOS_ID
 
@@ -35,7 +35,7 @@ def read_tokens(paths: Iterable[str | Path], tokenizer: Tokenizer, limit: int | 
     from wordrnn.text.encode import iter_tokens
 
     if limit is not None and limit < 1:
-        raise ConfigError(f"--limit must be 1 or more, got {limit}")
+        raise ConfigError(f"{option('limit')} must be 1 or more, got {limit}")
     tokens = itertools.chain.from_iterable(iter_tokens(paths, tokenizer, encoding))
     result = list(itertools.islice(tokens, limit))
     if not result:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from wordrnn.durable import write_durable
-from wordrnn.errors import AdaptCacheError, ConfigError
+from wordrnn.errors import AdaptCacheError, ConfigError, option
 from wordrnn.predict.ranking import open_candidates, rank
 from wordrnn.text.lexicon import Lexicon
 from wordrnn.text.tokenizer import EOS, MAX_TOKEN_CHARS
@@ -46,9 +46,13 @@ _RESCALE_BELOW = 1e-200
 
 
 def check_weight(weight: float) -> float:
-    """Validate ``--adapt-weight`` (before any model is loaded)."""
+    """Validate the cache's share of the suggestions (before any model is loaded).
+
+    Adaptation is turned off by having no cache at all (``Keyboard(predictor, cache=None)``).
+    """
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
-        raise ConfigError(f"--adapt-weight must be above 0 and below 1, got {weight!r} (use --no-adapt to turn it off)")
+        raise ConfigError(f"{option('weight')} must be above 0 and below 1, got {weight!r} "
+                          f"(use {option('cache', None)} to turn it off)")
     return float(weight)
 
 
@@ -254,7 +258,7 @@ class AdaptationCache:
 def _validated(data: Any, source: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     def bad(what: str) -> AdaptCacheError:
         return AdaptCacheError(f"{source} is not a usable wordrnn adaptation cache ({what}); delete it or give "
-                               "another --cache FILE")
+                               f"another {option('cache_path', metavar='FILE')}")
 
     def counts(value: Any, what: str) -> dict[str, float]:
         if not isinstance(value, dict):
@@ -280,7 +284,7 @@ def read_cache_file(path: str | Path) -> dict[str, Any] | None:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise AdaptCacheError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MB, too large for an adaptation "
-                                  "cache; delete it or give another --cache FILE")
+                                  f"cache; delete it or give another {option('cache_path', metavar='FILE')}")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
@@ -290,6 +294,6 @@ def read_cache_file(path: str | Path) -> dict[str, Any] | None:
         data = json.loads(text)
     except (ValueError, RecursionError):
         raise AdaptCacheError(f"{path} is not valid JSON, so not an adaptation cache; delete it or give another "
-                              "--cache FILE") from None
+                              f"{option('cache_path', metavar='FILE')}") from None
     _validated(data, str(path))  # refused here, before any model is loaded
     return data

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wordrnn.durable import write_durable
-from wordrnn.errors import ConfigError, WordRNNError
+from wordrnn.errors import ConfigError, WordRNNError, in_library_terms, option
 from wordrnn.keyboard.keyboard import Keyboard
 from wordrnn.predict.predictor import check_words
 from wordrnn.predict.sampling import check_k, check_options
@@ -45,12 +45,21 @@ def percent(p: float) -> str:
 
 @dataclass(frozen=True)
 class Reply:
-    """What a command answers: a message (style ``info``, ``error`` or ``text``), whether to quit, the command."""
+    """What a command answers: a message (style ``info``, ``error`` or ``text``), whether to quit, the command.
 
-    text: str
+    The message may name options (``wordrnn.errors.option``, e.g. the cache file a session was
+    started with): ``text`` spells them as keyword arguments, the CLI's REPL as its flags.
+    """
+
+    message: str
     kind: str = "info"
     quit: bool = False
     command: str = ""
+
+    @property
+    def text(self) -> str:
+        """The message in library terms."""
+        return in_library_terms(self.message)
 
 
 class Commands:
@@ -59,7 +68,7 @@ class Commands:
     Args:
         keyboard: the typing session.
         k: suggestions shown; temperature: for ``:generate``.
-        cache_path: where the adaptation cache is kept (``--cache``), or None.
+        cache_path: where the adaptation cache is kept, or None.
     """
 
     def __init__(self, keyboard: Keyboard, k: int = 3, temperature: float = 1.0, cache_path: Path | None = None) -> None:
@@ -92,7 +101,7 @@ class Commands:
         try:
             return handler(*args)
         except WordRNNError as exc:
-            return Reply(str(exc), "error")
+            return Reply(exc.marked, "error")  # its options still to be spelled by whoever shows it
 
     def finish(self) -> str | None:
         """Save the cache when it is kept in a file; returns what was done (for a message)."""
@@ -134,7 +143,7 @@ class Commands:
 
     def _cmd_forget(self) -> Reply:
         if self.keyboard.cache is None:
-            return Reply("adaptation is off (--no-adapt): there is nothing to forget", "error")
+            return Reply(f"adaptation is off ({option('cache', None)}): there is nothing to forget", "error")
         self.keyboard.forget()
         if self.cache_path is not None and self.cache_path.exists():
             try:
@@ -146,9 +155,9 @@ class Commands:
 
     def _cmd_save_cache(self, file: str | None = None) -> Reply:
         if self.keyboard.cache is None:
-            return Reply("adaptation is off (--no-adapt): there is no cache to save", "error")
+            return Reply(f"adaptation is off ({option('cache', None)}): there is no cache to save", "error")
         if file is None and self.cache_path is None:
-            return Reply("give a file: :save-cache FILE (or start with --cache FILE)", "error")
+            return Reply(f"give a file: :save-cache FILE (or start with {option('cache_path', metavar='FILE')})", "error")
         if file is not None:
             self.cache_path = Path(file).expanduser()
         self.keyboard.cache.save(self.cache_path)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from wordrnn.errors import ConfigError, SeriesError
+from wordrnn.errors import ConfigError, SeriesError, option
 from wordrnn.predict.generator import feedback, prime
 from wordrnn.runtime.runner import StepRunner
 from wordrnn.text.series import Scaler, mse, read_csv, sine_series
@@ -118,11 +118,11 @@ def run_sine(*, cell: str = "lstm", units: int = 16, points: int = 36, generate:
     from wordrnn.config import ModelConfig, TrainConfig
 
     if points < 3:
-        raise ConfigError(f"--points must be at least 3 (two training pairs), got {points}")
+        raise ConfigError(f"{option('points')} must be at least 3 (two training pairs), got {points}")
     if not 0 < generate <= MAX_STEPS:
-        raise ConfigError(f"--generate must be between 1 and {MAX_STEPS}, got {generate}")
+        raise ConfigError(f"{option('generate')} must be between 1 and {MAX_STEPS}, got {generate}")
     if until_mse < 0:
-        raise ConfigError(f"--until-mse must be 0 or more, got {until_mse}")
+        raise ConfigError(f"{option('until_mse')} must be 0 or more, got {until_mse}")
     model_config = ModelConfig(input_kind="series", features=1, cell=cell, units=units)
     train_config = TrainConfig(epochs=epochs, batch_size=1, window=points - 1, learning_rate=learning_rate,
                                lr_patience=0, early_stopping=0, valid_fraction=0.0, seed=seed, until_loss=until_mse)
@@ -193,9 +193,9 @@ def forecast(model_dir: str | Path, steps: int, input_path: str | Path | None = 
     from wordrnn.store.saved import SavedModel
 
     if not 0 < steps <= MAX_STEPS:
-        raise ConfigError(f"--steps must be between 1 and {MAX_STEPS}, got {steps}")
+        raise ConfigError(f"{option('steps')} must be between 1 and {MAX_STEPS}, got {steps}")
     if prime_steps is not None and prime_steps < 1:
-        raise ConfigError(f"--prime must be at least 1, got {prime_steps}")
+        raise ConfigError(f"{option('prime_steps')} must be at least 1, got {prime_steps}")
     saved = SavedModel.load(model_dir)
     if saved.model_config.input_kind != "series":
         raise SeriesError(f"{saved.path}: is a word model; forecast needs a model made by `wordrnn train-series`")
@@ -210,7 +210,7 @@ def forecast(model_dir: str | Path, steps: int, input_path: str | Path | None = 
     else:
         values = saved.optional_json("series", {}).get("tail")
         if not values:
-            raise SeriesError(f"{saved.path}: holds no training values to prime on; give --input FILE.csv")
+            raise SeriesError(f"{saved.path}: holds no training values to prime on; give {option('input_path', metavar='FILE.csv')}")
         values, source = np.asarray(values, np.float64).reshape(-1, len(columns)), str(info.get("source", ""))
     if prime_steps is not None:
         values = values[-prime_steps:]

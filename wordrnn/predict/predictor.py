@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from wordrnn.errors import ConfigError, CorpusError, ModelFormatError
+from wordrnn.errors import ConfigError, CorpusError, ModelFormatError, option
 from wordrnn.predict.generator import prime
 from wordrnn.runtime.runner import StepRunner, open_runner
 from wordrnn.predict.sampling import check_k, check_options
@@ -216,7 +216,7 @@ class Predictor:
 
     def beam_search(self, seed_text: str, n_words: int, beam_width: int = 3, stop_at_eos: bool = False) -> list[str]:
         """The most probable continuation of ``seed_text`` found by beam search (deterministic)."""
-        n_words, beam_width = check_words(n_words), check_k(beam_width, "--beam")
+        n_words, beam_width = check_words(n_words), check_k(beam_width, option("beam_width"))
         return self.session(seed_text).beam_search(n_words, beam_width, stop_at_eos)
 
     def score(self, text: str) -> Score:
@@ -266,7 +266,7 @@ def load(path: str | Path | None = None, runtime: str = "auto") -> Predictor:
         runtime: "auto" (the fastest available), "keras" or "litert" (see ``runtime.open_runner``).
     """
     if runtime not in RUNTIMES:
-        raise ConfigError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        raise ConfigError(f"{option('runtime')} must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     saved = SavedModel.load(find_model(path))
     saved.word_vocab("word prediction")
     return Predictor(saved, open_runner(saved, runtime))

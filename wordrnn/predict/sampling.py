@@ -13,11 +13,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from wordrnn.errors import ConfigError
+from wordrnn.errors import ConfigError, option
 
 
-def check_k(k: int, name: str = "-k") -> int:
-    """Validate a number of suggestions (or beam width) before any model is loaded."""
+def check_k(k: int, name: str = option("k")) -> int:
+    """Validate a number of suggestions (or beam width) before any model is loaded.
+
+    ``name`` is what the message calls it: an ``option(...)`` marker, or the REPL's ``:k``.
+    """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ConfigError(f"{name} must be a whole number of 1 or more, got {k!r}")
     return int(k)
@@ -28,13 +31,14 @@ def check_options(temperature: float = 1.0, top_k: int | None = None, top_p: flo
     """Raise ``ConfigError`` for sampling options out of range (checked before the model loads)."""
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0 \
             or not np.isfinite(temperature):
-        raise ConfigError(f"--temperature must be a number above 0, got {temperature!r} (use --top-k 1 for greedy)")
+        raise ConfigError(f"{option('temperature')} must be a number above 0, got {temperature!r} "
+                          f"(use {option('top_k', 1)} for greedy)")
     if top_k is not None:
-        check_k(top_k, "--top-k")
+        check_k(top_k, option("top_k"))
     if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
-        raise ConfigError(f"--top-p must be above 0 and at most 1, got {top_p!r}")
+        raise ConfigError(f"{option('top_p')} must be above 0 and at most 1, got {top_p!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ConfigError(f"--seed must be a whole number of 0 or more, got {seed!r}")
+        raise ConfigError(f"{option('seed')} must be a whole number of 0 or more, got {seed!r}")
 
 
 def top_ids(scores: np.ndarray, k: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from wordrnn.predict.beam import beam_search
-from wordrnn.errors import ConfigError, WordRNNWarning
+from wordrnn.errors import ConfigError, WordRNNWarning, option
 from wordrnn.predict.generator import feedback, prime
 from wordrnn.predict.ranking import open_candidates, rank
 from wordrnn.predict.sampling import Sampler, check_k
@@ -46,7 +46,7 @@ def word_ids(vocab: Vocabulary, words: Sequence[str]) -> list[int]:
 
 def check_words(n_words: int) -> int:
     if isinstance(n_words, bool) or not isinstance(n_words, (int, np.integer)) or n_words < 0:
-        raise ConfigError(f"-n (the number of words) must be a whole number of 0 or more, got {n_words!r}")
+        raise ConfigError(f"{option('n_words')} (the number of words) must be a whole number of 0 or more, got {n_words!r}")
     return int(n_words)
 
 
@@ -226,7 +226,7 @@ class Session:
 
     def beam_search(self, n_words: int, beam_width: int = 3, stop_at_eos: bool = False) -> list[str]:
         """The most probable ``n_words`` continuation found with a beam of ``beam_width``."""
-        n_words, beam_width = check_words(n_words), check_k(beam_width, "--beam")
+        n_words, beam_width = check_words(n_words), check_k(beam_width, option("beam_width"))
         best = beam_search(self.runner, self._probs[None], self.state, n_words, beam_width,
                            NEVER_GENERATED, EOS_ID if stop_at_eos else None)[0]
         ids = best.ids[:-1] if best.finished else best.ids

@@ -34,7 +34,7 @@ import numpy as np
 
 from wordrnn import __version__
 from wordrnn.store import checkpoint as ckpt
-from wordrnn.errors import ConfigError, ExportError
+from wordrnn.errors import ConfigError, ExportError, option
 from wordrnn.runtime.keras import KerasStep
 from wordrnn.runtime.litert import EXPORT_STEM, INPUT_NAME, OUTPUT_NAME, LiteRTStep, state_name
 from wordrnn.store.saved import SavedModel
@@ -86,7 +86,7 @@ def step_function(model: Any, config: Any) -> Any:
 def convert(model: Any, config: Any, quantize: str = "none") -> bytes:
     """The ``.tflite`` flatbuffer of one step (see the module docstring for ``quantize``)."""
     if quantize not in QUANTIZE_MODES:
-        raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
+        raise ConfigError(f"{option('quantize')} must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
     tf = tensorflow()
     concrete = step_function(model, config).get_concrete_function()
     holder = tf.Module()  # the converter freezes the variables it can reach through this object
@@ -167,7 +167,7 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
     Returns the manifest's description of the export (size, quantisation, agreement with Keras).
     """
     if quantize not in QUANTIZE_MODES:
-        raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
+        raise ConfigError(f"{option('quantize')} must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
     directory = Path(directory)
     if lock:
         ckpt.read_manifest(directory)  # a clear error for a missing or foreign directory first
@@ -183,7 +183,7 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
     if quantize == "none" and check["max_abs_diff"] > FLOAT_TOLERANCE:
         raise ExportError(
             f"{directory}: the converted step differs from the Keras model by {check['max_abs_diff']:.2g} "
-            f"(more than {FLOAT_TOLERANCE:g}); the export was not saved (run with --runtime keras)"
+            f"(more than {FLOAT_TOLERANCE:g}); the export was not saved (run with {option('runtime', 'keras')})"
         )
     info = {
         "quantize": quantize,

@@ -19,7 +19,7 @@ import numpy as np
 
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.config import ModelConfig
-from wordrnn.errors import ExportError, ModelFormatError
+from wordrnn.errors import ExportError, ModelFormatError, option
 from wordrnn.store.saved import SavedModel
 
 EXPORT_STEM = "litert"  # files["litert"] -> litert-NNNNNN.tflite; manifest["litert"] -> what it is
@@ -53,7 +53,7 @@ def _interpreter_class() -> Any:
     except ImportError as exc:
         raise ExportError(
             f"the LiteRT runtime is not available ({exc}); install it with `pip install ai-edge-litert` "
-            "or use --runtime keras"
+            f"or use {option('runtime', 'keras')}"
         ) from None
     return Interpreter
 
@@ -95,7 +95,7 @@ class LiteRTStep:
             try:
                 content = ckpt.read_file(saved.path, saved.manifest, EXPORT_STEM)
             except ModelFormatError as exc:
-                raise ExportError(f"{exc} (LiteRT export); recreate it with `wordrnn export {saved.path}`") from None
+                raise ExportError(f"{exc.marked} (LiteRT export); recreate it with `wordrnn export {saved.path}`") from None
         from wordrnn.nn.tfimport import quiet_stderr
 
         try:

@@ -56,15 +56,15 @@ def _base_runner(saved: SavedModel, runtime: str) -> StepRunner:
     import warnings
 
     from wordrnn.runtime import litert as runtime_litert
-    from wordrnn.errors import ConfigError, ExportError, WordRNNWarning
+    from wordrnn.errors import ConfigError, ExportError, WordRNNWarning, option
 
     if runtime not in ("auto", "keras", "litert"):
-        raise ConfigError(f"--runtime must be auto, keras or litert, got {runtime!r}")
+        raise ConfigError(f"{option('runtime')} must be auto, keras or litert, got {runtime!r}")
     if runtime == "litert":
         return runtime_litert.LiteRTStep(saved)
     if runtime == "auto" and runtime_litert.available():
         try:
             return runtime_litert.LiteRTStep(saved)
         except ExportError as exc:
-            warnings.warn(f"{exc}; running with TensorFlow instead (slower start)", WordRNNWarning, stacklevel=3)
+            warnings.warn(f"{exc.marked}; running with TensorFlow instead (slower start)", WordRNNWarning, stacklevel=3)
     return KerasStep(saved)

@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from wordrnn.durable import fsync_dir, write_durable
-from wordrnn.errors import LockedError, ModelFormatError, OutputExistsError, ResourceError
+from wordrnn.errors import LockedError, ModelFormatError, OutputExistsError, ResourceError, option
 from wordrnn.store.lock import LOCK_FILE, TrainingLock, _pid_alive, lock_owner  # noqa: F401  (re-exported)
 
 FORMAT = "wordrnn-model"
@@ -216,7 +216,7 @@ def read_manifest(directory: Path, manifest_name: str = MODEL_MANIFEST) -> dict[
     """The manifest, checked for format and version (not yet the files it names)."""
     path = Path(directory) / manifest_name
     if not Path(directory).is_dir():
-        raise ModelFormatError(f"{directory}: no such model directory; train one with `wordrnn train` or check --model")
+        raise ModelFormatError(f"{directory}: no such model directory; train one with `wordrnn train` or check {option('model')}")
     if not path.is_file():
         raise ModelFormatError(f"{directory}: not a wordrnn model (no {manifest_name}); train one with `wordrnn train`")
     try:
@@ -224,7 +224,7 @@ def read_manifest(directory: Path, manifest_name: str = MODEL_MANIFEST) -> dict[
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         raise ModelFormatError(f"{path}: damaged manifest (not valid JSON); retrain or restore the model") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ModelFormatError(f"{path}: not a wordrnn manifest; point --model at a directory made by `wordrnn train`")
+        raise ModelFormatError(f"{path}: not a wordrnn manifest; point {option('model')} at a directory made by `wordrnn train`")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFormatError(
@@ -291,21 +291,22 @@ def prepare_output(directory: Path, *, force: bool, resume: bool) -> None:
     """Check that training may write into ``directory`` before any work starts."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
-        raise OutputExistsError(f"{directory}: exists and is not a directory; choose another -o")
+        raise OutputExistsError(f"{directory}: exists and is not a directory; choose another {option('out_dir')}")
     owner = lock_owner(directory)
     if owner is not None:
         who = f"process {owner}" if owner else "another process"
         raise LockedError(f"{directory}: {who} is already training into it; wait for it or stop it")
     if has_model(directory) and not (force or resume):
-        raise OutputExistsError(f"{directory}: already holds a model; pass --force to replace it or --resume to continue it")
+        raise OutputExistsError(f"{directory}: already holds a model; pass {option('force', True)} to replace it or "
+                                f"{option('resume', True)} to continue it")
     if resume and not (directory / CHECKPOINT_MANIFEST).is_file():
-        raise OutputExistsError(f"{directory}: nothing to resume (no checkpoint.json); train without --resume")
+        raise OutputExistsError(f"{directory}: nothing to resume (no checkpoint.json); train without {option('resume', True)}")
     if directory.is_dir() and not has_model(directory) and any(_foreign(p.name) for p in directory.iterdir()):
         raise OutputExistsError(f"{directory}: is not empty and holds no wordrnn model; choose an empty or new directory")
     parent = directory if directory.exists() else directory.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
-        raise OutputExistsError(f"{directory}: {parent} is a file, not a directory; choose another -o")
+        raise OutputExistsError(f"{directory}: {parent} is a file, not a directory; choose another {option('out_dir')}")
     if not os.access(parent, os.W_OK):
         raise OutputExistsError(f"{directory}: not writable; choose a directory you can write to")

@@ -45,7 +45,7 @@ class SavedModel:
             tokenizer_config = from_dict(TokenizerConfig, config.get("tokenizer"))
             train_config = from_dict(TrainConfig, config.get("train"))
         except ConfigError as exc:
-            raise ModelFormatError(f"{path}: invalid config in the manifest ({exc}); the model directory is damaged") from None
+            raise ModelFormatError(f"{path}: invalid config in the manifest ({exc.marked}); the model directory is damaged") from None
         vocab = None
         if model_config.input_kind == "tokens":
             vocab = Vocabulary.from_json(ckpt.read_json(path, manifest, "vocab"))
@@ -130,7 +130,7 @@ def find_model(path: str | Path | None = None) -> Path:
     """Which model to use: ``path``, else ``$WORDRNN_MODEL``, else the bundled default."""
     import os
 
-    from wordrnn.errors import ModelNotFoundError
+    from wordrnn.errors import ModelNotFoundError, option
 
     if path:
         return Path(path)
@@ -140,6 +140,6 @@ def find_model(path: str | Path | None = None) -> Path:
     if bundled is None:
         raise ModelNotFoundError(
             "no model given and no default model installed; train one with `wordrnn train corpus.txt -o DIR` "
-            "and pass --model DIR (or set WORDRNN_MODEL)"
+            f"and pass {option('model', metavar='DIR')} (or set WORDRNN_MODEL)"
         )
     return bundled

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from wordrnn.errors import CorpusError
+from wordrnn.errors import CorpusError, option
 
 CHUNK_BYTES = 1 << 20
 # A line longer than this is handed on in pieces, cut at whitespace where possible.
@@ -79,7 +79,7 @@ def iter_pieces(
             except UnicodeDecodeError as exc:
                 at = offset - buffered + exc.start
                 raise CorpusError(
-                    f"{name}: not valid {encoding} at byte {at}; convert it to UTF-8 or pass --encoding (e.g. latin-1)"
+                    f"{name}: not valid {encoding} at byte {at}; convert it to UTF-8 or pass {option('encoding')} (e.g. latin-1)"
                 ) from None
             offset += len(chunk)
             if first and text:

@@ -37,7 +37,7 @@ from wordrnn import __version__
 from wordrnn.durable import fsync_dir, write_durable
 from wordrnn.config import TokenizerConfig, to_dict
 from wordrnn.text.corpus import iter_pieces, join_pieces
-from wordrnn.errors import ConfigError, CorpusError, OutputExistsError, ResourceError
+from wordrnn.errors import ConfigError, CorpusError, OutputExistsError, ResourceError, option
 from wordrnn.text.shards import DTYPES, FORMAT, FORMAT_VERSION, MANIFEST, SHARD_NAME, VOCAB_FILE, ShardWriter
 from wordrnn.text.encode import readable_twice
 from wordrnn.text.tokenizer import EOS, Tokenizer
@@ -135,14 +135,14 @@ def _ours(name: str) -> bool:
 def check_output(out_dir: Path, force: bool) -> None:
     """Refuse to write where a dataset (without ``force``) or anything but an unfinished dataset is."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise OutputExistsError(f"{out_dir}: exists and is not a directory; choose another -o")
+        raise OutputExistsError(f"{out_dir}: exists and is not a directory; choose another {option('out_dir')}")
     existing = out_dir if out_dir.is_dir() else next(p for p in out_dir.parents if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK):
         raise OutputExistsError(f"{out_dir}: not writable; choose a directory you can write to")
     if not out_dir.is_dir():
         return
     if (out_dir / MANIFEST).is_file() and not force:
-        raise OutputExistsError(f"{out_dir}: already holds a prepared dataset; pass --force to replace it")
+        raise OutputExistsError(f"{out_dir}: already holds a prepared dataset; pass {option('force', True)} to replace it")
     foreign = sorted(p.name for p in out_dir.iterdir() if not _ours(p.name))
     if foreign:
         raise OutputExistsError(f"{out_dir}: holds other files ({foreign[0]}...); choose an empty or new directory")
@@ -233,9 +233,9 @@ def _check_settings(workers: int | None, max_vocab: int | None, min_count: int, 
     (by default the CPUs this process may run on, which a container or ``taskset`` may limit)."""
     check_limits(max_vocab, min_count)
     if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be 1 or more, got {workers}")
+        raise ConfigError(f"{option('workers')} must be 1 or more, got {workers}")
     if shard_tokens < 1 or chunk_bytes < 1:
-        raise ConfigError("--shard-tokens and the chunk size must be positive")
+        raise ConfigError(f"{option('shard_tokens')} and the chunk size must be positive")
     return workers or len(os.sched_getaffinity(0))
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from wordrnn.errors import SeriesError
+from wordrnn.errors import SeriesError, option
 
 MIN_STEPS = 3  # two (input, target) pairs: the least that trains anything
 
@@ -82,7 +82,7 @@ def _parse(text: str, where: str) -> float:
     try:
         value = float(cell)
     except ValueError:
-        raise SeriesError(f"{where} is not a number ({cell[:40]!r}); choose a numeric --column") from None
+        raise SeriesError(f"{where} is not a number ({cell[:40]!r}); choose a numeric {option('columns')}") from None
     if not math.isfinite(value):
         raise SeriesError(f"{where} is {cell!r}; remove or fill in NaN and infinite values")
     return value
@@ -126,7 +126,7 @@ def read_csv(path: str | Path, columns: list[str] | tuple[str, ...] | None = Non
     first_line = 2 if has_header else 1
     if columns is None:
         if len(header) != 1:
-            raise SeriesError(f"{path}: has {len(header)} columns ({', '.join(header)}); choose one or more with --column")
+            raise SeriesError(f"{path}: has {len(header)} columns ({', '.join(header)}); choose one or more with {option('columns')}")
         columns = header
     index = []
     for name in columns:

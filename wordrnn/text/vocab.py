@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from wordrnn.errors import ConfigError, ModelFormatError
+from wordrnn.errors import ConfigError, ModelFormatError, option
 from wordrnn.text.tokenizer import EOS, UNK
 
 EOS_ID = 0
@@ -24,9 +24,9 @@ SPECIALS = (EOS, UNK)
 def check_limits(max_size: int | None, min_count: int) -> None:
     """Refuse vocabulary limits that cannot work (called early, before any text is read)."""
     if min_count < 1:
-        raise ConfigError(f"--min-count must be 1 or more, got {min_count}")
+        raise ConfigError(f"{option('min_count')} must be 1 or more, got {min_count}")
     if max_size is not None and max_size < len(SPECIALS) + 1:
-        raise ConfigError(f"--max-vocab must be at least {len(SPECIALS) + 1}, got {max_size}")
+        raise ConfigError(f"{option('max_vocab')} must be at least {len(SPECIALS) + 1}, got {max_size}")
 
 
 class Vocabulary:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 import numpy as np
 
-from wordrnn.errors import CorpusError
+from wordrnn.errors import CorpusError, option
 
 
 class StreamBatches:
@@ -38,7 +38,7 @@ class StreamBatches:
         if pairs < self.batch_size:
             raise CorpusError(
                 f"the sequence has {len(self.data)} steps but {self.batch_size} parallel streams need at least "
-                f"{self.batch_size + 1}; use more text or a smaller --batch-size"
+                f"{self.batch_size + 1}; use more text or a smaller {option('batch_size')}"
             )
         lengths = np.full(self.batch_size, pairs // self.batch_size, dtype=np.int64)
         lengths[: pairs % self.batch_size] += 1

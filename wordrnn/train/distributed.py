@@ -43,7 +43,7 @@ with quiet_stderr():
 from wordrnn.train.batching import StreamBatches  # noqa: E402
 from wordrnn.train.engine import Engine  # noqa: E402  (finds TensorFlow imported: runs no op)
 from wordrnn.config import STRATEGIES  # noqa: E402
-from wordrnn.errors import ConfigError, DistributedError  # noqa: E402
+from wordrnn.errors import ConfigError, DistributedError, option  # noqa: E402
 
 _PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
                 tf.errors.AbortedError)
@@ -55,7 +55,7 @@ def create_strategy(name: str) -> tf.distribute.Strategy | None:
     For ``multiworker`` this blocks until every worker named in TF_CONFIG has started.
     """
     if name not in STRATEGIES:
-        raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+        raise ConfigError(f"{option('strategy')} must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if name == "default":
         return None
     if name == "mirrored":
@@ -67,7 +67,8 @@ def create_strategy(name: str) -> tf.distribute.Strategy | None:
         workers = config["cluster"].get("worker", []) + config["cluster"].get("chief", [])
         task = config["task"]["type"], int(config["task"]["index"])
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise ConfigError("--strategy multiworker needs TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:port\", ...]}, "
+        raise ConfigError(f"{option('strategy', 'multiworker')} needs "
+                          "TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:port\", ...]}, "
                           "\"task\": {\"type\": \"worker\", \"index\": N}}' in every worker's environment") from None
     if not workers:
         raise ConfigError("TF_CONFIG names no workers; list every worker's host:port under cluster.worker")
@@ -76,7 +77,7 @@ def create_strategy(name: str) -> tf.distribute.Strategy | None:
             return tf.distribute.MultiWorkerMirroredStrategy()
     except RuntimeError as exc:
         if "startup" in str(exc):
-            raise DistributedError("--strategy multiworker must start before TensorFlow runs anything; "
+            raise DistributedError(f"{option('strategy', 'multiworker')} must start before TensorFlow runs anything; "
                                    "run each worker as a fresh `wordrnn train` process") from None
         raise DistributedError(f"cannot join the cluster as {task[0]} {task[1]} ({exc}); check TF_CONFIG") from None
     except (ValueError, tf.errors.OpError) as exc:
@@ -122,7 +123,7 @@ class DistributedEngine(Engine):
         self.strategy = strategy
         self.replicas = strategy.num_replicas_in_sync
         if self.config.batch_size % self.replicas:
-            raise ConfigError(f"--batch-size {self.config.batch_size} must be a multiple of the {self.replicas} "
+            raise ConfigError(f"{option('batch_size', self.config.batch_size)} must be a multiple of the {self.replicas} "
                               "replicas, so each trains the same number of streams")
         ids = strategy.experimental_distribute_values_from_function(lambda ctx: ctx.replica_id_in_sync_group)
         self.local_replicas = [int(i) for i in strategy.experimental_local_results(ids)]
@@ -177,7 +178,7 @@ class DistributedEngine(Engine):
             size = batches.batch_size // self.replicas * self.replicas
             if not size:
                 raise ConfigError(f"the validation text is too short to give each of the {self.replicas} replicas "
-                                  "a stream; give a longer --valid text or a larger --valid-fraction")
+                                  f"a stream; give a longer {option('valid')} text or a larger {option('valid_fraction')}")
             batches = StreamBatches(batches.data, size, batches.window, batches.warmup_steps)
         rows = self.rows(batches.batch_size)
         states = self.zero_states(batches.batch_size)
@@ -199,7 +200,7 @@ class DistributedEngine(Engine):
             return super().fit(train, valid, callbacks, *args, should_stop=lambda: self._stop_agreed, **kwargs)
         except _PEER_ERRORS as exc:
             raise DistributedError(f"a worker failed or became unreachable ({_reason(exc)}); "
-                                   "restart every worker with --resume to continue from the last checkpoint") from None
+                                   f"restart every worker with {option('resume', True)} to continue from the last checkpoint") from None
 
 
 def _reason(exc: tf.errors.OpError) -> str:

@@ -185,9 +185,10 @@ class Engine:
         set_weight_arrays(self.model, snapshot.weights, "checkpoint weights")
         variables = self.optimizer.variables
         if len(variables) != len(snapshot.optimizer):
-            from wordrnn.errors import ModelFormatError
+            from wordrnn.errors import ModelFormatError, option
 
-            raise ModelFormatError("the checkpoint's optimizer state does not match --optimizer; resume with the same settings")
+            raise ModelFormatError(f"the checkpoint's optimizer state does not match {option('optimizer')}; "
+                                   "resume with the same settings")
         for variable, value in zip(variables, snapshot.optimizer):
             variable.assign(value)
         self.optimizer.learning_rate.assign(snapshot.position.get("learning_rate", self.config.learning_rate))

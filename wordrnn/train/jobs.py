@@ -19,7 +19,7 @@ import numpy as np
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.train.batching import StreamBatches, split_tail
 from wordrnn.config import STRATEGIES, ModelConfig, TokenizerConfig, TrainConfig, replace
-from wordrnn.errors import ConfigError, CorpusError, ModelFormatError
+from wordrnn.errors import ConfigError, CorpusError, ModelFormatError, option
 from wordrnn.store.meta import model_meta
 from wordrnn.store.saved import SavedModel
 from wordrnn.train.resources import check_memory, check_size
@@ -126,7 +126,7 @@ def _read_checkpoint(out_dir: Path, batches: StreamBatches, model_config: ModelC
     if not fits or position["window"] > batches.num_windows or (position["window"] and [
             s.shape for s in snapshot.states] != [(train_config.batch_size, n) for n in state_sizes(model_config)]):
         raise ModelFormatError(f"{out_dir}: the checkpoint's stream position or state does not fit this corpus "
-                               "and config; resume with the same files, or start anew with --force")
+                               f"and config; resume with the same files, or start anew with {option('force', True)}")
     return snapshot
 
 
@@ -173,7 +173,7 @@ def train_text(
     Returns the engine's summary plus ``vocab_size`` and ``train_tokens``.
     """
     if strategy not in STRATEGIES:
-        raise ConfigError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        raise ConfigError(f"{option('strategy')} must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     check_limits(max_vocab, min_count)
     out_dir = Path(out_dir)
     ckpt.prepare_output(out_dir, force=force, resume=resume)
@@ -216,7 +216,7 @@ def _read_corpus(corpus: Sequence[str | Path], tokenizer_config: TokenizerConfig
     if dataset is not None:
         if previous is not None and previous.vocab.words != dataset.vocab.words:
             raise CorpusError(f"{corpus[0]}: its vocabulary is not the checkpoint's; resume with the dataset it was "
-                              "trained on, or start anew with --force")
+                              f"trained on, or start anew with {option('force', True)}")
         return Tokenizer(dataset.tokenizer_config), dataset.vocab, dataset.tokens
     tokenizer = Tokenizer(tokenizer_config)
     with readable_twice(corpus) as paths:
@@ -241,7 +241,7 @@ def _split_valid(ids: Any, valid: Sequence[str | Path] | None, tokenizer: Tokeni
         with readable_twice(valid) as valid_paths:
             valid_ids = encode_corpus(valid_paths, tokenizer, vocab, encoding)
         if len(valid_ids) < 2:
-            raise CorpusError("the validation text holds no words; give a --valid file with some sentences")
+            raise CorpusError(f"the validation text holds no words; give a {option('valid')} file with some sentences")
         return ids, valid_ids
     if train_config.valid_fraction:
         return split_tail(ids, train_config.valid_fraction, min_steps=train_config.window + 1)
@@ -254,7 +254,7 @@ def _check_resumed_corpus(previous: SavedModel | None, train_tokens: int) -> Non
     trained_on = described.get("train_tokens") if isinstance(described, dict) else None
     if trained_on is not None and trained_on != train_tokens:
         raise CorpusError(f"the corpus has {train_tokens} training tokens but the checkpoint was trained on "
-                          f"{trained_on}; resume with the same files and options, or start anew with --force")
+                          f"{trained_on}; resume with the same files and options, or start anew with {option('force', True)}")
 
 
 def train_series(

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from wordrnn.config import ModelConfig, TrainConfig
-from wordrnn.errors import CorpusError, ResourceError
+from wordrnn.errors import CorpusError, ResourceError, option
 
 
 def check_size(steps: int, config: TrainConfig, what: str = "tokens") -> None:
@@ -18,8 +18,9 @@ def check_size(steps: int, config: TrainConfig, what: str = "tokens") -> None:
     needed = config.batch_size * config.window + 1
     if steps < needed:
         raise CorpusError(
-            f"the training text has {steps} {what} but --batch-size {config.batch_size} x --window {config.window} "
-            f"needs at least {needed}; use more text or lower --batch-size/--window"
+            f"the training text has {steps} {what} but {option('batch_size', config.batch_size)} x "
+            f"{option('window', config.window)} needs at least {needed}; use more text or lower "
+            f"{option('batch_size')}/{option('window')}"
         )
 
 
@@ -68,5 +69,5 @@ def check_memory(model: ModelConfig, train: TrainConfig) -> None:
     if needed > 0.9 * available:
         raise ResourceError(
             f"training needs about {needed / 2**30:.1f} GiB of memory but {available / 2**30:.1f} GiB is free; "
-            "lower --max-vocab, --units, --batch-size or --window"
+            f"lower {option('max_vocab')}, {option('units')}, {option('batch_size')} or {option('window')}"
         )
