@@ -1,6 +1,7 @@
 """``wordrnn evaluate``, ``wordrnn interpolate`` and ``wordrnn baseline train|evaluate``.
 
-Measuring prediction quality (``BENCHMARKS.md`` section 1) from the command line.
+Measuring prediction quality from the command line, by the protocol ``evaluation.metrics`` states
+and the README explains under "Measuring quality".
 TensorFlow loads only inside the commands that run a network.
 """
 

@@ -176,8 +176,9 @@ def text_sha256(paths: Sequence[str | Path]) -> str:
 def warn_if_fitting_text(files: Sequence[str | Path], model: str | Path | None) -> None:
     """Warn (``WordRNNWarning``) when ``files`` are the very text the model's interpolation was fitted on.
 
-    Its figures on that text are optimistic (``BENCHMARKS.md`` §1b). Standard input is not
-    checked (it cannot be read twice), nor a model without a fitting record.
+    Its figures on that text are optimistic: the weights were chosen to suit exactly that text,
+    so only other text measures the model fairly. Standard input is not checked (it cannot be
+    read twice), nor a model without a fitting record.
     """
     from wordrnn.evaluation.baseline import is_baseline
     from wordrnn.store import checkpoint as ckpt

@@ -1,4 +1,5 @@
-"""The metrics of a word model's predictions, the way the field measures them (``BENCHMARKS.md`` §1).
+"""The metrics of a word model's predictions, the way the field measures them (the protocol the
+README explains under "Measuring quality").
 
 From each target's full next-word distribution:
 
