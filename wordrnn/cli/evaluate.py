@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Group
@@ -19,11 +19,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from wordrnn.cli.app import app, err, out, quiet_tensorflow, warnings_to_stderr
+from wordrnn.cli.app import MODEL_HELP, app, err, out, quiet_tensorflow, warnings_to_stderr
+from wordrnn.cli.options import FILES_HELP
 
-FILES_HELP = "Text files, directories of *.txt files, or '-' for standard input."
-MODEL_HELP = "Model directory (default: $WORDRNN_MODEL, then the bundled model)."
-PRETOKENIZED_HELP = "Read the text as already tokenized (split on whitespace); default: as the model was trained."
+# Options several of this module's commands take (one definition, one help text each).
+AsTrained = Annotated[Optional[bool], typer.Option(
+    "--pretokenized/--tokenize", show_default=False,
+    help="Read the text as already tokenized (split on whitespace); default: as the model was trained.")]
+Limit = Annotated[Optional[int], typer.Option("--limit", help="Evaluate only the first N tokens.")]
+MetricsJson = Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")]
+QuietBar = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
 # = len(mixture_settings.BUCKET_EDGES) + 1, written out to keep NumPy out of start-up (test_mixture checks).
 NGRAM_BUCKETS = 6
 
@@ -78,16 +84,15 @@ def metrics_table(rows: dict[str, dict[str, Any]]) -> Table:
 def evaluate(
     files: list[str] = typer.Argument(..., help=FILES_HELP),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    pretokenized: Optional[bool] = typer.Option(None, "--pretokenized/--tokenize", help=PRETOKENIZED_HELP,
-                                                show_default=False),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N tokens."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+    pretokenized: AsTrained = None,
+    limit: Limit = None,
+    as_json: MetricsJson = False,
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="Also evaluate this n-gram baseline (same vocabulary)."),
     save: bool = typer.Option(False, "--save", help="Store the metrics in the model directory (shown by `wordrnn info`)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Parallel streams evaluated at once."),
     interpolation: bool = typer.Option(True, "--interpolation/--network-only", help="Use the model's cache/n-gram interpolation (as predictions do) or the network alone."),
     lexicon: bool = typer.Option(True, "--lexicon/--no-lexicon", help="Count the model's open-vocabulary lexicon, if it has one: KSR@3 taps the unknown words it completes; adds open-vocabulary perplexity."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: QuietBar = False,
 ) -> None:
     """Perplexity, bits per word, top-1/3/5 accuracy, keystroke savings (KSR@3) and OOV rate on a text."""
     from wordrnn.errors import ConfigError
@@ -128,10 +133,9 @@ def interpolate(
                                       help="With --ngram: fit one (cache, n-gram) weight pair per bucket of how often the "
                                            "trigram saw the two-word history: buckets unseen/pruned, 1-2, 3-9, 10-99, "
                                            "100-999, 1000+ (fewer buckets drop the last edges; 1: one global pair)."),
-    pretokenized: Optional[bool] = typer.Option(None, "--pretokenized/--tokenize", help=PRETOKENIZED_HELP,
-                                                show_default=False),
+    pretokenized: AsTrained = None,
     as_json: bool = typer.Option(False, "--json", help="Print the fitted settings as JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: QuietBar = False,
 ) -> None:
     """Fit and store interpolation weights (word cache, optional trigram) that every prediction then uses."""
     from wordrnn.errors import ConfigError
@@ -195,11 +199,10 @@ def baseline_train(
 def baseline_evaluate(
     files: list[str] = typer.Argument(..., help=FILES_HELP),
     baseline: Path = typer.Option(Path("wordrnn-baseline"), "--baseline", "-b", help="Baseline directory."),
-    pretokenized: Optional[bool] = typer.Option(None, "--pretokenized/--tokenize", help=PRETOKENIZED_HELP,
-                                                show_default=False),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate only the first N tokens."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    pretokenized: AsTrained = None,
+    limit: Limit = None,
+    as_json: MetricsJson = False,
+    quiet: QuietBar = False,
 ) -> None:
     """The same metrics as `wordrnn evaluate`, for the n-gram baseline."""
     from wordrnn.evaluation.baseline import evaluate_baseline
