@@ -8,6 +8,7 @@ round-trips through plain JSON (no code is ever executed to load a config).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -147,6 +148,7 @@ class TrainConfig:
     until_loss: float = 0.0
     sampled_softmax: int = 0
     lr_decay: float = 1.0
+    time_budget: float | None = None
 
     def __post_init__(self) -> None:
         _positive(option("epochs"), self.epochs, 100_000)
@@ -168,6 +170,22 @@ class TrainConfig:
                      "sampled_softmax"):
             if getattr(self, name) < 0:  # min_save_seconds is the one no flag sets: named as it is
                 raise ConfigError(f"{name if name == 'min_save_seconds' else option(name)} must be 0 or more")
+        _check_budget(self.time_budget)
+
+
+MIN_BUDGET_MINUTES = 0.25  # start-up, one traced step, a validation pass and the export take about this long
+
+
+def _check_budget(minutes: float | None) -> None:
+    """A time budget must be a real number of minutes long enough for one step, validation and the export."""
+    if minutes is None:
+        return
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or minutes <= 0:
+        raise ConfigError(f"{option('time_budget')} must be a positive number of minutes, got {minutes!r}")
+    if minutes < MIN_BUDGET_MINUTES:
+        raise ConfigError(f"{option('time_budget')} of {minutes:g} minutes is too short for one training step, "
+                          f"validation and the export; give at least {MIN_BUDGET_MINUTES:g} minutes "
+                          f"({60 * MIN_BUDGET_MINUTES:.0f} s)")
 
 
 def to_dict(record: Any) -> dict[str, Any]:
@@ -196,6 +214,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "int | None": (int, type(None)),
+    "float | None": (int, float, type(None)),
 }
 
 

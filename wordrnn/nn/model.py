@@ -111,27 +111,84 @@ def sampled_softmax_training(model: keras.Model, config: ModelConfig, num_sample
     """A training model and loss for a sampled softmax (token models only).
 
     The training model shares every weight with ``model`` but stops at the output layer's input;
-    the loss scores the target against ``num_sampled`` words drawn from a Zipfian (log-uniform)
-    distribution, which matches our frequency-ordered ids. The output layer's weights still train,
-    so the full-softmax ``model`` predicts with them unchanged.
+    the loss (``SampledSoftmaxLoss``) scores the target against ``num_sampled`` words drawn from a
+    Zipfian (log-uniform) distribution, which matches our frequency-ordered ids. The output layer's
+    weights still train, so the full-softmax ``model`` predicts with them unchanged.
     """
     output = model.get_layer("output")
     train_model = keras.Model(model.inputs, [output.input, *model.outputs[1:]], name=f"{model.name}_sampled")
-    vocab_size = config.vocab_size
-    num_sampled = min(int(num_sampled), vocab_size - 1)
+    if config.tied:
+        embeddings = model.get_layer("embedding").embeddings
 
-    def sampled_loss(targets, hidden):
-        if config.tied:
-            weights = model.get_layer("embedding").embeddings
-        else:
-            weights = ops.transpose(output.kernel)
-        shape = tf.shape(targets)
-        loss = tf.nn.sampled_softmax_loss(
-            weights=weights, biases=output.bias, labels=tf.reshape(tf.cast(targets, tf.int64), (-1, 1)),
-            inputs=tf.reshape(hidden, (-1, hidden.shape[-1])), num_sampled=num_sampled, num_classes=vocab_size)
-        return tf.reshape(loss, shape)
+        def rows(ids):
+            return tf.gather(embeddings, ids)
+    else:
+        def rows(ids):
+            return tf.transpose(tf.gather(output.kernel, ids, axis=1))
 
-    return train_model, sampled_loss
+    return train_model, SampledSoftmaxLoss(rows, output.bias, config.vocab_size, num_sampled)
+
+
+def _log_uniform(ids, vocab_size: int):
+    """P(id) under the log-uniform sampler: (log(id + 2) - log(id + 1)) / log(vocab_size + 1), in float64."""
+    ids = tf.cast(ids, tf.float64)
+    return (tf.math.log(ids + 2.0) - tf.math.log(ids + 1.0)) / np.log(vocab_size + 1.0)
+
+
+class SampledSoftmaxLoss:
+    """Per-position sampled-softmax loss ``(targets, hidden) -> (B, T)``, as ``tf.nn.sampled_softmax_loss``
+    with its defaults (unique log-uniform samples, log-q correction, accidental hits removed).
+
+    It is written out here because the sampler op has no XLA kernel: with ``draw_outside()`` the
+    engine draws the samples before each compiled step into variables the step reads, so
+    ``--xla`` works with a sampled softmax. The expected count of every word follows from the
+    number of tries the sampler needed, which its sampled words' expected counts reveal.
+
+    Args:
+        rows: ``ids -> (n, width)`` output-weight rows of those words.
+        bias: the output bias (vocab_size,).
+        vocab_size, num_sampled: the vocabulary and how many distinct words to sample (at most vocab_size - 1).
+    """
+
+    def __init__(self, rows, bias, vocab_size: int, num_sampled: int) -> None:
+        self.rows, self.bias, self.vocab_size = rows, bias, int(vocab_size)
+        self.num_sampled = min(int(num_sampled), self.vocab_size - 1)
+        self._drawn: list[tf.Variable] | None = None
+
+    def draw(self):
+        """Sampled ids (num_sampled,), their expected counts, and the sampler's number of tries."""
+        sampled, _, expected = tf.random.log_uniform_candidate_sampler(
+            true_classes=tf.zeros((1, 1), tf.int64), num_true=1, num_sampled=self.num_sampled, unique=True,
+            range_max=self.vocab_size)
+        rarest = tf.argmax(sampled)  # the smallest probability: its count pins the tries down most exactly
+        tries = tf.math.log1p(-tf.cast(expected[rarest], tf.float64)) / tf.math.log1p(-_log_uniform(sampled[rarest], self.vocab_size))
+        return sampled, expected, tries
+
+    def draw_outside(self):
+        """Switch to samples drawn outside the step; returns the function that draws them (call it before each step)."""
+        sampled, expected, tries = self.draw()
+        self._drawn = [tf.Variable(v, trainable=False) for v in (sampled, expected, tries)]
+
+        @tf.function
+        def before_step():
+            for variable, value in zip(self._drawn, self.draw()):
+                variable.assign(value)
+
+        return before_step
+
+    def __call__(self, targets, hidden):
+        sampled, expected, tries = self._drawn if self._drawn is not None else self.draw()
+        labels = tf.reshape(tf.cast(targets, tf.int64), (-1,))
+        flat = tf.reshape(hidden, (-1, hidden.shape[-1]))
+        true_expected = -tf.math.expm1(tries * tf.math.log1p(-_log_uniform(labels, self.vocab_size)))
+        true_logits = (tf.reduce_sum(flat * self.rows(labels), axis=-1) + tf.gather(self.bias, labels)
+                       - tf.math.log(tf.cast(true_expected, flat.dtype)))
+        sampled_logits = (tf.matmul(flat, self.rows(sampled), transpose_b=True) + tf.gather(self.bias, sampled)
+                          - tf.math.log(tf.cast(expected, flat.dtype)))
+        hits = tf.equal(labels[:, None], tf.cast(sampled, tf.int64)[None, :])
+        sampled_logits = tf.where(hits, tf.cast(flat.dtype.min, flat.dtype), sampled_logits)
+        logits = tf.concat([true_logits[:, None], sampled_logits], axis=1)
+        return tf.reshape(tf.reduce_logsumexp(logits, axis=1) - true_logits, tf.shape(targets))
 
 
 def get_weight_arrays(model: keras.Model) -> dict[str, np.ndarray]:

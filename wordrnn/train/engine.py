@@ -27,6 +27,7 @@ import keras  # noqa: E402  (after the quiet TensorFlow import)
 
 from wordrnn.train import loop
 from wordrnn.train.batching import StreamBatches
+from wordrnn.train.budget import Budget
 from wordrnn.train.loop import Run
 from wordrnn.config import TrainConfig
 from wordrnn.nn.model import get_weight_arrays, set_weight_arrays
@@ -107,6 +108,10 @@ class Engine:
         s_specs = [tf.TensorSpec((None, size), tf.float32) for size in self.state_sizes]
         self._x_dtype, self._y_dtype = x_spec.dtype.as_numpy_dtype, y_spec.dtype.as_numpy_dtype
         signature = [x_spec, y_spec, w_spec, s_specs]
+        # a loss that draws random samples with ops XLA cannot compile (the sampled softmax) draws
+        # them outside the compiled step, into variables the step reads (``before_step``)
+        draws_outside = getattr(self.train_loss_fn, "draw_outside", None)
+        self._before_step = draws_outside() if config.xla and draws_outside else None
         self._train_step = tf.function(self._train_step_impl, input_signature=signature, reduce_retracing=True,
                                        jit_compile=config.xla or None)
         self._eval_step = tf.function(self._eval_step_impl, input_signature=signature, reduce_retracing=True)
@@ -144,6 +149,8 @@ class Engine:
 
     def train_window(self, x, y, w, states):
         """One truncated-BPTT step: returns (loss sum, target count, state for the next window)."""
+        if self._before_step is not None:
+            self._before_step()
         return self._train_step(*self._cast((x, y, w)), states)
 
     def evaluate(self, batches: StreamBatches, on_window: Callable[[int], None] | None = None) -> float:
@@ -198,6 +205,10 @@ class Engine:
                 if tuple(variable.shape) == value.shape:
                     variable.assign(value)
 
+    def set_learning_rate(self, value: float) -> None:
+        """Set the learning rate in place (a time budget's schedule); the optimizer keeps its moments."""
+        self.optimizer.learning_rate.assign(value)
+
     def scale_learning_rate(self, factor: float) -> None:
         """Multiply the learning rate in place: the optimizer keeps its moments, as a schedule needs."""
         self.optimizer.learning_rate.assign(self.learning_rate * factor)
@@ -222,6 +233,7 @@ class Engine:
         save: SaveFn | None = None,
         resume: Snapshot | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        budget: Budget | None = None,
     ) -> dict[str, Any]:
         """Train for ``config.epochs`` epochs (or until early stopping, ``until_loss``, ``max_steps`` or ``should_stop``).
 
@@ -231,5 +243,7 @@ class Engine:
         A snapshot holds the epoch's running loss too, so a resumed epoch reports what an
         uninterrupted one would (and learning-rate decisions based on it stay the same).
         ``callbacks`` implement any of ``loop.Callback``'s methods. The loop itself is ``loop.fit``.
+        With a ``budget`` (``budget.Budget``) the run lasts as long as the budget allows instead of
+        ``config.epochs``, and the budget sets the learning rate.
         """
-        return loop.fit(self, train, valid, callbacks, save, resume, should_stop)
+        return loop.fit(self, train, valid, callbacks, save, resume, should_stop, budget)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from wordrnn.train.batching import StreamBatches
+    from wordrnn.train.budget import Budget
     from wordrnn.train.engine import Engine, SaveFn, Snapshot
 
 Emit = Callable[[str, dict[str, Any]], None]
@@ -111,38 +112,80 @@ def _emit(callbacks: Sequence[Any], name: str, payload: dict[str, Any]) -> None:
 
 
 def fit(engine: Engine, train: StreamBatches, valid: StreamBatches | None, callbacks: Sequence[Any],
-        save: SaveFn | None, resume: Snapshot | None, should_stop: Callable[[], bool]) -> dict[str, Any]:
-    """``Engine.fit`` (see there): epochs until the configured end, a stop condition or a stop request."""
+        save: SaveFn | None, resume: Snapshot | None, should_stop: Callable[[], bool],
+        budget: Budget | None = None) -> dict[str, Any]:
+    """``Engine.fit`` (see there): epochs until the configured end, a stop condition or a stop request.
+
+    With a ``budget`` the budget, not ``config.epochs``, decides the length (see ``budget.py``).
+    """
     run = engine.start(train.batch_size, resume)
     emit = functools.partial(_emit, callbacks)
-    emit("on_train_begin", {"epochs": engine.config.epochs, "windows": train.num_windows, "epoch": run.epoch,
-                            "window": run.window, "step": run.step, "targets_per_epoch": train.num_targets})
+    if budget is not None:
+        budget.begin(engine.learning_rate, _validation_seconds(engine, valid))
+    emit("on_train_begin", {"epochs": None if budget else engine.config.epochs, "windows": train.num_windows,
+                            "epoch": run.epoch, "window": run.window, "step": run.step,
+                            "targets_per_epoch": train.num_targets,
+                            "seconds_left": budget.seconds_left() if budget else None})
     saves = _Saves(save, engine.config.min_save_seconds)
     started = time.perf_counter()
-    stopped = None
-    while run.epoch < engine.config.epochs and stopped is None:
+    stopped = stop_loss = None
+    while (budget is not None or run.epoch < engine.config.epochs) and stopped is None:
         epoch_start = time.perf_counter()
-        stopped = _train_epoch(engine, train, run, saves, emit, should_stop)
+        stopped = _train_epoch(engine, train, run, saves, emit, should_stop, budget)
         if stopped == "interrupted" and run.window < train.num_windows:
-            if save:
-                saves.flush(engine.snapshot_of(run))
+            stop_loss = _keep_if_best(engine, run, valid, saves)
             break
-        record, improved = _close_epoch(engine, run, epoch_start, valid)
+        record, improved = _close_epoch(engine, run, epoch_start, valid, partial_windows=train.num_windows)
         run.states = engine.zero_states(train.batch_size)
         emit("on_epoch_end", record)
-        stopped = _schedule(engine, run, record.get("val_loss", record["loss"]), valid is not None)
+        stopped = _schedule(engine, run, record.get("val_loss", record["loss"]), valid is not None, budget) or stopped
+        if stopped is None and budget is not None and not budget.room_for_another_epoch():
+            stopped = "time_budget"
         if save:  # after the schedule: the rate saved is the next epoch's, as a resume must use it
             saves.epoch_end(engine.snapshot_of(run), improved)
     if saves.pending:
         saves.flush()
     summary = {"stopped": stopped or "completed", "epochs": run.epoch, "steps": run.step, "best": run.best,
                "seconds": round(time.perf_counter() - started, 3), "history": run.history}
+    if stop_loss is not None:
+        summary["val_loss_at_stop"] = stop_loss
     emit("on_train_end", summary)
     return summary
 
 
+def _validation_seconds(engine: Engine, valid: StreamBatches | None, windows: int = 2) -> float:
+    """What one validation pass costs, timed on its first ``windows`` windows (after tracing them once)."""
+    if valid is None:
+        return 0.0
+    from wordrnn.train.batching import StreamBatches
+
+    needed = valid.batch_size * valid.window * windows + 1
+    sample = StreamBatches(valid.data[:needed], valid.batch_size, valid.window) if len(valid.data) > needed else valid
+    engine.evaluate(sample)
+    began = time.perf_counter()
+    engine.evaluate(sample)
+    return (time.perf_counter() - began) * valid.num_windows / max(sample.num_windows, 1)
+
+
+def _keep_if_best(engine: Engine, run: Run, valid: StreamBatches | None, saves: _Saves) -> float | None:
+    """A stop in mid-epoch: checkpoint where the run stands, and keep its weights as the model's if
+    they validate better than the best epoch's (a long epoch stopped near its end usually does).
+
+    Returns that validation loss. The schedule's record (``run.best``) is left alone, so a resumed
+    run makes the decisions an uninterrupted one would. Every worker of a strategy validates
+    (the pass is collective); only the chief, which has ``saves.save``, writes.
+    """
+    monitored = engine.evaluate(valid) if valid is not None else None
+    if saves.save is None:
+        return monitored
+    if monitored is not None and _improves(monitored, run.best):
+        saves.pending["best"] = engine.snapshot(run.states, {**run.position(), "val_loss": monitored}, run.history)
+    saves.flush(engine.snapshot_of(run))
+    return monitored
+
+
 def _train_epoch(engine: Engine, train: StreamBatches, run: Run, saves: _Saves, emit: Emit,
-                 should_stop: Callable[[], bool]) -> str | None:
+                 should_stop: Callable[[], bool], budget: Budget | None = None) -> str | None:
     """The windows of one epoch from ``run.window`` on; returns why it stopped early, if it did.
 
     Mid-epoch checkpoints (every ``checkpoint_every`` steps or ``checkpoint_minutes``) are
@@ -152,13 +195,18 @@ def _train_epoch(engine: Engine, train: StreamBatches, run: Run, saves: _Saves, 
     if run.window == 0:
         run.loss_sum = run.targets = 0.0
     while run.window < train.num_windows:
+        if budget is not None and (rate := budget.learning_rate()) is not None:
+            engine.set_learning_rate(rate)
         t, c, run.states = engine.train_window(*train.batch(run.window), run.states)
         run.window += 1
         run.step += 1
         run.loss_sum += float(t)
         run.targets += float(c)
         emit("on_step", {"epoch": run.epoch, "window": run.window, "step": run.step,
-                         "loss": float(t) / max(float(c), 1.0), "targets": float(c)})
+                         "loss": float(t) / max(float(c), 1.0), "targets": float(c),
+                         "seconds_left": budget.seconds_left() if budget else None})
+        if budget is not None and (plan := budget.after_step(run.step, train.num_windows)) is not None:
+            emit("on_plan", plan)
         due = cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0
         if cfg.checkpoint_minutes and saves.seconds_since_save() >= 60 * cfg.checkpoint_minutes:
             due = True
@@ -168,15 +216,19 @@ def _train_epoch(engine: Engine, train: StreamBatches, run: Run, saves: _Saves, 
             return "interrupted"
         if cfg.max_steps and run.step >= cfg.max_steps:
             return "max_steps"
+        if budget is not None and budget.out_of_time():
+            return "time_budget"
     return None
 
 
-def _close_epoch(engine: Engine, run: Run, epoch_start: float,
-                 valid: StreamBatches | None) -> tuple[dict[str, Any], bool]:
+def _close_epoch(engine: Engine, run: Run, epoch_start: float, valid: StreamBatches | None,
+                 partial_windows: int = 0) -> tuple[dict[str, Any], bool]:
     """The finished epoch's history record (validated on ``valid``) and whether it improved on the best.
 
     The monitored figure is the validation loss when there is validation text, else the
     training loss, so learning-rate cuts and ``until_loss`` work without held-out text too.
+    An epoch that a step limit or the time budget ended before its ``partial_windows`` windows
+    says how many it trained (``windows``), so its figures are not mistaken for a full epoch's.
     """
     record: dict[str, Any] = {
         "epoch": run.epoch + 1,
@@ -186,6 +238,8 @@ def _close_epoch(engine: Engine, run: Run, epoch_start: float,
         "targets": int(run.targets),
         "step": run.step,
     }
+    if run.window < partial_windows:
+        record["windows"] = run.window
     monitored = record["loss"]
     if valid is not None:
         record["val_loss"] = monitored = engine.evaluate(valid)
@@ -199,10 +253,11 @@ def _close_epoch(engine: Engine, run: Run, epoch_start: float,
     return record, improved
 
 
-def _schedule(engine: Engine, run: Run, monitored: float, has_valid: bool) -> str | None:
+def _schedule(engine: Engine, run: Run, monitored: float, has_valid: bool, budget: Budget | None = None) -> str | None:
     """The epoch-end decisions: stop (``until_loss``, early stopping) or cut/decay the learning rate.
 
-    Made before the epoch's checkpoint is saved, so a resume from it keeps the schedule.
+    Made before the epoch's checkpoint is saved, so a resume from it keeps the schedule. Under a
+    budget that decays the rate itself, a plateau cut multiplies the budget's rate from now on.
     """
     cfg = engine.config
     stopped = None
@@ -212,6 +267,8 @@ def _schedule(engine: Engine, run: Run, monitored: float, has_valid: bool) -> st
         stopped = "early_stopping"
     elif cfg.lr_patience and run.bad_epochs and run.bad_epochs % cfg.lr_patience == 0:
         engine.scale_learning_rate(cfg.lr_factor)
+        if budget is not None:
+            budget.cuts *= cfg.lr_factor
     if cfg.lr_decay != 1.0:
         engine.scale_learning_rate(cfg.lr_decay)
     return stopped
