@@ -142,3 +142,55 @@ def test_info_on_bad_directories(tmp_path):
     assert_clean_error(run("info", str(tmp_path / "nope")), "no such model directory")
     (tmp_path / "wordrnn.json").write_text("{broken")
     assert_clean_error(run("info", str(tmp_path)), "not valid JSON")
+
+
+@pytest.mark.parametrize("minutes", ["0", "-1", "nan", "0.1"])
+def test_a_time_budget_that_cannot_work_is_refused_before_any_work(tmp_path, corpus, minutes):
+    out = tmp_path / "m"
+    result = run("train", str(corpus), "-o", str(out), f"--time-budget={minutes}")
+    assert_clean_error(result, "--time-budget")
+    assert not out.exists()
+
+
+def test_the_recipe_line_names_what_was_chosen_and_not_what_was_given(tmp_path, corpus):
+    result = run("train", str(corpus), "-o", str(tmp_path / "m"), "--units", "8", "--epochs", "1", "--seed", "1",
+                 "--no-export")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stderr.splitlines() if line.startswith("recipe for"))
+    assert "--min-count 1" in line and "--layers 1" in line and "--tied" in line and "--sampled-softmax 0" in line
+    assert "--units" not in line and "--epochs" not in line  # the user's own settings
+    config = json.loads(run("info", str(tmp_path / "m"), "--json").stdout)["config"]
+    assert config["model"]["units"] == 8 and config["model"]["tied"] is True and config["model"]["layers"] == 1
+
+
+def test_a_budget_with_epochs_says_the_budget_wins(tmp_path, corpus):
+    out = tmp_path / "m"
+    result = run("train", str(corpus), "-o", str(out), "--time-budget", "0.25", "--epochs", "1", "--units", "8",
+                 "--embedding", "4", "--seed", "1", "--no-export")
+    assert result.exit_code == 0, result.output
+    assert "--time-budget decides how long training runs; --epochs 1 is ignored" in result.stderr
+    assert "plan: about" in result.stderr
+    data = json.loads(run("info", str(out), "--json").stdout)
+    assert len(data["history"]) > 1 and data["config"]["train"]["time_budget"] == 0.25
+
+
+def test_the_progress_of_a_budgeted_run_shows_the_time_left_and_the_plan():
+    from rich.console import Console
+
+    from wordrnn.cli.progress import RichProgress
+
+    console = Console(record=True, force_terminal=True, width=200)
+    progress = RichProgress(console)
+    progress.on_train_begin({"epochs": None, "windows": 10, "epoch": 0, "window": 0, "seconds_left": 300.0})
+    progress.on_step({"epoch": 0, "window": 3, "step": 3, "loss": 5.0, "targets": 100.0, "seconds_left": 65.4})
+    progress.on_plan({"epochs": 2.5, "steps": 25, "seconds_per_step": 0.25, "train_seconds": 240.0,
+                      "final_learning_rate": 2e-4})
+    progress.on_epoch_end({"epoch": 1, "loss": 5.0, "val_loss": 5.1, "learning_rate": 1e-3, "seconds": 3.0})
+    progress.on_epoch_end({"epoch": 2, "loss": 4.9, "val_loss": 5.0, "learning_rate": 5e-4, "seconds": 3.0,
+                           "windows": 4})
+    progress.on_train_end({})
+    text = console.export_text()
+    assert "1:05 left" in text
+    assert "plan: about 2.5 epochs (25 steps of 250 ms) in 4.0 minutes of training, learning rate decaying to 2.0e-04" in text
+    assert "epoch 2 (4/10 windows): train ppl" in text  # a part-epoch says so
+    assert "epoch 3/~3" in text  # the plan's estimate never shows fewer epochs than are running

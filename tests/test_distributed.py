@@ -33,7 +33,8 @@ from wordrnn.store.saved import SavedModel
 
 TIMEOUT = 300
 TINY = ["--units", "16", "--embedding", "8", "--dropout", "0", "--batch-size", "8", "--window", "10", "--seed", "1",
-        "--lr", "0.01", "--early-stopping", "0", "-q", "--no-export"]
+        "--lr", "0.01", "--early-stopping", "0", "-q", "--no-export",
+        "--layers", "1", "--untied", "--lr-decay", "1", "--sampled-softmax", "0", "--min-count", "1"]  # as tiny_configs
 
 
 def tiny_configs(epochs: int = 2, batch_size: int = 8):

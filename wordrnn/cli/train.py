@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,9 +11,11 @@ import typer
 from rich.table import Table
 
 from wordrnn.cli.app import app, err, out, quiet_tensorflow
-from wordrnn.cli.options import (Encoding, Eos, Layers, Lowercase, MaxVocab, MinCount, ModelOutput, Pretokenized, Quiet,
-                                 ReplaceModel, Seed, Units)
+from wordrnn.cli.options import Encoding, Eos, Lowercase, MaxVocab, ModelOutput, Pretokenized, Quiet, ReplaceModel, Seed
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig
+
+
+RECIPE_HELP = " (default: chosen from the corpus size; the recipe line shows the choice)"
 
 
 @app.command()
@@ -21,21 +24,25 @@ def train(
                                        "or one directory made by `wordrnn prepare` (its vocabulary and tokenizer settings apply)."),
     output: ModelOutput = Path("wordrnn-model"),
     valid: Optional[list[str]] = typer.Option(None, "--valid", help="Validation text (default: a held-out tail of the corpus)."),
+    time_budget: Optional[float] = typer.Option(
+        None, "--time-budget", metavar="MINUTES",
+        help="Train for at most this many minutes, export included: the run is planned to fit, its learning "
+             "rate decaying to a tenth over the budget, and ends with the best weights (overrides --epochs)."),
     pretokenized: Pretokenized = False,
     lowercase: Lowercase = False,
     eos: Eos = "line",
     encoding: Encoding = "utf-8",
     max_vocab: MaxVocab = 20000,
-    min_count: MinCount = 1,
+    min_count: Optional[int] = typer.Option(None, "--min-count", help="Keep only words seen at least this often." + RECIPE_HELP),
     cell: str = typer.Option("lstm", "--cell", help="Recurrent cell: lstm, gru, elman or jordan."),
-    layers: Layers = 1,
-    units: Units = 256,
-    embedding: int = typer.Option(128, "--embedding", help="Word embedding width."),
-    dropout: float = typer.Option(0.1, "--dropout", help="Dropout on embeddings and between layers."),
+    layers: Optional[int] = typer.Option(None, "--layers", help="Number of recurrent layers." + RECIPE_HELP),
+    units: Optional[int] = typer.Option(None, "--units", help="Units per recurrent layer." + RECIPE_HELP),
+    embedding: Optional[int] = typer.Option(None, "--embedding", help="Word embedding width." + RECIPE_HELP),
+    dropout: Optional[float] = typer.Option(None, "--dropout", help="Dropout on embeddings and between layers." + RECIPE_HELP),
     recurrent_dropout: float = typer.Option(0.0, "--recurrent-dropout", help="Dropout on recurrent connections (slower)."),
-    tied: bool = typer.Option(False, "--tied/--untied", help="Share the embedding matrix with the output layer."),
-    epochs: int = typer.Option(10, "--epochs", help="Passes over the corpus."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Parallel contiguous streams."),
+    tied: Optional[bool] = typer.Option(None, "--tied/--untied", help="Share the embedding matrix with the output layer." + RECIPE_HELP),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the corpus (ignored with --time-budget)." + RECIPE_HELP),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Parallel contiguous streams." + RECIPE_HELP),
     window: int = typer.Option(35, "--window", help="Truncated-BPTT window: steps between weight updates."),
     warmup_steps: int = typer.Option(0, "--warmup-steps", help="Outputs without loss after each state reset."),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
@@ -43,15 +50,17 @@ def train(
     clipnorm: float = typer.Option(5.0, "--clipnorm", help="Clip the global gradient norm (0: off)."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="Decoupled weight decay (AdamW)."),
     lr_patience: int = typer.Option(1, "--lr-patience", help="Halve the learning rate after this many epochs without improvement."),
-    early_stopping: int = typer.Option(3, "--early-stopping", help="Stop after this many epochs without improvement (0: never)."),
+    early_stopping: int = typer.Option(3, "--early-stopping", help="Stop after this many epochs without improvement (0: never); the best epoch is kept."),
     valid_fraction: float = typer.Option(0.05, "--valid-fraction", help="Held-out tail used for validation without --valid."),
     seed: Seed = None,
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a resumable checkpoint every N steps (0: epoch ends only)."),
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", help="Also save one when this many minutes passed since the last (0: off)."),
     max_steps: int = typer.Option(0, "--max-steps", help="Stop after this many steps (0: no limit)."),
     xla: bool = typer.Option(False, "--xla/--no-xla", help="Compile the training step with XLA (often faster on CPU)."),
-    lr_decay: float = typer.Option(1.0, "--lr-decay", help="Multiply the learning rate by this after every epoch (1: constant)."),
-    sampled_softmax: int = typer.Option(0, "--sampled-softmax", help="Train with a softmax over this many sampled words (0: full; faster on large vocabularies)."),
+    lr_decay: Optional[float] = typer.Option(None, "--lr-decay", help="Multiply the learning rate by this after every epoch (1: constant; "
+                                             "with --time-budget it replaces the budget's decay)." + RECIPE_HELP),
+    sampled_softmax: Optional[int] = typer.Option(None, "--sampled-softmax", help="Train with a softmax over this many sampled words "
+                                                  "(0: full; faster on large vocabularies)." + RECIPE_HELP),
     force: ReplaceModel = False,
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted training in the output directory."),
     quiet: Quiet = False,
@@ -59,38 +68,79 @@ def train(
                                  "multiworker (one process per machine, cluster in TF_CONFIG; see the README)."),
     export: bool = typer.Option(True, "--export/--no-export", help="Also save a LiteRT export of the step (fast start for complete/generate)."),
 ) -> None:
-    """Train a next-word model on plain text (stateful truncated BPTT) and save it."""
-    model_config = ModelConfig(vocab_size=1, cell=cell, layers=layers, units=units, embedding=embedding,
-                               dropout=dropout, recurrent_dropout=recurrent_dropout, tied=tied)
-    train_config = TrainConfig(epochs=epochs, batch_size=batch_size, window=window, warmup_steps=warmup_steps,
+    """Train a next-word model on plain text (stateful truncated BPTT) and save it.
+
+    With no settings the proven recipe is scaled to the corpus (vocabulary cut, model size, dropout,
+    sampled softmax, schedule) and printed in one line; any flag given overrides its part.
+    """
+    started = time.perf_counter()
+    given = {name: value for name, value in (("min_count", min_count), ("layers", layers), ("units", units),
+                                             ("embedding", embedding), ("dropout", dropout), ("tied", tied),
+                                             ("epochs", epochs), ("lr_decay", lr_decay),
+                                             ("sampled_softmax", sampled_softmax), ("batch_size", batch_size))
+             if value is not None}
+    settings = {**PLACEHOLDERS, **given}
+    model_config = ModelConfig(vocab_size=1, cell=cell, layers=settings["layers"], units=settings["units"],
+                               embedding=settings["embedding"], dropout=settings["dropout"],
+                               recurrent_dropout=recurrent_dropout, tied=settings["tied"])
+    train_config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], window=window, warmup_steps=warmup_steps,
                                optimizer=optimizer, learning_rate=learning_rate, clipnorm=clipnorm,
                                weight_decay=weight_decay, lr_patience=lr_patience, early_stopping=early_stopping,
                                valid_fraction=valid_fraction, seed=seed, checkpoint_every=checkpoint_every,
-                               checkpoint_minutes=checkpoint_minutes,
-                               max_steps=max_steps, xla=xla, sampled_softmax=sampled_softmax,
-                               lr_decay=lr_decay)
+                               checkpoint_minutes=checkpoint_minutes, max_steps=max_steps, xla=xla,
+                               sampled_softmax=settings["sampled_softmax"], lr_decay=settings["lr_decay"],
+                               time_budget=time_budget)
+    if time_budget is not None and epochs is not None and not quiet:
+        err.print(f"[yellow]warning:[/] --time-budget decides how long training runs; --epochs {epochs} is ignored")
+    from wordrnn.train.recipe import Recipe
+
     _train_with_progress(corpus, output, quiet, export, model_config=model_config, train_config=train_config,
                          tokenizer_config=TokenizerConfig(lowercase=lowercase, pretokenized=pretokenized, eos=eos),
-                         valid=valid, max_vocab=max_vocab, min_count=min_count, encoding=encoding, force=force,
-                         resume=resume, strategy=strategy)
+                         valid=valid, max_vocab=max_vocab, min_count=settings["min_count"], encoding=encoding, force=force,
+                         resume=resume, strategy=strategy, recipe=Recipe(frozenset(given)), started=started)
+
+
+# what a recipe setting is before the recipe sets it (any valid value: every one not given is replaced)
+PLACEHOLDERS = {"min_count": 1, "layers": 1, "units": 256, "embedding": 128, "dropout": 0.1, "tied": False,
+                "epochs": 10, "lr_decay": 1.0, "sampled_softmax": 0, "batch_size": 32}
+
+
+def recipe_line(choices: dict[str, Any], budget: bool = False) -> str:
+    """The one line that says what the recipe chose, as the flags that would choose it."""
+    flags = []
+    for name, value in choices["chosen"].items():
+        if budget and name == "lr_decay" and value == 1.0:
+            continue  # the budget's own decay: the plan line shows it
+        if isinstance(value, bool):
+            flags.append("--tied" if value else "--untied")
+        else:
+            flags.append(f"--{name.replace('_', '-')} {value:g}" if isinstance(value, float) else f"--{name.replace('_', '-')} {value}")
+    return (f"recipe for {choices['train_tokens']:,} training words and {choices['vocab_size']:,} words of vocabulary: "
+            + " ".join(flags))
 
 
 def _train_with_progress(corpus: list[str], output: Path, quiet: bool, export: bool, **settings: Any) -> None:
     """Run ``train_text`` with ``settings`` under a progress display, stage lines and a Ctrl-C that
-    stops after the current step (and saves); then print the summary and how to resume."""
+    stops after the current step (and saves); print the recipe's choices before training, then the
+    summary and how to resume."""
     from wordrnn.cli.export import export_after_training
     from wordrnn.cli.progress import RichProgress, StopFlag
     from wordrnn.train.jobs import train_text
 
     quiet_tensorflow()
     progress = RichProgress(err, "ppl", quiet)
+    budget = settings["train_config"].time_budget is not None
 
     def stage(name: str) -> None:
         if not quiet:
             err.print(f"[dim]{name}…[/]")
 
+    def chosen(choices: dict[str, Any]) -> None:
+        if not quiet:
+            err.print(recipe_line(choices, budget), highlight=False)
+
     with StopFlag(err) as stop:
-        summary = train_text(corpus, output, callbacks=[progress], should_stop=stop, on_stage=stage,
+        summary = train_text(corpus, output, callbacks=[progress], should_stop=stop, on_stage=stage, on_choices=chosen,
                              after_save=export_after_training(stage) if export else None, **settings)
     if not quiet:
         err.print(progress.summary_table(summary, {"model": str(output), "vocabulary": summary["vocab_size"],

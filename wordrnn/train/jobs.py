@@ -22,7 +22,10 @@ from wordrnn.config import STRATEGIES, ModelConfig, TokenizerConfig, TrainConfig
 from wordrnn.errors import ConfigError, CorpusError, ModelFormatError, option
 from wordrnn.store.meta import model_meta
 from wordrnn.store.saved import SavedModel
+from wordrnn.train.budget import budget_for, reserve_seconds
+from wordrnn.train.recipe import Recipe
 from wordrnn.train.resources import check_memory, check_size
+from wordrnn.text.shards import is_dataset
 from wordrnn.text.tokenizer import Tokenizer
 from wordrnn.text.vocab import Vocabulary, check_limits
 
@@ -44,6 +47,7 @@ def run_training(
     should_stop: Callable[[], bool] = lambda: False,
     after_save: Callable[[Path], None] | None = None,
     strategy: str = "default",
+    started: float | None = None,
 ) -> dict[str, Any]:
     """Train on prepared sequences and save the model directory (the engine call shared by all input kinds).
 
@@ -55,6 +59,7 @@ def run_training(
         after_save: called with the directory after the final model is saved (e.g. export).
         strategy: "default", "mirrored" or "multiworker" (see ``distributed.py``); under a
             strategy only the chief writes the model directory.
+        started: when the run began (``time.perf_counter()``; default: now): a time budget counts from it.
     """
     # distributed first: a multi-worker strategy must be made before TensorFlow runs any op
     from wordrnn.train.distributed import create_strategy, window_feed
@@ -69,13 +74,17 @@ def run_training(
     snapshot = _read_checkpoint(out_dir, batches, model_config, train_config) if resume else None
     meta = {**meta, "parameters": parameters, "strategy": {"name": strategy, "replicas": getattr(engine, "replicas", 1)}}
     save = _saver(out_dir, files, meta, has_valid=valid is not None)
+    budget = None
+    if train_config.time_budget is not None:
+        budget = budget_for(train_config.time_budget, time.perf_counter() if started is None else started,
+                            reserve_seconds(parameters, export=after_save is not None), train_config.lr_decay == 1.0)
     chief = getattr(engine, "is_chief", True)  # the one process that writes
     with ckpt.TrainingLock(out_dir) if chief else contextlib.nullcontext():
         if not resume and chief:
             (out_dir / ckpt.CHECKPOINT_MANIFEST).unlink(missing_ok=True)
         feed = window_feed(engine, batches, streamed=not isinstance(train_data, np.ndarray))
         summary = engine.fit(feed, valid, callbacks, save=save if chief else None, resume=snapshot,
-                             should_stop=should_stop)
+                             should_stop=should_stop, budget=budget)
         if chief and summary["stopped"] == "interrupted" and not (out_dir / ckpt.MODEL_MANIFEST).is_file():
             save("last", engine.snapshot(engine.zero_states(1), {"epoch": 0, "window": 0, "step": 0}, []))
         if after_save is not None and chief:
@@ -164,12 +173,20 @@ def train_text(
     on_stage: Callable[[str], None] = lambda stage: None,
     after_save: Callable[[Path], None] | None = None,
     strategy: str = "default",
+    recipe: Recipe | None = None,
+    on_choices: Callable[[dict[str, Any]], None] = lambda choices: None,
+    started: float | None = None,
 ) -> dict[str, Any]:
     """Train a next-word model on text files and save it to ``out_dir``.
 
     ``corpus`` may also be one directory made by ``wordrnn prepare``: its vocabulary and
     tokenizer settings are used and its token ids are read from memory-mapped shards.
-    With ``resume`` the vocabulary and every setting come from the checkpoint in ``out_dir``.
+    With ``resume`` the vocabulary and every setting come from the checkpoint in ``out_dir``
+    (a new ``time_budget`` applies to the resumed run).
+    With a ``recipe`` (``recipe.Recipe``), the vocabulary cut, model size and schedule it does not
+    leave to the caller are chosen from the corpus size; ``on_choices`` gets what was chosen
+    before training starts (also in the summary as ``choices``). A time budget counts from
+    ``started`` (``time.perf_counter()``, default: now).
     Returns the engine's summary plus ``vocab_size`` and ``train_tokens``.
     """
     if strategy not in STRATEGIES:
@@ -179,37 +196,52 @@ def train_text(
     ckpt.prepare_output(out_dir, force=force, resume=resume)
     previous = SavedModel.load(out_dir, ckpt.CHECKPOINT_MANIFEST) if resume else None
     if previous is not None:
-        tokenizer_config, model_config = previous.tokenizer_config, previous.model_config
-        train_config = replace(previous.train_config, epochs=max(train_config.epochs, previous.train_config.epochs))
-    started = time.perf_counter()
-    tokenizer, vocab, ids = _read_corpus(corpus, tokenizer_config, previous, max_vocab, min_count, encoding, on_stage)
+        tokenizer_config, model_config, recipe = previous.tokenizer_config, previous.model_config, None
+        train_config = replace(previous.train_config, epochs=max(train_config.epochs, previous.train_config.epochs),
+                               time_budget=train_config.time_budget)
+    begun = time.perf_counter()
+    started = begun if started is None else started
+
+    def pick_min_count(tokens: int) -> int:
+        return recipe.min_count(tokens, min_count) if recipe is not None else min_count
+
+    tokenizer, vocab, ids = _read_corpus(corpus, tokenizer_config, previous, max_vocab, pick_min_count, encoding, on_stage)
     ids, valid_ids = _split_valid(ids, valid, tokenizer, vocab, train_config, encoding)
-    check_size(len(ids), train_config)
-    _check_resumed_corpus(previous, len(ids))
+    choices = None
     if previous is None:
         model_config = replace(model_config, input_kind="tokens", vocab_size=len(vocab))
+    if previous is None and recipe is not None:
+        model_config, train_config, chosen = recipe.configure(len(ids), len(vocab), model_config, train_config)
+        if "min_count" not in recipe.fixed and not (len(corpus) == 1 and is_dataset(corpus[0])):  # a dataset has its vocabulary
+            chosen = {"min_count": pick_min_count(sum(vocab.counts)), **chosen}
+        choices = {"train_tokens": int(len(ids)), "vocab_size": len(vocab), "chosen": chosen}
+    check_size(len(ids), train_config)
+    _check_resumed_corpus(previous, len(ids))
+    if choices is not None:
+        on_choices(choices)
     corpus_info = {"files": [str(p) for p in corpus], "train_tokens": int(len(ids)),
                    "valid_tokens": int(len(valid_ids)) if valid_ids is not None else 0,
-                   "prepare_seconds": round(time.perf_counter() - started, 3)}
+                   "prepare_seconds": round(time.perf_counter() - begun, 3)}
     meta = model_meta("tokens", {"model": model_config, "tokenizer": tokenizer.config, "train": train_config}, corpus_info)
     on_stage("training")
     summary = run_training(out_dir, model_config, train_config, ids, valid_ids, {"vocab.json": vocab.to_json()}, meta,
                            resume=resume, callbacks=callbacks, should_stop=should_stop, after_save=after_save,
-                           strategy=strategy)
-    summary.update(vocab_size=len(vocab), train_tokens=int(len(ids)))
+                           strategy=strategy, started=started)
+    summary.update(vocab_size=len(vocab), train_tokens=int(len(ids)), choices=choices)
     return summary
 
 
 def _read_corpus(corpus: Sequence[str | Path], tokenizer_config: TokenizerConfig, previous: SavedModel | None,
-                 max_vocab: int | None, min_count: int, encoding: str,
+                 max_vocab: int | None, min_count: Callable[[int], int], encoding: str,
                  on_stage: Callable[[str], None]) -> tuple[Tokenizer, Vocabulary, Any]:
     """The tokenizer, vocabulary and token ids of the training corpus.
 
     A ``wordrnn prepare`` directory brings its own tokenizer settings and vocabulary, and its ids
     stay memory-mapped. Plain text is read twice (counted, then encoded), so a resumed run, whose
-    vocabulary must be the checkpoint's, skips the count.
+    vocabulary must be the checkpoint's, skips the count. ``min_count`` gives the vocabulary cut
+    for the number of words counted.
     """
-    from wordrnn.text.shards import is_dataset, open_dataset
+    from wordrnn.text.shards import open_dataset
     from wordrnn.text.encode import count_words, encode_corpus, readable_twice
 
     dataset = open_dataset(corpus[0]) if len(corpus) == 1 and is_dataset(corpus[0]) else None
@@ -224,7 +256,8 @@ def _read_corpus(corpus: Sequence[str | Path], tokenizer_config: TokenizerConfig
             vocab = previous.vocab
         else:
             on_stage("counting words")
-            vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
+            counts = count_words(paths, tokenizer, encoding)
+            vocab = Vocabulary.build(counts, max_vocab, min_count(sum(counts.values())))
         on_stage("encoding")
         return tokenizer, vocab, encode_corpus(paths, tokenizer, vocab, encoding)
 

@@ -1,0 +1,120 @@
+"""The proven training recipe, scaled to the corpus: what ``wordrnn train`` uses when not told otherwise.
+
+The recipe was measured on Brown (800k training words: 2 layers of 200 LSTM units, tied 96-wide
+embeddings, dropout 0.25, Adam at 2e-3 decayed by 0.9 an epoch, a 1024-word sampled softmax, words
+seen at least 3 times; README "The quality recipe") and held on a broader 2.8M-word corpus with
+256 units. Between and around those two points it is scaled by the number of training words N:
+
+- vocabulary cut: words seen at least 3 times (2 under 100k words, every word under 20k), so
+  words too rare to learn become ``<unk>`` instead of diluting the softmax;
+- width: 200 x (N / 800k)^0.2 units, rounded to a multiple of 8 and kept within 64..512, which
+  gives exactly 200 on Brown and 256 at 2.8M words; one layer under 50k words, else two;
+- tied embeddings, 96 wide (128 from 5M words; the width itself when that is narrower): tying
+  halves the output parameters, the largest block of a word model, and regularises small corpora;
+- dropout 0.3 under 400k words (small corpora over-fit first), 0.25 up to 10M, 0.1 above; but
+  0.1 when a time budget allows fewer than 5 passes over the text (``expected_passes``), because
+  a network that sees each word only a few times under-fits rather than over-fits;
+- 32 parallel streams (fewer for a text too short to give an epoch 8 windows of each stream);
+- a 1024-word sampled softmax when the vocabulary is over 3 x 1024 words (below that the full
+  softmax costs little more);
+- schedule: without a time budget, 0.9 per-epoch decay over round(20M / N) epochs kept within
+  3..30 (about 20M token passes, which is where Brown's run stopped gaining), early stopping
+  keeping the best epoch; with a budget, the budget sets the length and the learning rate decays
+  to a tenth over it (``budget.py``), so the per-epoch decay is off.
+
+Every choice yields to a setting the caller fixed (``Recipe.fixed``); the CLI passes the flags
+the user gave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wordrnn.config import ModelConfig, TrainConfig, replace
+
+MODEL_SETTINGS = ("layers", "units", "embedding", "tied", "dropout")
+TRAIN_SETTINGS = ("batch_size", "sampled_softmax", "lr_decay", "epochs")
+SETTINGS = ("min_count", *MODEL_SETTINGS, *TRAIN_SETTINGS)
+SAMPLED = 1024
+
+
+def min_count_for(tokens: int) -> int:
+    """The vocabulary cut for a corpus of ``tokens`` words."""
+    return 1 if tokens < 20_000 else 2 if tokens < 100_000 else 3
+
+
+def model_settings(tokens: int) -> dict[str, Any]:
+    """Depth, width, embedding, tying and dropout for ``tokens`` training words (see the module docstring)."""
+    units = int(min(512, max(64, 8 * round(25 * (tokens / 800_000) ** 0.2))))
+    embedding = min(units, 128 if tokens >= 5_000_000 else 96)
+    dropout = 0.3 if tokens < 400_000 else 0.25 if tokens < 10_000_000 else 0.1
+    return {"layers": 1 if tokens < 50_000 else 2, "units": units, "embedding": embedding, "tied": True,
+            "dropout": dropout}
+
+
+# The Brown recipe trained at about 10,000 target words a second on 2 shared cores (26 epochs of
+# 800k words in 34 minutes, validation included); other models are estimated from their cost.
+REFERENCE_RATE = 10_000.0
+REFERENCE_COST = 4 * 200 * (96 + 200) + 4 * 200 * 400 + 200 * 96 + (SAMPLED + 1) * 96
+
+
+def cost_per_word(settings: dict[str, Any], vocab_size: int, sampled: int) -> int:
+    """Multiply-adds per word of a forward pass: the recurrent layers, the projection and the softmax."""
+    units, width = settings["units"], settings["embedding"]
+    recurrent = sum(4 * units * ((width if i == 0 else units) + units) for i in range(settings["layers"]))
+    projection = units * width if settings["tied"] and units != width else 0
+    return recurrent + projection + (sampled + 1 if sampled else vocab_size) * (width if settings["tied"] else units)
+
+
+def expected_passes(tokens: int, minutes: float, cost: int) -> float:
+    """About how many passes over ``tokens`` words a ``minutes`` budget allows a model of ``cost``
+    (80 % of the budget trains; start-up, validation and the export take the rest)."""
+    return 0.8 * 60 * minutes * REFERENCE_RATE * REFERENCE_COST / max(cost, 1) / max(tokens, 1)
+
+
+def train_settings(tokens: int, vocab_size: int, budget: bool, window: int = 35) -> dict[str, Any]:
+    """Streams, sampled softmax and schedule for ``tokens`` words over ``vocab_size`` words (``budget``: a
+    timed run, whose length the budget sets, so no epoch count is chosen).
+
+    32 parallel streams, or fewer when the text would give an epoch fewer than 8 windows of
+    ``window`` words: a short text then still trains (on fewer streams) instead of being refused.
+    """
+    settings: dict[str, Any] = {"batch_size": int(min(32, max(1, tokens // (8 * window)))),
+                                "sampled_softmax": SAMPLED if vocab_size > 3 * SAMPLED else 0,
+                                "lr_decay": 1.0 if budget else 0.9}
+    if not budget:
+        settings["epochs"] = int(min(30, max(3, round(20_000_000 / max(tokens, 1)))))
+    return settings
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A request for the recipe: every setting in ``SETTINGS`` not named in ``fixed`` is chosen.
+
+    Args:
+        fixed: settings the caller chose itself (names as in ``SETTINGS``); they are kept as given.
+    """
+
+    fixed: frozenset[str] = field(default_factory=frozenset)
+
+    def min_count(self, tokens: int, given: int) -> int:
+        """The vocabulary cut: ``given`` when fixed, else the recipe's for ``tokens`` words."""
+        return given if "min_count" in self.fixed else min_count_for(tokens)
+
+    def configure(self, tokens: int, vocab_size: int, model: ModelConfig,
+                  train: TrainConfig) -> tuple[ModelConfig, TrainConfig, dict[str, Any]]:
+        """``model`` and ``train`` with every setting not fixed set by the recipe, and what was chosen.
+
+        The third value maps each chosen setting to its value (what the CLI shows in one line).
+        """
+        picks = {**model_settings(tokens), **train_settings(tokens, vocab_size, train.time_budget is not None, train.window)}
+        current = {**{k: getattr(model, k) for k in MODEL_SETTINGS}, "sampled_softmax": train.sampled_softmax}
+        final = {**current, **{k: v for k, v in picks.items() if k not in self.fixed}}
+        if train.time_budget is not None and expected_passes(
+                tokens, train.time_budget, cost_per_word(final, vocab_size, final["sampled_softmax"])) < 5:
+            picks["dropout"] = 0.1
+        chosen = {name: value for name, value in picks.items() if name not in self.fixed}
+        model = replace(model, **{k: v for k, v in chosen.items() if k in MODEL_SETTINGS})
+        train = replace(train, **{k: v for k, v in chosen.items() if k in TRAIN_SETTINGS})
+        return model, train, chosen
