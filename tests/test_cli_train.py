@@ -194,3 +194,10 @@ def test_the_progress_of_a_budgeted_run_shows_the_time_left_and_the_plan():
     assert "plan: about 2.5 epochs (25 steps of 250 ms) in 4.0 minutes of training, learning rate decaying to 2.0e-04" in text
     assert "epoch 2 (4/10 windows): train ppl" in text  # a part-epoch says so
     assert "epoch 3/~3" in text  # the plan's estimate never shows fewer epochs than are running
+
+
+def test_a_budget_is_refused_across_workers(tmp_path, corpus):
+    """Each worker would read its own clock and stop after another step; the run would hang."""
+    result = run("train", str(corpus), "-o", str(tmp_path / "m"), "--time-budget", "1", "--strategy", "multiworker")
+    assert_clean_error(result, "--time-budget", "--strategy multiworker", "--epochs")
+    assert not (tmp_path / "m").exists()

@@ -191,6 +191,9 @@ def train_text(
     """
     if strategy not in STRATEGIES:
         raise ConfigError(f"{option('strategy')} must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if strategy == "multiworker" and train_config.time_budget is not None:  # each worker's clock would stop it at another step
+        raise ConfigError(f"{option('time_budget')} cannot be used with {option('strategy', 'multiworker')}: the workers "
+                          f"must stop after the same step; give {option('epochs')} instead")
     check_limits(max_vocab, min_count)
     out_dir = Path(out_dir)
     ckpt.prepare_output(out_dir, force=force, resume=resume)
