@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from conftest import make_text
 from wordrnn.config import ModelConfig, TrainConfig
 

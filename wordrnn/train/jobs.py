@@ -19,18 +19,19 @@ import numpy as np
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.train.batching import StreamBatches, split_tail
 from wordrnn.config import STRATEGIES, ModelConfig, TokenizerConfig, TrainConfig, replace
-from wordrnn.errors import ConfigError, CorpusError, ModelFormatError, option
+from wordrnn.errors import ConfigError, CorpusError, option
 from wordrnn.store.meta import model_meta
 from wordrnn.store.saved import SavedModel
 from wordrnn.train.budget import budget_for, reserve_seconds
 from wordrnn.train.recipe import Recipe
 from wordrnn.train.resources import check_memory, check_size
+from wordrnn.train.saving import read_checkpoint, saver
 from wordrnn.text.shards import is_dataset
 from wordrnn.text.tokenizer import Tokenizer
 from wordrnn.text.vocab import Vocabulary, check_limits
 
 if TYPE_CHECKING:
-    from wordrnn.train.engine import Engine, Snapshot
+    from wordrnn.train.engine import Engine
 
 
 def run_training(
@@ -71,9 +72,9 @@ def run_training(
     valid = None
     if valid_data is not None and len(valid_data) > 1:
         valid = StreamBatches(valid_data, min(train_config.batch_size, len(valid_data) - 1), train_config.window)
-    snapshot = _read_checkpoint(out_dir, batches, model_config, train_config) if resume else None
+    snapshot = read_checkpoint(out_dir, batches, model_config, train_config) if resume else None
     meta = {**meta, "parameters": parameters, "strategy": {"name": strategy, "replicas": getattr(engine, "replicas", 1)}}
-    save = _saver(out_dir, files, meta, has_valid=valid is not None)
+    save = saver(out_dir, files, meta, has_valid=valid is not None)
     budget = None
     if train_config.time_budget is not None:
         budget = budget_for(train_config.time_budget, time.perf_counter() if started is None else started,
@@ -114,45 +115,6 @@ def _build_engine(tf_strategy: Any, model_config: ModelConfig, train_config: Tra
         engine = engine_for(tf_strategy, model, loss_function(model_config), train_config, state_sizes(model_config),
                             train_model, train_loss)
     return engine, count_parameters(model)
-
-
-def _read_checkpoint(out_dir: Path, batches: StreamBatches, model_config: ModelConfig, train_config: TrainConfig) -> Snapshot:
-    """The ``engine.Snapshot`` in ``out_dir``'s checkpoint, refused unless it fits this corpus and config.
-
-    A position past the corpus's windows, or a mid-epoch state of another shape, means the files or
-    settings changed since the run was interrupted; resuming would silently train on something else.
-    """
-    from wordrnn.train.engine import Snapshot
-    from wordrnn.nn.model import state_sizes
-
-    previous = ckpt.read_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST)
-    snapshot = Snapshot.from_arrays(ckpt.read_arrays(out_dir, previous, "weights"),
-                                    ckpt.read_arrays(out_dir, previous, "state"), previous.get("position"),
-                                    ckpt.read_json(out_dir, previous, "history"))
-    position = snapshot.position
-    fits = isinstance(position, dict) and all(
-        isinstance(position.get(k), int) and position[k] >= 0 for k in ("epoch", "window", "step"))
-    if not fits or position["window"] > batches.num_windows or (position["window"] and [
-            s.shape for s in snapshot.states] != [(train_config.batch_size, n) for n in state_sizes(model_config)]):
-        raise ModelFormatError(f"{out_dir}: the checkpoint's stream position or state does not fit this corpus "
-                               f"and config; resume with the same files, or start anew with {option('force', True)}")
-    return snapshot
-
-
-def _saver(out_dir: Path, files: dict[str, Any], meta: dict[str, Any], has_valid: bool) -> Callable[[str, Snapshot], None]:
-    """The ``save`` callable ``Engine.fit`` calls: "last" goes to the resumable checkpoint, the model
-    manifest gets "best" (every save without validation text, and the first one in any case, so an
-    interrupted run always leaves a loadable model)."""
-
-    def save(kind: str, snap: Snapshot) -> None:
-        common = {**files, "weights.npz": snap.weights, "history.json": snap.history}
-        if kind == "last":
-            ckpt.write_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST, {**meta, "position": snap.position},
-                                {**common, "state.npz": snap.state_arrays()})
-        if kind == "best" or not has_valid or not (out_dir / ckpt.MODEL_MANIFEST).is_file():
-            ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, {**meta, "position": snap.position}, common)
-
-    return save
 
 
 def train_text(
