@@ -86,7 +86,7 @@ def test_boolean_session_and_seed_fields():
     refused(lambda: fields.boolean("str", False), 400, "true or false")
     assert fields.session_id("sid") == "3f2a-b_c.d~e" and fields.session_id("missing") is None
     for name in ("bad", "long", "num"):
-        refused(lambda: fields.session_id(name), 400, "1 to 64")
+        refused(lambda name=name: fields.session_id(name), 400, "1 to 64")
     assert fields.seed("ok") == 42
     refused(lambda: fields.seed("seed"), 400, "between 0 and")
     assert check_session_id("abc") == "abc"

@@ -90,7 +90,10 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _url(sock: socket.socket) -> str:
+    """The address to open: the bound one, or loopback when bound to every interface (0.0.0.0, ::)."""
     host, port = sock.getsockname()[:2]
+    if ipaddress.ip_address(host.split("%")[0]).is_unspecified:
+        host = "::1" if ":" in host else "127.0.0.1"
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
