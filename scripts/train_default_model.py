@@ -208,6 +208,15 @@ def main() -> None:
         print(json.dumps(row))
 
 
+def metrics_by_text(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    """bench_ood's rows as text -> system -> figures (what ``wordrnn info`` shows one line each)."""
+    table: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        figures = {k: v for k, v in row.items() if k not in ("bench", "text", "system", "seconds")}
+        table.setdefault(row["text"], {})[row["system"]] = figures
+    return table
+
+
 def model_card(staging: Path, train_info: dict, steps: dict, rows: list[dict]) -> dict:
     """What the shipped model is, what it was made from (licences as the sources state them), how it does."""
     saved = SavedModel.load(staging)
@@ -224,10 +233,10 @@ def model_card(staging: Path, train_info: dict, steps: dict, rows: list[dict]) -
                          "(dev/switchboard.txt) and tinyshakespeare: never trained or tuned on; the metrics below"},
         "configuration": saved.manifest["config"],
         "training": train_info,
-        "interpolation": steps["interpolation"],
+        "interpolation": {k: v for k, v in steps["interpolation"].items() if k not in ("contexts", "warning")},
         "lexicon": steps["lexicon"],
         "export": {k: steps["export"].get(k) for k in ("quantize", "bytes", "check")},
-        "metrics": rows,
+        "metrics": metrics_by_text(rows),
         "metrics_note": "scripts/bench_ood.py: 'model' is the network + cache + trigram mixture as it predicts; "
                         "'trigram' is a Kneser-Ney trigram from the same training text and vocabulary; '+lexicon' "
                         "lets unknown words be completed (KSR@3) and spreads the <unk> mass over it (ppl_open)",

@@ -216,16 +216,23 @@ def card_table(card: dict[str, Any]) -> Table:
     table.add_column("what", style="bold")
     table.add_column("value")
     for key, value in card.items():
-        if key in ("name", "configuration"):
-            continue
-        if isinstance(value, dict):
-            for sub, item in value.items():
-                if isinstance(item, dict):
-                    item = ", ".join(f"{k}={_text(v)}" for k, v in item.items())
-                table.add_row(f"{key} {sub}".replace("_", " "), _text(item))
-        else:
-            table.add_row(key.replace("_", " "), _text(value))
+        if key not in ("name", "configuration"):
+            _card_rows(table, key, value)
     return table
+
+
+def _card_rows(table: Table, label: str, value: Any, depth: int = 0) -> None:
+    """``value`` under ``label``: a section one row per entry; below it, a record of plain values as
+    ``k=v`` pairs on one row, and a record of records (metrics: text -> system -> figures) one row
+    per innermost record; anything else as it is."""
+    nested = isinstance(value, dict) and any(isinstance(v, dict) for v in value.values())
+    if isinstance(value, dict) and (depth == 0 or nested):
+        for sub, item in value.items():
+            _card_rows(table, f"{label} {sub}", item, depth + 1)
+    elif isinstance(value, dict):
+        table.add_row(label.replace("_", " "), ", ".join(f"{k}={_text(v)}" for k, v in value.items()))
+    else:
+        table.add_row(label.replace("_", " "), _text(value))
 
 
 def _text(value: Any) -> str:
