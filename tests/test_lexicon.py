@@ -44,7 +44,7 @@ def test_round_trip_through_bytes_keeps_every_probability():
 @pytest.mark.parametrize("arrays", [
     {"probs": np.ones(1, np.float32)},
     {"words": np.frombuffer(b"a\nb", np.uint8), "probs": np.ones(1, np.float32)},
-    {"words": np.frombuffer(b"a\na", np.uint8), "probs": np.ones(2, np.float32)},
+    {"words": np.frombuffer(b"a\nb\na", np.uint8), "probs": np.ones(3, np.float32)},
     {"words": np.frombuffer(b"\xff\xfe", np.uint8), "probs": np.ones(1, np.float32)},
     {"words": np.frombuffer(b"a\nb", np.uint8), "probs": np.array([1.0, np.nan], np.float32)},
     {"words": np.array([1.5, 2.0]), "probs": np.ones(2, np.float32)},

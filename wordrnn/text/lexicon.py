@@ -44,22 +44,31 @@ class Lexicon:
 
     def __init__(self, words: Iterable[str], weights: Iterable[float]) -> None:
         words, weights = list(words), np.asarray(list(weights), np.float64)
-        if len(words) != len(weights) or len(set(words)) != len(words):
+        if len(words) != len(weights):
             raise ModelFormatError("the lexicon's words and frequencies do not match; the model directory is damaged")
         if len(weights) and not (np.isfinite(weights).all() and (weights > 0).all()):
             raise ModelFormatError("the lexicon holds invalid frequencies; the model directory is damaged")
-        order = sorted(range(len(words)), key=words.__getitem__)
-        self.words = [words[i] for i in order]
+        if any(a > b for a, b in zip(words, words[1:])):  # a stored lexicon is sorted already: no re-sort
+            order = sorted(range(len(words)), key=words.__getitem__)
+            words, weights = [words[i] for i in order], weights[order]
+        if any(a == b for a, b in zip(words, words[1:])):  # sorted: a repeated word sits next to itself
+            raise ModelFormatError("the lexicon lists a word twice; the model directory is damaged")
+        self.words = words
         total = float(weights.sum()) or 1.0
-        self.probs = (weights[order] / total).astype(np.float64) if len(words) else np.zeros(0)
+        self.probs = (weights / total).astype(np.float64) if len(words) else np.zeros(0)
         self.floor = float(self.probs.min()) if len(words) else 0.0
-        self._index = {w: i for i, w in enumerate(self.words)}
+        self._index: dict[str, int] | None = None  # word -> position, built when first looked up
+
+    def _position(self, word: str) -> int | None:
+        if self._index is None:  # not needed to complete a prefix, so not paid for by `complete`
+            self._index = {w: i for i, w in enumerate(self.words)}
+        return self._index.get(word.casefold())
 
     def __len__(self) -> int:
         return len(self.words)
 
     def __contains__(self, word: object) -> bool:
-        return isinstance(word, str) and word.casefold() in self._index
+        return isinstance(word, str) and self._position(word) is not None
 
     @classmethod
     def build(cls, vocab: Vocabulary, frequencies: Mapping[str, float]) -> Lexicon:
@@ -73,7 +82,7 @@ class Lexicon:
 
     def probability(self, word: str) -> float:
         """p(word | not in the vocabulary); 0 for a word the lexicon lacks."""
-        i = self._index.get(word.casefold())
+        i = self._position(word)
         return float(self.probs[i]) if i is not None else 0.0
 
     def completions(self, prefix: str) -> tuple[list[str], np.ndarray]:
