@@ -115,3 +115,16 @@ def test_info_describes_a_baseline_and_an_interpolated_model(tmp_path, model, te
     assert run("interpolate", model, "--valid", text_file, "-q").exit_code == 0
     table = run("info", model)
     assert table.exit_code == 0 and "interpolation" in table.stdout
+
+
+def test_save_refuses_the_bundled_model(monkeypatch, model, text_file):
+    """Issue 18 item 5: the bundled model is read-only; `evaluate --save` without `--model` said nothing
+    and rewrote the model inside the installed package."""
+    monkeypatch.delenv("WORDRNN_MODEL", raising=False)
+    monkeypatch.setattr("wordrnn.store.saved.bundled_model_path", lambda: model)
+    before = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
+    assert_clean_error(run("evaluate", text_file, "--limit", "50", "--save"), "--model", "bundled")
+    assert_clean_error(run("evaluate", text_file, "-m", model, "--limit", "50", "--save"), "--model", "bundled")
+    assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()} == before
+    assert run("evaluate", text_file, "--limit", "50", "--json").exit_code == 0  # reading it stays fine
+    assert_clean_error(run("interpolate", model, "--valid", text_file), "read-only", "interpolate the copy")

@@ -65,8 +65,10 @@ def interpolate(
     (``"contexts"``) and a ``"warning"`` that those perplexities are optimistic.
     """
     from wordrnn.store import checkpoint as ckpt
+    from wordrnn.store.saved import refuse_bundled
     from wordrnn.text.encode import readable_twice
 
+    refuse_bundled(model, "store interpolation weights", "copy it and interpolate the copy")
     edges = check_edges(bucket_edges)
     saved = load_word_model(model)
     with readable_twice(valid) as paths:

@@ -46,9 +46,11 @@ def evaluate(
             unknown words it completes; ``ppl_open`` and ``oov_completable`` are added).
         on_progress: called with (windows done, windows in all).
     """
-    from wordrnn.store.saved import find_model
+    from wordrnn.store.saved import find_model, refuse_bundled
 
     path = find_model(model)
+    if save:  # before any work: the bundled model is read-only
+        refuse_bundled(path, "store metrics")
     if is_baseline(path):
         metrics = evaluate_baseline(files, path, pretokenized=pretokenized, limit=limit, encoding=encoding,
                                     on_progress=on_progress)
@@ -71,7 +73,9 @@ def evaluate(
 def save_metrics(directory: str | Path, metrics: dict[str, Any]) -> None:
     """Store evaluation metrics in the model directory (atomically, through its manifest)."""
     from wordrnn.store import checkpoint as ckpt
+    from wordrnn.store.saved import refuse_bundled
 
+    refuse_bundled(directory, "store metrics")
     ckpt.update_files(Path(directory), ckpt.MODEL_MANIFEST, {"metrics.json": metrics})
 
 

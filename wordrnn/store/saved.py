@@ -126,6 +126,25 @@ def bundled_model_path() -> Path | None:
     return next((c for c in candidates if (c / ckpt.MODEL_MANIFEST).is_file()), None)
 
 
+def refuse_bundled(path: str | Path, doing: str, advice: str | None = None) -> None:
+    """Refuse to write into the bundled model: it lives inside the installed package, is shared by
+    every user of it and would silently change what ``complete`` suggests for all of them.
+
+    Args:
+        path: the model directory about to be written.
+        doing: what would be written, for the message (e.g. "store metrics").
+        advice: what to do instead (default: pass a copy as the model option).
+    """
+    from wordrnn.errors import ConfigError, option
+
+    bundled = bundled_model_path()
+    if bundled is not None and Path(path).resolve() == bundled.resolve():
+        raise ConfigError(
+            f"will not {doing} in the bundled model ({bundled}): it is read-only; "
+            + (advice or f"copy it and pass {option('model', metavar='DIR')} to write into the copy")
+        )
+
+
 def find_model(path: str | Path | None = None) -> Path:
     """Which model to use: ``path``, else ``$WORDRNN_MODEL``, else the bundled default."""
     import os
