@@ -163,3 +163,27 @@ def test_interrupted_update_leaves_the_previous_manifest(tmp_path, monkeypatch):
 def test_update_files_needs_an_existing_model(tmp_path):
     with pytest.raises(ModelFormatError, match="not a wordrnn model"):
         ckpt.update_files(tmp_path, ckpt.MODEL_MANIFEST, {"metrics.json": {}})
+
+
+def test_planted_symlinks_are_replaced_never_written_through(tmp_path):
+    """Issue 18 item 2, for the other files wordrnn writes in a model directory: the manifest, each
+    generation's files and the temporary file are replaced as directory entries, so a planted link
+    is dropped and its target never written."""
+    import os
+
+    from wordrnn.durable import temporary_name
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("wordrnn.json", "weights-000001.npz", "vocab-000001.json"):
+        (model / name).symlink_to(notes)
+    temporary_name(model / "wordrnn.json").symlink_to(notes)
+    temporary_name(model / "weights-000002.npz").symlink_to(tmp_path / "dangling")
+    _save(model, 1.0)
+    assert notes.read_text() == "my notes\n" and not (tmp_path / "dangling").exists()
+    manifest = ckpt.read_manifest(model)
+    for name in ["wordrnn.json", *manifest["files"].values()]:
+        assert (model / name).is_file() and not (model / name).is_symlink(), os.listdir(model)
+    assert ckpt.read_arrays(model, manifest, "weights")["w"].tolist() == [1.0] * 3

@@ -5,11 +5,13 @@ Kept apart from the storage format in ``checkpoint.py``: this is process coordin
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 from pathlib import Path
 
-from wordrnn.errors import LockedError, ResourceError
+from wordrnn.errors import LockedError, ModelFormatError, ResourceError
 
 try:
     import fcntl
@@ -17,6 +19,31 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 LOCK_FILE = "train.lock"
+# Never through a planted symlink (ELOOP instead), and never blocking on a planted FIFO.
+_NO_TRICKS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def _not_regular(path: Path) -> ModelFormatError:
+    return ModelFormatError(f"{path} is not a regular file (a symbolic link, directory or device); wordrnn "
+                            "never writes through one: remove it and try again")
+
+
+def _open_regular(path: Path, flags: int) -> int:
+    """Open the lock file without following a symlink; refuse anything but a regular file.
+
+    A model directory may hold files planted by someone else (``ln -s ~/notes.txt X/train.lock``):
+    following them would write our PID into a file outside the directory, or hang on a FIFO.
+    """
+    try:
+        fd = os.open(path, flags | _NO_TRICKS, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EMLINK):  # EMLINK: FreeBSD's ELOOP
+            raise _not_regular(path) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _not_regular(path)
+    return fd
 
 
 def _pid_alive(pid: int) -> bool:
@@ -57,14 +84,14 @@ class TrainingLock:
         if fcntl is None:  # pragma: no cover - Windows
             return self._enter_by_pid()
         for _ in range(20):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = _open_regular(self.path, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 os.close(fd)
                 raise self._refuse(lock_owner(self.path.parent)) from None
             try:
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+                same = os.lstat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
                 same = False
             if not same:  # the previous owner removed the file between our open and flock: retry
@@ -84,7 +111,7 @@ class TrainingLock:
     def _enter_by_pid(self) -> TrainingLock:  # pragma: no cover - Windows
         for _ in range(2):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                fd = _open_regular(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 pid = _read_pid(self.path)
                 if pid and pid != os.getpid() and _pid_alive(pid):
@@ -105,9 +132,15 @@ class TrainingLock:
 
 def _read_pid(path: Path) -> int | None:
     try:
-        return int(path.read_text().split()[0])
+        fd = _open_regular(path, os.O_RDONLY)
+    except (OSError, ModelFormatError):
+        return None
+    try:
+        return int(os.read(fd, 64).split()[0])
     except (OSError, ValueError, IndexError):
         return None
+    finally:
+        os.close(fd)
 
 
 def lock_owner(directory: Path) -> int | None:
@@ -117,8 +150,8 @@ def lock_owner(directory: Path) -> int | None:
         pid = _read_pid(path)
         return pid if pid and pid != os.getpid() and _pid_alive(pid) else None
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = _open_regular(path, os.O_RDONLY)
+    except (OSError, ModelFormatError):  # none, or planted: not a trainer's lock (taking it is refused)
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
