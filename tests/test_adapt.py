@@ -178,7 +178,7 @@ def test_undecodable_and_oversized_cache_files_are_refused(tmp_path, monkeypatch
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(AdaptCacheError, match="cannot read"):
         AdaptationCache.load(path, VOCAB)
-    monkeypatch.setattr(adapt, "MAX_FILE_BYTES", 4)
+    monkeypatch.setattr("wordrnn.keyboard.cachefile.MAX_FILE_BYTES", 4)
     path.write_text("{}   ")
     with pytest.raises(AdaptCacheError, match="too large"):
         AdaptationCache.load(path, VOCAB)

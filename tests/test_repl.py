@@ -274,3 +274,23 @@ def test_random_key_sequences_never_crash_and_the_context_stays_exact(predictor,
         warnings.simplefilter("ignore", WordRNNWarning)
         expected = predictor.suggest(run.keyboard.text() + "the ", run.commands.k, complete_known_words=True)
     assert run.bars[0][1].words == expected
+
+
+def test_save_cache_never_overwrites_and_forget_never_deletes_a_file_that_is_not_a_cache(predictor, tmp_path):
+    """Issue 18 item 3: ``:save-cache FILE`` replaced any file (``:save`` refuses) and ``:forget`` then deleted it."""
+    notes, cache_file = tmp_path / "notes.txt", tmp_path / "cache.json"
+    notes.write_text("my notes\n")
+    commands = Commands(Keyboard(predictor, AdaptationCache(predictor.vocab)))
+    commands.keyboard.commit("the dog sees the river")
+    reply = commands.run(f":save-cache {notes}")
+    assert reply.kind == "error" and "not a wordrnn adaptation cache" in reply.text, reply.text
+    assert notes.read_text() == "my notes\n" and commands.cache_path is None
+    os.mkfifo(tmp_path / "fifo")
+    assert commands.run(f":save-cache {tmp_path / 'fifo'}").kind == "error"  # refused without reading (no hang)
+    assert commands.run(f":save-cache {cache_file}").kind == "info"
+    assert commands.run(f":save-cache {cache_file}").kind == "info"  # a cache may be replaced by a cache
+    commands.cache_path = notes  # e.g. a file that became something else since the session started
+    reply = commands.run(":forget")
+    assert reply.kind == "error" and "not deleted" in reply.text and notes.read_text() == "my notes\n", reply.text
+    commands.cache_path = cache_file
+    assert commands.run(":forget").text.startswith("cache emptied and") and not cache_file.exists()

@@ -27,20 +27,18 @@ import numpy as np
 
 from wordrnn.durable import write_durable
 from wordrnn.errors import AdaptCacheError, ConfigError, option
+from wordrnn.keyboard.cachefile import FORMAT, VERSION, read_cache_file, validated
 from wordrnn.predict.ranking import open_candidates, rank
 from wordrnn.text.lexicon import Lexicon
 from wordrnn.text.tokenizer import EOS, MAX_TOKEN_CHARS
 from wordrnn.text.vocab import SPECIALS, UNK_ID, Vocabulary
 
-FORMAT = "wordrnn-adaptation-cache"
-VERSION = 1
 DEFAULT_WEIGHT = 0.2
 DEFAULT_DECAY = 0.998  # per word typed: a word typed 350 words ago counts half
 PAIR_PRIOR = 1.0
 MAX_NEW_WORDS = 5000  # words outside the vocabulary kept (the weakest are dropped beyond)
 MAX_CONTEXTS = 20000  # previous words with pair counts
 MAX_FOLLOWERS = 200  # next words kept per previous word
-MAX_FILE_BYTES = 32 << 20
 _LETTER = re.compile(r"\w")
 _RESCALE_BELOW = 1e-200
 
@@ -213,7 +211,7 @@ class AdaptationCache:
     def from_json(cls, data: Any, vocab: Vocabulary, weight: float = DEFAULT_WEIGHT, decay: float = DEFAULT_DECAY,
                   source: str = "the cache") -> AdaptationCache:
         """A cache from ``to_json``'s data; raises ``AdaptCacheError`` for anything else."""
-        words, pairs = _validated(data, source)
+        words, pairs = validated(data, source)
         cache = cls(vocab, weight, decay)
         for word, count in words.items():
             key = cache.canonical(word)
@@ -253,47 +251,3 @@ class AdaptationCache:
         if data is None:
             return cls(vocab, weight, decay)
         return cls.from_json(data, vocab, weight, decay, source=str(path))
-
-
-def _validated(data: Any, source: str) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    def bad(what: str) -> AdaptCacheError:
-        return AdaptCacheError(f"{source} is not a usable wordrnn adaptation cache ({what}); delete it or give "
-                               f"another {option('cache_path', metavar='FILE')}")
-
-    def counts(value: Any, what: str) -> dict[str, float]:
-        if not isinstance(value, dict):
-            raise bad(f"{what} is not an object")
-        for key, count in value.items():
-            if isinstance(count, bool) or not isinstance(count, (int, float)) or not 0 <= count < 1e300:
-                raise bad(f"{what} has a count that is not a number of 0 or more for {key[:40]!r}")
-        return {k: float(c) for k, c in value.items()}
-
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise bad("no format marker")
-    if data.get("version") != VERSION:
-        raise bad(f"format version {data.get('version')!r}, this wordrnn reads version {VERSION}")
-    pairs = data.get("pairs", {})
-    if not isinstance(pairs, dict):
-        raise bad("pairs is not an object")
-    return counts(data.get("words", {}), "words"), {v: counts(f, "pairs") for v, f in pairs.items()}
-
-
-def read_cache_file(path: str | Path) -> dict[str, Any] | None:
-    """The checked JSON data of a cache file (None when it does not exist); never unpickles anything."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise AdaptCacheError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MB, too large for an adaptation "
-                                  f"cache; delete it or give another {option('cache_path', metavar='FILE')}")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AdaptCacheError(f"cannot read the cache {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise AdaptCacheError(f"{path} is not valid JSON, so not an adaptation cache; delete it or give another "
-                              f"{option('cache_path', metavar='FILE')}") from None
-    _validated(data, str(path))  # refused here, before any model is loaded
-    return data

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from wordrnn.durable import write_durable
 from wordrnn.errors import ConfigError, WordRNNError, in_library_terms, option
+from wordrnn.keyboard.cachefile import is_cache_file
 from wordrnn.keyboard.keyboard import Keyboard
 from wordrnn.predict.predictor import check_words
 from wordrnn.predict.sampling import check_k, check_options
@@ -146,6 +148,9 @@ class Commands:
             return Reply(f"adaptation is off ({option('cache', None)}): there is nothing to forget", "error")
         self.keyboard.forget()
         if self.cache_path is not None and self.cache_path.exists():
+            if not is_cache_file(self.cache_path):  # only a file wordrnn wrote as a cache is ours to delete
+                return Reply(f"cache emptied; {self.cache_path} is not a wordrnn adaptation cache, so it was "
+                             "not deleted", "error")
             try:
                 self.cache_path.unlink()
             except OSError as exc:
@@ -159,7 +164,11 @@ class Commands:
         if file is None and self.cache_path is None:
             return Reply(f"give a file: :save-cache FILE (or start with {option('cache_path', metavar='FILE')})", "error")
         if file is not None:
-            self.cache_path = Path(file).expanduser()
+            path = Path(file).expanduser()
+            if os.path.lexists(path) and not is_cache_file(path):  # a typo must not replace someone's notes
+                return Reply(f"{path} exists and is not a wordrnn adaptation cache; give a new file name "
+                             "(:save-cache replaces only a cache)", "error")
+            self.cache_path = path
         self.keyboard.cache.save(self.cache_path)
         return Reply(f"saved {len(self.keyboard.cache)} words to {self.cache_path} (saved again when you quit)")
 
