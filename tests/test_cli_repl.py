@@ -228,3 +228,22 @@ def test_interactive_on_a_real_terminal_writes_nothing(exported, tmp_path):
     assert code == 0, screen
     assert files_under(home) == ["c.json", "h.txt"] and "the cat" in (home / "h.txt").read_text()
     assert all(stat.S_IMODE((home / name).stat().st_mode) == 0o600 for name in ("c.json", "h.txt"))
+
+
+def test_a_fifo_or_device_as_cache_fails_cleanly_without_blocking(tiny_model, tmp_path):
+    """Issue 18 item 6: ``repl --cache FIFO`` hung reading it (and /dev/zero would be read forever)."""
+    import signal
+
+    def expired(*_: object) -> None:
+        raise TimeoutError("repl --cache blocked on a FIFO")
+
+    os.mkfifo(tmp_path / "fifo.json")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(60)
+    try:
+        for cache in (tmp_path / "fifo.json", "/dev/zero"):
+            assert_clean_error(run("--model", str(tiny_model), "--cache", str(cache), input="the\n"),
+                               "not a regular file")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -125,3 +125,30 @@ def test_forecast_bad_inputs(tmp_path, series_model, tiny_model):
     other.write_text("x\n1\n2\n", encoding="utf-8")
     assert_clean_error(run("forecast", series_model, "--input", other), "no column named 'temp'")
 
+
+
+@pytest.fixture()
+def fifo(tmp_path):
+    """A FIFO nobody writes to, and an alarm that fails a test that would block on it."""
+    import os
+    import signal
+
+    def expired(*_: object) -> None:
+        raise TimeoutError("blocked on a FIFO")
+
+    path = tmp_path / "fifo.csv"
+    os.mkfifo(path)
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(60)
+    yield path
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_train_series_and_forecast_refuse_devices_and_fifos(tmp_path, series_model, fifo):
+    """Issue 18 item 6: /dev/zero grew to 5 GB, a FIFO hung (the library test checks memory)."""
+    for source in (fifo, "/dev/zero"):
+        assert_clean_error(run("train-series", source, "-c", "a", "-o", tmp_path / "o", *QUICK_SERIES),
+                           "not a regular file")
+        assert_clean_error(run("forecast", series_model, "--input", source), "not a regular file")
+    assert not (tmp_path / "o").exists()

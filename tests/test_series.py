@@ -116,3 +116,45 @@ def test_sine_series_is_the_classic_data():
 def test_mse():
     assert mse(np.array([[1.0], [2.0]]), np.array([1.0, 4.0]).reshape(2, 1)) == 2.0
     assert mse(np.zeros(3), np.zeros((3, 1))) == 0.0
+
+
+def _read_limited(path: str, seconds: int = 20) -> str:
+    """``read_csv(path)`` in a child process capped at 1 GB and ``seconds``: its outcome, as text.
+
+    /dev/zero once grew ``train-series`` to 5 GB in 16 s; a regression must fail here, not take the machine.
+    """
+    import subprocess
+    import sys
+
+    code = ("import resource, sys\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+            "from wordrnn.text.series import read_csv\n"
+            "from wordrnn.errors import SeriesError\n"
+            "try:\n    read_csv(sys.argv[1], ['a'])\nexcept SeriesError as exc:\n    print('SeriesError:', exc)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return "timed out"
+    return done.stdout + done.stderr
+
+
+def test_devices_and_fifos_are_refused_without_reading_them(tmp_path):
+    """Issue 18 item 6: ``train-series /dev/zero`` grew without bound and a FIFO hung."""
+    import os
+
+    assert _read_limited("/dev/zero").startswith("SeriesError: /dev/zero: not a regular file")
+    os.mkfifo(tmp_path / "fifo.csv")
+    assert _read_limited(str(tmp_path / "fifo.csv")).startswith("SeriesError:")
+
+
+def test_a_line_too_long_for_a_csv_is_refused(tmp_path):
+    from wordrnn.text import series
+
+    path = tmp_path / "long.csv"
+    path.write_text("a\n1\n2\n" + "3" * (series.MAX_LINE_CHARS + 10) + "\n4\n")
+    with pytest.raises(SeriesError, match="line 4 is longer than"):
+        read_csv(path, ["a"])
+    path.write_text("a\n1\n2\n" + "3" * 100_000 + "\n")  # long, but a line still: read, and an infinity
+    with pytest.raises(SeriesError, match="line 4, column 'a'") as info:
+        read_csv(path, ["a"])
+    assert len(str(info.value)) < 300

@@ -8,6 +8,8 @@ caches, so a mistyped name can never replace or delete someone's notes.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +43,26 @@ def validated(data: Any, source: str) -> tuple[dict[str, float], dict[str, dict[
     return counts(data.get("words", {}), "words"), {v: counts(f, "pairs") for v, f in pairs.items()}
 
 
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``MAX_FILE_BYTES``: a FIFO would block the
+    REPL before it starts and a device (/dev/zero) would be read forever."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise AdaptCacheError(f"{path} is not a regular file, so not an adaptation cache; give another "
+                                  f"{option('cache_path', metavar='FILE')}")
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise AdaptCacheError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MB, too large for an adaptation "
+                              f"cache; delete it or give another {option('cache_path', metavar='FILE')}")
+    return data
+
+
 def read_cache_file(path: str | Path) -> dict[str, Any] | None:
     """The checked JSON data of a cache file (None when it does not exist); never unpickles anything."""
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise AdaptCacheError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MB, too large for an adaptation "
-                                  f"cache; delete it or give another {option('cache_path', metavar='FILE')}")
-        text = path.read_text(encoding="utf-8")
+        text = _read_regular(path).decode("utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -68,8 +82,6 @@ def is_cache_file(path: str | Path) -> bool:
     Checked without following a symlink or opening anything but a regular file, so asking never
     hangs on a FIFO or reads a device.
     """
-    import stat
-
     try:
         if not stat.S_ISREG(Path(path).lstat().st_mode):
             return False

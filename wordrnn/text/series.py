@@ -10,7 +10,11 @@ input (missing file or column, empty cells, text, NaN or infinity, too few rows)
 from __future__ import annotations
 
 import csv
+import itertools
 import math
+import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ import numpy as np
 from wordrnn.errors import SeriesError, option
 
 MIN_STEPS = 3  # two (input, target) pairs: the least that trains anything
+MAX_LINE_CHARS = 1 << 20  # a CSV row longer than this is not a series (csv bounds each field at 128 KiB)
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ def _parse(text: str, where: str) -> float:
     except ValueError:
         raise SeriesError(f"{where} is not a number ({cell[:40]!r}); choose a numeric {option('columns')}") from None
     if not math.isfinite(value):
-        raise SeriesError(f"{where} is {cell!r}; remove or fill in NaN and infinite values")
+        raise SeriesError(f"{where} is {cell[:40]!r}; remove or fill in NaN and infinite values")
     return value
 
 
@@ -94,6 +99,46 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _open_regular(path: Path, encoding: str) -> Any:
+    """``path`` opened as text, if it is a regular file: a device (/dev/zero) would be read forever
+    and a FIFO would block, so neither is opened for reading as such."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "is a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise SeriesError(f"{path}: {what}; give the path of a CSV file")
+    return open(fd, newline="", encoding=encoding)
+
+
+def _bounded_lines(handle: Any, path: Path) -> Iterator[str]:
+    """The file's lines, each read at most ``MAX_LINE_CHARS`` at a time: a file with no line breaks
+    must not be read whole into memory to find where its first line ends."""
+    for number in itertools.count(1):
+        line = handle.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_CHARS:
+            raise SeriesError(f"{path}: line {number} is longer than {MAX_LINE_CHARS:,} characters; "
+                              "give a CSV file with one row per line")
+        yield line
+
+
+def _read_rows(path: Path, encoding: str) -> list[list[str]]:
+    """The non-blank rows of a CSV file; every way it cannot be read is a ``SeriesError``."""
+    try:
+        with _open_regular(path, encoding) as handle:
+            return [row for row in csv.reader(_bounded_lines(handle, path)) if any(cell.strip() for cell in row)]
+    except FileNotFoundError:
+        raise SeriesError(f"{path}: no such file; give the path of a CSV file") from None
+    except IsADirectoryError:
+        raise SeriesError(f"{path}: is a directory; give the path of a CSV file") from None
+    except UnicodeDecodeError:
+        raise SeriesError(f"{path}: not a {encoding} text file; give a CSV file") from None
+    except (OSError, csv.Error) as exc:
+        raise SeriesError(f"{path}: cannot read it as CSV ({exc})") from None
 
 
 def read_csv(path: str | Path, columns: list[str] | tuple[str, ...] | None = None, min_steps: int = MIN_STEPS,
@@ -106,17 +151,7 @@ def read_csv(path: str | Path, columns: list[str] | tuple[str, ...] | None = Non
         min_steps: fewer rows than this is an error (a model needs some pairs to learn from).
     """
     path = Path(path)
-    try:
-        with open(path, newline="", encoding=encoding) as handle:
-            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
-    except FileNotFoundError:
-        raise SeriesError(f"{path}: no such file; give the path of a CSV file") from None
-    except IsADirectoryError:
-        raise SeriesError(f"{path}: is a directory; give the path of a CSV file") from None
-    except UnicodeDecodeError:
-        raise SeriesError(f"{path}: not a {encoding} text file; give a CSV file") from None
-    except (OSError, csv.Error) as exc:
-        raise SeriesError(f"{path}: cannot read it as CSV ({exc})") from None
+    rows = _read_rows(path, encoding)
     if not rows:
         raise SeriesError(f"{path}: the file is empty; give a CSV with a header row and numeric values")
 
