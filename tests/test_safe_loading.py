@@ -366,3 +366,41 @@ def test_hostile_manifest(model, marker, change, needle):
 def test_manifest_that_is_not_a_manifest(model, marker, content):
     (model / ckpt.MODEL_MANIFEST).write_bytes(content)
     assert_refused(model, str(model), cli=False)
+
+
+def huge_npz(name: str, shape: tuple[int, ...], payload: bytes = b"\0" * 64) -> bytes:
+    """An archive whose member declares ``shape`` (float32) but holds a few bytes: np.load would
+    allocate the declared size before finding out (a 4 MB file of zeros can honestly hold 4 GB)."""
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{name}.npy", header.getvalue() + payload)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("shape", [(10**6, 10**6), (10**12,), (3, 3, 3, 3)])
+def test_arrays_declaring_more_than_the_config_allows_are_refused_before_reading(model, marker, shape):
+    """Issue 18 item 7: a 4 MB ``.npz`` declaring 10^9 floats made ``info`` take 15 s and 3.9 GB."""
+    name = sorted(SavedModel.load(model).weights)[0]
+    plant(model, "weights", huge_npz(name, shape))
+    with pytest.raises(ModelFormatError, match="declares"):
+        SavedModel.load(model).weights
+    result = runner.invoke(app, ["info", str(model)])
+    assert_clean_error(result, "declares")
+
+
+def test_a_member_holding_other_than_its_declared_size_is_refused(model, marker):
+    weights = dict(SavedModel.load(model).weights)
+    name = sorted(weights)[0]
+    plant(model, "weights", huge_npz(name, weights[name].shape, payload=b"\0" * 8))
+    with pytest.raises(ModelFormatError, match="declares"):
+        SavedModel.load(model).weights
+
+
+def test_a_start_state_declaring_huge_arrays_is_refused(model, marker):
+    plant(model, "start_state", huge_npz("state_0", (10**12,)), name="start_state-000099.npz")
+    assert_clean_error(runner.invoke(app, ["complete", "the", "--model", str(model), "--runtime", "keras"]),
+                       "declares")

@@ -119,8 +119,9 @@ class Predictor:
         state = self.runner.zero_state(1)
         if "start_state" in self.saved.manifest.get("files", {}):
             from wordrnn.store import checkpoint as ckpt
+            from wordrnn.store.saved import array_limits
 
-            stored = ckpt.read_arrays(self.path, self.saved.manifest, "start_state")
+            stored = ckpt.read_arrays(self.path, self.saved.manifest, "start_state", array_limits(self.saved.model_config))
             for i in range(len(stored)):
                 if state[i].shape[1:] != stored[f"state_{i}"].shape:
                     raise ModelFormatError(f"{self.path}: the start state does not fit the model; the directory is damaged")

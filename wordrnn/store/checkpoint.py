@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from wordrnn.durable import fsync_dir, write_durable
+from wordrnn.store.npz import ArrayLimits, check_declared
 from wordrnn.errors import LockedError, ModelFormatError, OutputExistsError, ResourceError, option
 from wordrnn.store.lock import LOCK_FILE, TrainingLock, _pid_alive, lock_owner  # noqa: F401  (re-exported)
 
@@ -261,12 +262,17 @@ def read_json(directory: Path, manifest: dict, stem: str) -> Any:
         raise ModelFormatError(f"{directory}: {stem} file is not valid JSON; the model directory is damaged") from None
 
 
-def read_arrays(directory: Path, manifest: dict, stem: str) -> dict[str, np.ndarray]:
-    """Arrays of an ``.npz`` file; pickled objects are refused, so loading never runs code."""
+def read_arrays(directory: Path, manifest: dict, stem: str, limits: ArrayLimits | None = None) -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` file; pickled objects are refused, so loading never runs code, and every
+    array's declared shape is checked (against ``limits``, from the config) before it is read."""
     data = read_file(directory, manifest, stem)
     refuse = f"{directory}: {stem} file is not a plain array archive"
     if not data.startswith(b"PK"):  # np.load would also accept a bare .npy (or try a pickle)
         raise ModelFormatError(f"{refuse}; refusing to load it")
+    try:
+        check_declared(data, limits)  # DeclarationError is a ValueError: "'w' declares shape (...) ..."
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ModelFormatError(f"{refuse} ({exc}); refusing to load it") from None
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}

@@ -15,6 +15,7 @@ import numpy as np
 
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.store.meta import describe
+from wordrnn.store.npz import ArrayLimits
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict
 from wordrnn.errors import ConfigError, ModelFormatError
 from wordrnn.text.lexicon import Lexicon
@@ -77,7 +78,7 @@ class SavedModel:
     def weights(self) -> dict[str, np.ndarray]:
         """Weight arrays by path (read and checksum-verified on first use)."""
         if self._weights is None:
-            self._weights = ckpt.read_arrays(self.path, self.manifest, "weights")
+            self._weights = ckpt.read_arrays(self.path, self.manifest, "weights", array_limits(self.model_config))
         return self._weights
 
     def optional_json(self, stem: str, default: Any = None) -> Any:
@@ -112,6 +113,18 @@ class SavedModel:
         return describe(self.path, self.manifest, parameters=self.parameter_count(),
                         vocab_size=len(self.vocab) if self.vocab else None, history=self.history,
                         metrics=self.metrics, card=self.optional_json("card"))
+
+
+def array_limits(config: ModelConfig) -> ArrayLimits:
+    """The most a network of ``config`` can hold, generously (any cell, tied or not, twice over):
+    checked against what its weight and state files declare before they are read, so a small
+    tampered archive cannot make ``info`` or ``complete`` allocate gigabytes."""
+    tokens = config.input_kind == "tokens"
+    outputs = config.vocab_size if tokens else config.features
+    width = max(config.embedding if tokens else 0, config.features, config.units)
+    per_layer = 4 * config.units * (width + config.units + 2)
+    total = 2 * outputs * width + config.layers * per_layer + (config.units + 1) * (outputs + width)
+    return ArrayLimits(max_dim=max(outputs, 4 * config.units, width), max_elements=2 * total + 1024)
 
 
 def bundled_model_path() -> Path | None:
