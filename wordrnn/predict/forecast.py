@@ -23,6 +23,7 @@ import numpy as np
 
 from wordrnn.errors import ConfigError, SeriesError, option
 from wordrnn.predict.generator import feedback, prime
+from wordrnn.predict.sampling import check_training_seed
 from wordrnn.runtime.runner import StepRunner
 from wordrnn.text.series import Scaler, mse, read_csv, sine_series
 
@@ -123,6 +124,7 @@ def run_sine(*, cell: str = "lstm", units: int = 16, points: int = 36, generate:
         raise ConfigError(f"{option('generate')} must be between 1 and {MAX_STEPS}, got {generate}")
     if until_mse < 0:
         raise ConfigError(f"{option('until_mse')} must be 0 or more, got {until_mse}")
+    check_training_seed(seed)
     model_config = ModelConfig(input_kind="series", features=1, cell=cell, units=units)
     train_config = TrainConfig(epochs=epochs, batch_size=1, window=points - 1, learning_rate=learning_rate,
                                lr_patience=0, early_stopping=0, valid_fraction=0.0, seed=seed, until_loss=until_mse)

@@ -122,10 +122,12 @@ class Predictor:
             from wordrnn.store.saved import array_limits
 
             stored = ckpt.read_arrays(self.path, self.saved.manifest, "start_state", array_limits(self.saved.model_config))
-            for i in range(len(stored)):
-                if state[i].shape[1:] != stored[f"state_{i}"].shape:
-                    raise ModelFormatError(f"{self.path}: the start state does not fit the model; the directory is damaged")
-                state[i] = stored[f"state_{i}"][None].astype(np.float32)
+            names = [f"state_{i}" for i in range(len(stored))]  # any other names: another file (e.g. the weights)
+            if set(stored) != set(names) or len(stored) > len(state) or any(
+                    state[i].shape[1:] != stored[name].shape for i, name in enumerate(names)):
+                raise ModelFormatError(f"{self.path}: the start state does not fit the model; the directory is damaged")
+            for i, name in enumerate(names):
+                state[i] = stored[name][None].astype(np.float32)
         return state
 
     def lexicon(self) -> Lexicon | None:

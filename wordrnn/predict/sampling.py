@@ -41,6 +41,20 @@ def check_options(temperature: float = 1.0, top_k: int | None = None, top_p: flo
         raise ConfigError(f"{option('seed')} must be a whole number of 0 or more, got {seed!r}")
 
 
+MAX_TRAINING_SEED = 2**32 - 1  # Keras seeds NumPy's legacy RandomState, which takes no more
+
+
+def check_training_seed(seed: int | None) -> None:
+    """Raise ``ConfigError`` for a seed training cannot use (checked before anything is built).
+
+    Sampling takes any seed of 0 or more, but training seeds Keras, which refuses anything outside
+    0..2**32-1 with a ValueError deep inside NumPy: said here, in terms of the option.
+    """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed <= MAX_TRAINING_SEED):
+        raise ConfigError(f"{option('seed')} must be a whole number from 0 to {MAX_TRAINING_SEED}, got {seed!r}")
+
+
 def top_ids(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest scores, best first (ties: lower index first).
 

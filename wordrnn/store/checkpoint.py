@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from wordrnn.durable import fsync_dir, write_durable
+from wordrnn.store.meta import check_field_types
 from wordrnn.store.npz import ArrayLimits, check_declared
 from wordrnn.errors import LockedError, ModelFormatError, OutputExistsError, ResourceError, option
 from wordrnn.store.lock import LOCK_FILE, TrainingLock, _pid_alive, lock_owner  # noqa: F401  (re-exported)
@@ -234,6 +235,7 @@ def read_manifest(directory: Path, manifest_name: str = MODEL_MANIFEST) -> dict[
         )
     if not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("checksums"), dict):
         raise ModelFormatError(f"{path}: manifest lists no files; the model directory is damaged")
+    check_field_types(path, manifest)
     return manifest
 
 

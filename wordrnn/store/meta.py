@@ -14,6 +14,28 @@ from typing import Any
 
 from wordrnn import __version__
 from wordrnn.config import to_dict
+from wordrnn.errors import ModelFormatError
+
+# The JSON type of each descriptive field a reader uses; a field may be absent or null.
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("config", "corpus", "strategy", "training", "interpolation", "lexicon", "litert", "series"), (dict,)),
+    **dict.fromkeys(("kind", "written", "wordrnn_version"), (str,)),
+    **dict.fromkeys(("generation", "parameters"), (int,)),
+}
+
+
+def check_field_types(path: str | Path, manifest: Mapping[str, Any]) -> None:
+    """Refuse a manifest whose descriptive fields have the wrong JSON type (``"litert": "x"``).
+
+    Every reader (``info``, the runtimes, the mixture) then may take a field's type for granted;
+    an edited or damaged manifest is one clear error here, not an AttributeError wherever it is used.
+    """
+    for key, types in FIELD_TYPES.items():
+        value = manifest.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            wanted = {dict: "an object", str: "a string", int: "a whole number"}[types[0]]
+            raise ModelFormatError(f"{path}: the manifest's {key!r} field is not {wanted}; the model directory is "
+                                   "damaged, retrain or restore it")
 
 
 def model_meta(kind: str, configs: Mapping[str, Any], corpus: dict[str, Any], **fields: Any) -> dict[str, Any]:

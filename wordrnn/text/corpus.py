@@ -45,6 +45,23 @@ def resolve_paths(paths: Iterable[str | Path]) -> list[str | Path]:
     return resolved
 
 
+def check_encoding(encoding: str) -> str:
+    """``encoding`` if it names a text encoding; ``CorpusError`` otherwise.
+
+    Python's codec registry also holds bytes-to-bytes and str-to-str codecs (base64, zlib, rot13):
+    their decoders return bytes or want str, which failed deep inside the reader, not as a message.
+    """
+    try:
+        "".encode(encoding)
+        b"".decode(encoding)
+    except LookupError as exc:
+        known = "is not a text encoding" in str(exc)
+        raise CorpusError(f"{'encoding ' if known else 'unknown encoding '}{encoding!r}"
+                          f"{' is not a text encoding' if known else ''}; use a Python codec name such as "
+                          "utf-8 or latin-1") from None
+    return encoding
+
+
 def iter_pieces(
     path: str | Path, encoding: str = "utf-8", stream: BinaryIO | None = None, start: int = 0
 ) -> Iterator[str]:
@@ -60,10 +77,7 @@ def iter_pieces(
         handle = stream or (sys.stdin.buffer if str(path) == STDIN else open(path, "rb"))
     except OSError as exc:
         raise CorpusError(f"{name}: cannot read ({exc.strerror}); check the path and its permissions") from None
-    try:
-        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    except LookupError:
-        raise CorpusError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
+    decoder = codecs.getincrementaldecoder(check_encoding(encoding))(errors="strict")
     offset = start
     pending = ""
     first = start == 0

@@ -36,7 +36,7 @@ import numpy as np
 from wordrnn import __version__
 from wordrnn.durable import fsync_dir, write_durable
 from wordrnn.config import TokenizerConfig, to_dict
-from wordrnn.text.corpus import iter_pieces, join_pieces
+from wordrnn.text.corpus import check_encoding, iter_pieces, join_pieces
 from wordrnn.errors import ConfigError, CorpusError, OutputExistsError, ResourceError, option
 from wordrnn.text.shards import DTYPES, FORMAT, FORMAT_VERSION, MANIFEST, SHARD_NAME, VOCAB_FILE, ShardWriter
 from wordrnn.text.encode import readable_twice
@@ -60,10 +60,7 @@ class Range:
 
 def _splittable(encoding: str) -> bool:
     """Whether a line break is the single byte ``\\n`` mid-file (UTF-8, Latin-1...: not UTF-16)."""
-    try:
-        encoder = codecs.getincrementalencoder(encoding)()
-    except LookupError:
-        raise CorpusError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
+    encoder = codecs.getincrementalencoder(check_encoding(encoding))()
     encoder.encode("a")  # a byte-order mark, if any, comes out first
     return encoder.encode("\n a") == b"\n a"
 
