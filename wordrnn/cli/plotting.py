@@ -15,6 +15,9 @@ from wordrnn.errors import ConfigError
 
 
 def _pyplot():
+    from wordrnn.nn.tfimport import private_library_home
+
+    private_library_home("MPLCONFIGDIR")  # no config or font cache in ~/.config, ~/.cache unless asked
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -28,6 +31,9 @@ def check_plot_path(path: str | Path) -> Path:
 
     The format follows the file's extension (.png, .svg, .pdf...); the directory must exist.
     """
+    from wordrnn.nn.tfimport import private_library_home
+
+    private_library_home("MPLCONFIGDIR")  # matplotlib is first imported here when a plot is asked for
     from matplotlib.backend_bases import FigureCanvasBase
 
     path = Path(path)

@@ -4,6 +4,11 @@ TensorFlow's C++ runtime writes INFO lines (oneDNN, CPU features) straight to
 file descriptor 2 before any log-level setting is read, which would clutter
 every command's output. We point fd 2 at a temporary file while it loads and
 replay what it wrote only if the import fails.
+
+Keras also writes ``~/.keras/keras.json`` when it is first imported (and matplotlib its config and
+font cache under ``~/.config`` and ``~/.cache``): files in the user's home that nobody asked for.
+Unless the user chose a place (``KERAS_HOME``, ``MPLCONFIGDIR``), they go to a private temporary
+directory that is removed when the process ends.
 """
 
 from __future__ import annotations
@@ -16,6 +21,24 @@ from contextlib import contextmanager
 from types import ModuleType
 
 _loaded: ModuleType | None = None
+_private_dir: str | None = None
+
+
+def private_library_home(variable: str) -> None:
+    """Point the environment ``variable`` (``KERAS_HOME``, ``MPLCONFIGDIR``) at a private temporary
+    directory, unless the user set it; call before the library is imported (it reads it then)."""
+    global _private_dir
+    if os.environ.get(variable):
+        return
+    if _private_dir is None:
+        import atexit
+        import shutil
+
+        _private_dir = tempfile.mkdtemp(prefix="wordrnn-")  # mode 0700, a fresh name: nothing planted
+        atexit.register(shutil.rmtree, _private_dir, ignore_errors=True)
+    home = os.path.join(_private_dir, variable.lower())
+    os.makedirs(home, exist_ok=True)
+    os.environ[variable] = home
 
 
 def tensorflow() -> ModuleType:
@@ -27,6 +50,7 @@ def tensorflow() -> ModuleType:
         _loaded = sys.modules["tensorflow"]
         return _loaded
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    private_library_home("KERAS_HOME")
     with quiet_stderr():
         import keras  # noqa: F401  (Keras 3 picks the TensorFlow backend)
         import tensorflow as tf
