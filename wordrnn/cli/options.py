@@ -33,7 +33,7 @@ Layers = Annotated[int, typer.Option("--layers", help="Number of recurrent layer
 Units = Annotated[int, typer.Option("--units", help="Units per recurrent layer.")]
 
 
-def _training_seed(seed: Optional[int]) -> Optional[int]:
+def _training_seed(seed: int | None) -> int | None:
     """Refuse a seed Keras cannot take while the options are read: before any text is tokenized,
     and without touching the training modules (their libraries take the seed as given)."""
     if seed is not None:
