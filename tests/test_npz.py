@@ -36,3 +36,11 @@ def test_arrays_beyond_the_limits_are_refused_before_they_are_read():
 def test_object_arrays_are_refused_from_the_header():
     with pytest.raises(DeclarationError, match="not a numeric array"):
         check_declared(archive(w=np.array([None], dtype=object)))
+
+
+def test_without_limits_a_compression_bomb_is_refused_but_real_tables_pass():
+    bomb = archive(True, counts=np.zeros(16 << 20, np.uint8))  # 16 MB of zeros in ~16 KB
+    with pytest.raises(DeclarationError, match="far more data than"):
+        check_declared(bomb)
+    words = "\n".join(f"word{i}" for i in range(200_000)).encode()
+    check_declared(archive(True, words=np.frombuffer(words, np.uint8), probs=np.random.default_rng(0).random(200_000)))

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 NUMERIC_KINDS = "biuf"
+# Without a config to check against (an n-gram table, a lexicon), the declared data may be at most
+# this many times the archive's size: what numpy's deflate achieves on real tables is ~3x; a bomb ~1000x.
+MAX_RATIO = 32
+SLACK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ def check_declared(data: bytes, limits: ArrayLimits | None = None) -> None:
         DeclarationError: which array declares what, for the message.
         zipfile.BadZipFile, ValueError, OSError: the archive is not readable as one.
     """
-    total = 0
+    total = declared_bytes = 0
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for info in archive.infolist():
             if not info.filename.endswith(".npy"):
@@ -75,6 +79,10 @@ def check_declared(data: bytes, limits: ArrayLimits | None = None) -> None:
                 total += elements
                 if total > limits.max_elements:
                     raise DeclarationError(f"{key!r} declares shape {shape}: more values than its config allows")
+            declared_bytes += elements * dtype.itemsize
+            if declared_bytes > MAX_RATIO * len(data) + SLACK_BYTES:
+                raise DeclarationError(f"{key!r} declares shape {shape}: far more data than the archive's "
+                                       f"{len(data):,} bytes can hold")
             if info.file_size != offset + elements * dtype.itemsize:
                 raise DeclarationError(f"{key!r} declares shape {shape} but its member holds "
                                        f"{info.file_size - offset} bytes of data")
