@@ -56,7 +56,7 @@ def train(
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a resumable checkpoint every N steps (0: epoch ends only)."),
     checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", help="Also save one when this many minutes passed since the last (0: off)."),
     max_steps: int = typer.Option(0, "--max-steps", help="Stop after this many steps (0: no limit)."),
-    xla: bool = typer.Option(False, "--xla/--no-xla", help="Compile the training step with XLA (often faster on CPU)."),
+    xla: bool = typer.Option(False, "--xla/--no-xla", help="Compile the training step with XLA (on 2 CPU cores it measured no faster than without; bench_train.py)."),
     lr_decay: Optional[float] = typer.Option(None, "--lr-decay", help="Multiply the learning rate by this after every epoch (1: constant; "
                                              "with --time-budget it replaces the budget's decay)." + RECIPE_HELP),
     sampled_softmax: Optional[int] = typer.Option(None, "--sampled-softmax", help="Train with a softmax over this many sampled words "
