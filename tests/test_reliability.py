@@ -335,3 +335,17 @@ def test_repl_survives_resizes_odd_keys_ctrl_c_and_ctrl_d_on_a_real_terminal(tin
     assert "Traceback" not in screen and "internal error" not in screen
     # still answering after Ctrl-C (which interrupts the generation unless it had already finished)
     assert "showing 4 suggestions" in screen.split(":generate 1000")[-1], screen[-2000:]
+
+
+def test_resuming_a_finished_run_removes_what_a_killed_save_left(tmp_path, text_file):
+    """A kill inside the last save leaves files no manifest names; --resume with nothing left to
+    train saves nothing, so it must clean them up itself (found by the kill trials above)."""
+    from conftest import train_tiny
+
+    out = tmp_path / "m"
+    train_tiny(text_file, out, epochs=1, checkpoint_every=5)
+    orphan = out / "history-999999.json"
+    orphan.write_text("[]", encoding="utf-8")
+    resumed = runner.invoke(app, ["train", str(text_file), "-o", str(out), "--resume", "-q", "--no-export"])
+    assert resumed.exit_code == 0, resumed.output
+    assert not orphan.exists()

@@ -29,6 +29,9 @@ def read_checkpoint(out_dir: Path, batches: StreamBatches, model_config: ModelCo
     from wordrnn.train.engine import Snapshot
     from wordrnn.nn.model import state_sizes
 
+    # A run killed inside a save leaves files no manifest names; a resume that has nothing left to
+    # train would save nothing and so never clean them up: clean up now, under the training lock.
+    ckpt.collect_garbage(out_dir)
     previous = ckpt.read_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST)
     snapshot = Snapshot.from_arrays(ckpt.read_arrays(out_dir, previous, "weights"),
                                     ckpt.read_arrays(out_dir, previous, "state"), previous.get("position"),
