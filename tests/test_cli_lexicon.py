@@ -33,6 +33,8 @@ def test_a_lexicon_from_the_corpus_completes_words_the_vocabulary_lacks(model, t
     result = runner.invoke(app, ["lexicon", str(model), "--corpus", str(corpus), "--words", "0", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["words"] == 2
+    assert json.loads(result.output)["max_probability"] == pytest.approx(2 / 3)  # zebra: 2 of the 3 words
+    assert wordrnn.load(model).saved.lexicon_ceiling() == pytest.approx(2 / 3)
     after = wordrnn.load(model).suggest("the cat sees the ze", k=3)
     assert [w for w, _ in after] == ["zebra", "zeppelin"]  # zebra is seen twice as often
     assert sum(p for _, p in after) == pytest.approx(1.0)

@@ -27,7 +27,7 @@ from wordrnn.predict.generator import prime
 from wordrnn.runtime.runner import StepRunner, open_runner
 from wordrnn.predict.sampling import check_k, check_options
 from wordrnn.store.saved import SavedModel, find_model
-from wordrnn.predict.ranking import ends_on_finished_word, rank  # noqa: F401  (rank: public here too)
+from wordrnn.predict.ranking import rank  # noqa: F401  (public here too)
 from wordrnn.predict.session import (NEVER_GENERATED, NEVER_SUGGESTED, SENTENCE_ENDS, Session, check_words,  # noqa: F401
                                      word_ids)
 from wordrnn.text.lexicon import Lexicon
@@ -152,7 +152,8 @@ class Predictor:
             undo_states: recurrent states kept for cheap rewinding (a server holding many sessions
                 keeps fewer: with a word cache in the state each one is a vocabulary-sized vector).
         """
-        session = Session(self.runner, self.vocab, self.tokenizer, self.start(), self.lexicon, undo_states)
+        session = Session(self.runner, self.vocab, self.tokenizer, self.start(), self.lexicon, undo_states,
+                          self.saved.lexicon_ceiling())
         if text:
             session.feed_text(text)
         return session
@@ -173,12 +174,11 @@ class Predictor:
         session = self.session() if session is None else session
         prefix = session.sync(text)
         typed = text[len(text) - len(prefix):] if prefix else ""  # as typed, before any case folding
-        suggestions = session.suggest(prefix, k, typed)
-        if not complete_known_words and ends_on_finished_word(self.vocab, prefix, suggestions):
+        if not complete_known_words and session.ends_on_finished_word(prefix, typed):
             # "the next" ends on a finished word: what comes after it is wanted, not its completions
             session.feed(prefix)
-            prefix, suggestions = "", session.suggest("", k)
-        return Completion(list(session.words), prefix, suggestions)
+            prefix, typed = "", ""
+        return Completion(list(session.words), prefix, session.suggest(prefix, k, typed or None))
 
     def suggest(self, text: str, k: int = 3, complete_known_words: bool = False) -> list[tuple[str, float]]:
         """``(word, probability)`` pairs, best first.

@@ -98,6 +98,16 @@ def ends_on_finished_word(vocab: Vocabulary, prefix: str, completions: list[tupl
     return bool(prefix and completions) and vocab.knows(prefix) and completions[0][0].casefold() == prefix.casefold()
 
 
+def best_completion(probs: np.ndarray, vocab: Vocabulary, prefix: str) -> tuple[str, float] | None:
+    """The most probable typeable vocabulary word starting with ``prefix`` and its (unnormalised) probability."""
+    ids = vocab.prefix_ids(prefix)
+    ids = ids[vocab.typeable_mask()[ids]] if len(ids) else ids
+    if not len(ids):
+        return None
+    best = int(ids[int(np.argmax(np.asarray(probs)[ids]))])
+    return vocab.shown(vocab.words[best]), float(probs[best])
+
+
 def _merged(found: list[tuple[str, float]], extra, k: int) -> list[tuple[str, float]]:  # noqa: ANN001
     """Vocabulary suggestions and extra words together, most probable first (a word listed twice adds up)."""
     merged: dict[str, float] = {}

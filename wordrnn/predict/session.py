@@ -16,7 +16,7 @@ import numpy as np
 from wordrnn.predict.beam import beam_search
 from wordrnn.errors import ConfigError, WordRNNWarning, option
 from wordrnn.predict.generator import feedback, prime
-from wordrnn.predict.ranking import open_candidates, rank
+from wordrnn.predict.ranking import best_completion, ends_on_finished_word, open_candidates, rank
 from wordrnn.predict.sampling import Sampler, check_k
 from wordrnn.runtime.runner import StepRunner
 from wordrnn.text.lexicon import Lexicon
@@ -62,16 +62,19 @@ class Session:
         tokenizer: splits typed text the way the model's training text was split.
         start: the (V,) probabilities and the state after ``</s>``, where every context begins.
         lexicon: gives the open-vocabulary lexicon (or None), read only when a completion needs it.
+        lexicon_ceiling: the largest p(word | not in the vocabulary) of any lexicon word (its
+            manifest records it), so telling a finished word from a partial one seldom needs
+            the lexicon itself (``ends_on_finished_word``); None: read the lexicon to decide.
         undo_states: how many recent states to keep (at least 1; default 512): rewinding further
             back replays from the newest kept state; the start state is always kept.
     """
 
     def __init__(self, runner: StepRunner, vocab: Vocabulary, tokenizer: Tokenizer,
                  start: tuple[np.ndarray, list[np.ndarray]], lexicon: Callable[[], Lexicon | None] = lambda: None,
-                 undo_states: int | None = None) -> None:
+                 undo_states: int | None = None, lexicon_ceiling: float | None = None) -> None:
         self.runner, self.vocab, self.tokenizer = runner, vocab, tokenizer
         self._start = start
-        self.lexicon = lexicon
+        self.lexicon, self.lexicon_ceiling = lexicon, lexicon_ceiling
         self.undo_states = _UNDO_STATES if undo_states is None else max(1, int(undo_states))
         self.reset()
 
@@ -191,6 +194,25 @@ class Session:
             found = [(word[:1].upper() + word[1:], q) for word, q in found]
         return found
 
+    def ends_on_finished_word(self, prefix: str, typed: str | None = None) -> bool:
+        """Whether ``prefix``, the last word typed without a space after it, is a finished word.
+
+        As ``ranking.ends_on_finished_word`` decides it on the suggestions the user would see
+        (lexicon words included), but without reading the lexicon when no lexicon word can be
+        likelier than the best vocabulary completion: p(<unk>) times the lexicon's largest word
+        probability is below that completion's probability. A cold ``complete "the next"`` then
+        reads no lexicon.
+        """
+        if not prefix or not self.vocab.knows(prefix):
+            return False
+        probs = self.visible_probabilities()
+        best = best_completion(probs, self.vocab, prefix)
+        if best is None or best[0].casefold() != prefix.casefold():
+            return False
+        if self.lexicon_ceiling is not None and float(probs[UNK_ID]) * self.lexicon_ceiling < best[1]:
+            return True
+        return ends_on_finished_word(self.vocab, prefix, self.suggest(prefix, 1, typed))
+
     def at_sentence_start(self) -> bool:
         """Whether the next word starts a sentence (nothing read yet, or after a line end or . ! ?)."""
         return not self._words or self._words[-1] in SENTENCE_ENDS
@@ -199,7 +221,7 @@ class Session:
         """An independent session with the same context (states are shared read-only)."""
         twin = Session.__new__(Session)
         twin.runner, twin.vocab, twin.tokenizer, twin._start = self.runner, self.vocab, self.tokenizer, self._start
-        twin.lexicon, twin.undo_states = self.lexicon, self.undo_states
+        twin.lexicon, twin.lexicon_ceiling, twin.undo_states = self.lexicon, self.lexicon_ceiling, self.undo_states
         twin._probs = self._probs
         twin._words, twin._ids, twin._states = list(self._words), list(self._ids), dict(self._states)
         return twin

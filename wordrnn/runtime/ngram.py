@@ -58,6 +58,9 @@ class KneserNey:
 
     Build with ``KneserNey.train(ids, vocab_size)``; ``probabilities(history)`` gives (B, V)
     next-word distributions for (B, 2) histories (previous-but-one id, previous id).
+
+    Probabilities and back-off weights are derived per query from the rows it touches
+    (``_level``), not for every stored row at load time: a cold ``complete`` reads one context.
     """
 
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
@@ -66,12 +69,13 @@ class KneserNey:
             self.discounts = np.asarray(arrays["discounts"], np.float64)
             self.unigram = np.asarray(arrays["unigram"], np.float64)
             self.bi_indptr = np.asarray(arrays["bi_indptr"], np.int64)
-            self.bi_words = np.asarray(arrays["bi_words"], np.int64)
-            self.bi_counts = np.asarray(arrays["bi_counts"], np.float64)
+            # words and counts stay in their compact stored types; a query converts what it touches
+            self.bi_words = np.asarray(arrays["bi_words"])
+            self.bi_counts = np.asarray(arrays["bi_counts"])
             self.tri_contexts = np.asarray(arrays["tri_contexts"], np.int64)
             self.tri_indptr = np.asarray(arrays["tri_indptr"], np.int64)
-            self.tri_words = np.asarray(arrays["tri_words"], np.int64)
-            self.tri_counts = np.asarray(arrays["tri_counts"], np.float64)
+            self.tri_words = np.asarray(arrays["tri_words"])
+            self.tri_counts = np.asarray(arrays["tri_counts"])
             # Pruned models store each context's full count (pruned trigrams included).
             self.tri_totals = np.asarray(arrays["tri_totals"], np.float64) if "tri_totals" in arrays else None
         except KeyError as exc:
@@ -82,26 +86,10 @@ class KneserNey:
                 or self.tri_indptr[-1] != len(self.tri_words)
                 or (self.tri_totals is not None and self.tri_totals.shape != self.tri_contexts.shape)):
             raise ModelFormatError("n-gram arrays are inconsistent; the model directory is damaged")
-        # Each stored context's count c(uv.): kept whole by pruned models, else the sum of its row.
-        self.context_counts = self.tri_totals if self.tri_totals is not None else np.bincount(
-            np.repeat(np.arange(len(self.tri_contexts)), np.diff(self.tri_indptr)), weights=self.tri_counts,
-            minlength=len(self.tri_contexts))
-        # Discounted probabilities of stored entries and each context's back-off weight, derived once.
-        self.bi_values, self.bi_backoff = self._normalise(self.bi_indptr, self.bi_counts, self.discounts[1])
-        self.tri_values, self.tri_backoff = self._normalise(self.tri_indptr, self.tri_counts, self.discounts[2],
-                                                            self.context_counts)
-
-    @staticmethod
-    def _normalise(indptr: np.ndarray, counts: np.ndarray, discounts: np.ndarray,
-                   totals: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Discounted probabilities of the stored entries and each row's back-off weight (what is left)."""
-        lengths = np.diff(indptr)
-        rows = np.repeat(np.arange(len(lengths)), lengths)
-        if totals is None:
-            totals = np.bincount(rows, weights=counts, minlength=len(lengths))
-        values = _discounted(counts, discounts) / totals[rows] if len(counts) else np.zeros(0)
-        kept = np.bincount(rows, weights=values, minlength=len(lengths))
-        return values, np.where(lengths > 0, 1.0 - kept, 1.0)
+        if not all(a.dtype.kind in "ui" and (a.size == 0 or (a.min() >= low and a.max() < high))
+                   for a, low, high in ((self.bi_words, 0, v), (self.tri_words, 0, v), (self.bi_counts, 1, 2**32),
+                                        (self.tri_counts, 1, 2**32))):
+            raise ModelFormatError("n-gram words or counts are out of range; the model directory is damaged")
 
     @classmethod
     def train(cls, ids: np.ndarray, vocab_size: int, min_trigram_count: int = 1) -> KneserNey:
@@ -194,16 +182,18 @@ class KneserNey:
         batch = len(history)
         probs = np.broadcast_to(self.unigram, (batch, self.vocab_size)).copy()
         # Bigram level: scale the unigram by the back-off weight, then add discounted continuation counts.
-        probs *= self.bi_backoff[v][:, None]
-        owner, entries = _rows(self.bi_indptr, v, np.ones(batch, bool))
-        if len(entries):
-            probs[owner, self.bi_words[entries]] += self.bi_values[entries]
+        owner, entries, values, backoff = self._level(self.bi_indptr, self.bi_counts, self.discounts[1],
+                                                      v, np.ones(batch, bool))
+        probs *= backoff[:, None]
+        probs[owner, self.bi_words[entries]] += values
         # Trigram level, only where the context (u, v) was seen.
         row, found = self._context_rows(u, v)
         if found.any():
-            probs[found] *= self.tri_backoff[row[found]][:, None]
-            owner, entries = _rows(self.tri_indptr, row, found)
-            probs[owner, self.tri_words[entries]] += self.tri_values[entries]
+            totals = self.tri_totals[row] if self.tri_totals is not None else None
+            owner, entries, values, backoff = self._level(self.tri_indptr, self.tri_counts, self.discounts[2],
+                                                          row, found, totals)
+            probs[found] *= backoff[found][:, None]
+            probs[owner, self.tri_words[entries]] += values
         return probs
 
 
@@ -216,7 +206,26 @@ class KneserNey:
         """
         history = np.asarray(history, np.int64).reshape(-1, 2)
         row, found = self._context_rows(history[:, 0], history[:, 1])
-        return np.where(found, self.context_counts[row] if len(self.context_counts) else 0.0, 0.0)
+        if self.tri_totals is not None:
+            return np.where(found, self.tri_totals[row] if len(self.tri_totals) else 0.0, 0.0)
+        owner, entries = _rows(self.tri_indptr, row, found)
+        return np.bincount(owner, weights=self.tri_counts[entries], minlength=len(row)).astype(np.float64)
+
+    @staticmethod
+    def _level(indptr: np.ndarray, counts: np.ndarray, discounts: np.ndarray, rows: np.ndarray, found: np.ndarray,
+               totals: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One level's stored entries for a batch of rows: (batch row, entry, probability, back-off weight).
+
+        An entry's probability is its discounted count over its row's total (``totals``: each
+        row's full count, kept by pruned models; else the sum of the row); the back-off weight of
+        a row is the mass its entries leave (1 for a row with none).
+        """
+        owner, entries = _rows(indptr, rows, found)
+        counts = counts[entries].astype(np.float64)
+        if totals is None:
+            totals = np.bincount(owner, weights=counts, minlength=len(rows))
+        values = _discounted(counts, discounts) / totals[owner] if len(entries) else np.zeros(0)
+        return owner, entries, values, 1.0 - np.bincount(owner, weights=values, minlength=len(rows))
 
     def _context_rows(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row, found) of each context (u, v) among the stored trigram contexts (row is valid where found)."""

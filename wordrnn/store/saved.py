@@ -74,6 +74,20 @@ class SavedModel:
             return None
         return Lexicon.from_arrays(ckpt.read_arrays(self.path, self.manifest, "lexicon"))
 
+    def lexicon_ceiling(self) -> float | None:
+        """The largest word probability of the lexicon, as its manifest entry records it (None: unknown).
+
+        Lets a prediction rule out every lexicon word without reading the lexicon. A value that is
+        not a probability counts as unknown, which costs only that read.
+        """
+        if "lexicon" not in self.manifest.get("files", {}):
+            return None
+        info = self.manifest.get("lexicon")
+        value = info.get("max_probability") if isinstance(info, dict) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            return None
+        return float(value)
+
     @property
     def weights(self) -> dict[str, np.ndarray]:
         """Weight arrays by path (read and checksum-verified on first use)."""

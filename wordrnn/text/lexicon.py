@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import operator
 import re
 from collections.abc import Iterable, Mapping
 
@@ -43,20 +44,22 @@ class Lexicon:
     """
 
     def __init__(self, words: Iterable[str], weights: Iterable[float]) -> None:
-        words, weights = list(words), np.asarray(list(weights), np.float64)
+        words = list(words)
+        weights = np.asarray(weights if isinstance(weights, np.ndarray) else list(weights), np.float64)
         if len(words) != len(weights):
             raise ModelFormatError("the lexicon's words and frequencies do not match; the model directory is damaged")
         if len(weights) and not (np.isfinite(weights).all() and (weights > 0).all()):
             raise ModelFormatError("the lexicon holds invalid frequencies; the model directory is damaged")
-        if any(a > b for a, b in zip(words, words[1:])):  # a stored lexicon is sorted already: no re-sort
+        if not all(map(operator.lt, words, words[1:])):  # a stored lexicon is strictly sorted: one C-speed pass
             order = sorted(range(len(words)), key=words.__getitem__)
             words, weights = [words[i] for i in order], weights[order]
-        if any(a == b for a, b in zip(words, words[1:])):  # sorted: a repeated word sits next to itself
-            raise ModelFormatError("the lexicon lists a word twice; the model directory is damaged")
+            if not all(map(operator.lt, words, words[1:])):  # sorted: a repeated word sits next to itself
+                raise ModelFormatError("the lexicon lists a word twice; the model directory is damaged")
         self.words = words
         total = float(weights.sum()) or 1.0
         self.probs = (weights / total).astype(np.float64) if len(words) else np.zeros(0)
         self.floor = float(self.probs.min()) if len(words) else 0.0
+        self.ceiling = float(self.probs.max()) if len(words) else 0.0
         self._index: dict[str, int] | None = None  # word -> position, built when first looked up
 
     def _position(self, word: str) -> int | None:

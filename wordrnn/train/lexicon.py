@@ -57,6 +57,7 @@ def add_lexicon(model: str | Path, corpus: Sequence[str | Path] = (), words: int
         raise ConfigError("a lexicon needs words: give training text, wordfreq words, or both")
     lexicon = Lexicon.build(vocab, frequencies)
     info = {"words": len(lexicon), "wordfreq_words": words, "wordfreq_language": WORDFREQ_LANGUAGE,
-            "corpus": [Path(p).name for p in corpus]}
+            "corpus": [Path(p).name for p in corpus],
+            "max_probability": lexicon.ceiling}  # lets a finished word be told without reading the lexicon
     ckpt.update_files(saved.path, ckpt.MODEL_MANIFEST, {"lexicon.npz": lexicon.to_bytes()}, {"lexicon": info})
     return info
