@@ -264,3 +264,48 @@ def test_bench_script_smoke_mode(tmp_path, tiny_model, text_file):
     assert rows[1]["fit"]["buckets"] is None
     assert rows[2]["fit"]["buckets"]["edges"] == list(BUCKET_EDGES)
     assert rows[-1]["warnings_on_reported_text"] == 0
+
+
+def _frequencies(draw, n: int = 40_000, size: int = 6) -> np.ndarray:
+    return np.bincount([draw() for _ in range(n)], minlength=size) / n
+
+
+@pytest.mark.parametrize("history", [(2, 3), (1, 1), (0, 5), (4, 4)])  # seen trigram contexts and unseen ones
+def test_sampling_the_ngram_level_by_level_draws_its_distribution(history):
+    kn = KneserNey.train(STREAM, 6)
+    expected = kn.probabilities(np.array([history]))[0]
+    rng = np.random.default_rng(5)
+    found = _frequencies(lambda: kn.sample(*history, rng))
+    assert np.abs(found - expected).max() < 0.012, (found, expected)  # ~5 standard errors at 40k draws
+
+
+def test_sampling_a_mixture_from_its_parts_draws_the_mixed_distribution():
+    kn = KneserNey.train(STREAM, 6)
+    settings = Interpolation(edges=(1, 3), bucket_cache=(0.0, 0.3, 0.1), bucket_ngram=(0.05, 0.2, 0.6))
+    mixer = Mixer(settings, 6, kn)
+    probs, state = mixer_inputs()
+    rng = np.random.default_rng(9)
+    for row in range(len(probs)):
+        one = [state[0][row:row + 1], state[1][row:row + 1]]
+        parts = mixer.parts(probs[row], one)
+        expected = mixer.mix(probs[row:row + 1], one)[0]
+        np.testing.assert_allclose(parts.dense(), expected)
+        found = _frequencies(lambda: parts.sample(rng))
+        assert np.abs(found - expected).max() < 0.012, (row, found, expected)
+
+
+def test_a_plain_sampler_draws_from_parts_and_never_a_banned_word_while_reshaping_uses_the_dense_vector():
+    from wordrnn.predict.sampling import Sampler
+
+    kn = KneserNey.train(STREAM, 6)
+    mixer = Mixer(Interpolation(cache=0.3, ngram=0.4), 6, kn)
+    probs, state = mixer_inputs(1)
+    parts = mixer.parts(probs[0], state)
+    expected = mixer.mix(probs, state)[0].astype(np.float64)
+    expected[1] = 0.0  # <unk> banned: the rest renormalised
+    expected /= expected.sum()
+    sampler = Sampler(seed=3, banned=[1])
+    found = _frequencies(lambda: sampler(parts))
+    assert found[1] == 0 and np.abs(found - expected).max() < 0.012
+    greedy = Sampler(top_k=1, banned=[1])
+    assert greedy(parts) == int(np.argmax(expected))  # reshaped: decided on the dense vector

@@ -183,3 +183,52 @@ def test_cli_runtime_litert_without_export_is_a_clean_error(tmp_path):
     directory = make_untrained(tmp_path / "m")
     result = runner.invoke(app, ["complete", "w3 w4", "--model", str(directory), "--runtime", "litert"])
     assert_clean_error(result, "no LiteRT export", "wordrnn export")
+
+
+def _ids_export(saved: SavedModel) -> bytes:
+    """An export in the format written before the lookup moved out of the graph: it takes ids."""
+    from wordrnn.nn.tfimport import tensorflow
+    from wordrnn.runtime.litert import INPUT_NAME, OUTPUT_NAME, expected_state_sizes, state_name
+
+    tf = tensorflow()
+    model, config = KerasStep(saved).model, saved.model_config
+    cells = [model.get_layer(f"rnn_{i}").cell for i in range(config.layers)]
+    sizes = expected_state_sizes(config)
+    per_layer = len(sizes) // config.layers
+    specs = [tf.TensorSpec((None,), tf.int32, name=INPUT_NAME),
+             *(tf.TensorSpec((None, n), tf.float32, name=state_name(i)) for i, n in enumerate(sizes))]
+
+    @tf.function(input_signature=specs)
+    def step(inputs, *states):
+        hidden, new_states = model.get_layer("embedding")(inputs), []
+        for index, cell in enumerate(cells):
+            hidden, layer_states = cell(hidden, list(states[index * per_layer:(index + 1) * per_layer]), training=False)
+            new_states.extend(layer_states)
+        outputs = tf.nn.softmax(model.get_layer("output")(hidden), axis=-1)
+        return {OUTPUT_NAME: outputs, **{state_name(i): s for i, s in enumerate(new_states)}}
+
+    holder = tf.Module()
+    holder.variables_ = [getattr(v, "value", v) for v in model.variables]
+    return bytes(tf.lite.TFLiteConverter.from_concrete_functions([step.get_concrete_function()], holder).convert())
+
+
+def test_exports_take_embedded_words_and_older_exports_that_take_ids_still_run(exported):
+    saved = SavedModel.load(exported)
+    current = LiteRTStep(saved)
+    assert current._table is not None  # the lookup happens in the runner, not in the graph
+    older = LiteRTStep(saved, _ids_export(saved))
+    assert older._table is None
+    rng = np.random.default_rng(3)
+    for batch in (1, 2):
+        worst, _, _ = _run_both(current, older, [rng.integers(0, 120, size=batch) for _ in range(30)], batch)
+        assert worst <= 1e-5
+
+
+def test_an_export_whose_embedding_table_is_missing_is_refused(exported, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(exported, tmp_path / "copy")
+    saved = SavedModel.load(copy)
+    saved._weights = {k: v for k, v in saved.weights.items() if k != runtime_litert.EMBEDDING_WEIGHTS}
+    with pytest.raises(ExportError, match="embedding table"):
+        LiteRTStep(saved)

@@ -10,6 +10,7 @@ predicted value).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -33,17 +34,19 @@ def prime(runner: StepRunner, inputs: Iterable[np.ndarray | int | float], state:
     return output, state, outputs
 
 
-def feedback(runner: StepRunner, output: np.ndarray, state: list[np.ndarray], steps: int,
-             choose: Callable[[np.ndarray], np.ndarray]) -> Iterator[np.ndarray]:
+def feedback(runner: StepRunner, output: Any, state: list[np.ndarray], steps: int,
+             choose: Callable[[Any], np.ndarray], step: Callable | None = None) -> Iterator[np.ndarray]:
     """Generate ``steps`` inputs recursively: ``choose`` turns each output into the next input.
 
     Yields each chosen input as soon as it is known (so callers can stream words), after which
-    it is fed back to produce the next output.
+    it is fed back to produce the next output. ``step`` replaces ``runner.step`` (e.g. a mixture's
+    ``step_parts``, whose outputs a sampler draws from without the full vector).
     """
+    step = runner.step if step is None else step
     for _ in range(steps):
         chosen = choose(output)
         yield chosen
-        output, state = runner.step(np.asarray(chosen), state)
+        output, state = step(np.asarray(chosen), state)
 
 
 def mean_state_before(runner: StepRunner, ids: np.ndarray, token: int, streams: int = 32) -> list[np.ndarray]:

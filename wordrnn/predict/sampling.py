@@ -10,10 +10,14 @@ reproduces a whole generated text.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from wordrnn.errors import ConfigError, option
+
+
+_REDRAWS = 64  # draws of a banned id before sampling from the dense vector instead (p(banned) ~ 1)
 
 
 def check_k(k: int, name: str = option("k")) -> int:
@@ -132,13 +136,32 @@ class Sampler:
         self.top_k = top_k
         self.top_p = top_p
         self.banned = np.asarray(banned, dtype=np.int64)
+        self._banned_set = frozenset(int(i) for i in self.banned)
         self.rng = np.random.default_rng(seed)
 
     @property
     def greedy(self) -> bool:
         return self.top_k == 1
 
-    def __call__(self, probs: np.ndarray) -> int:
+    @property
+    def plain(self) -> bool:
+        """Sampling from the distribution as it is (no temperature, top-k or top-p reshaping it)."""
+        return self.temperature == 1.0 and self.top_k is None and self.top_p is None
+
+    def __call__(self, probs: np.ndarray | Any) -> int:
+        """One id from a (V,) or (1, V) probability vector, or from a distribution kept as parts.
+
+        A distribution with a ``sample(rng)`` method (``runtime.mixture.MixtureParts``) is sampled
+        from directly when nothing reshapes it, a banned id being drawn again (which leaves
+        exactly the distribution renormalised without it); otherwise its ``dense()`` vector is.
+        """
+        if hasattr(probs, "sample"):
+            if self.plain:
+                for _ in range(_REDRAWS):
+                    index = probs.sample(self.rng)
+                    if index not in self._banned_set:
+                        return index
+            probs = probs.dense()
         p = mask(probs, self.banned)
         if self.greedy:
             return int(np.argmax(p))

@@ -240,8 +240,10 @@ class Session:
 
     def _generate(self, n_words: int, sampler: Sampler, stop_at_eos: bool) -> Iterator[str]:
         words = self.vocab.words
+        # plain sampling from a mixture draws from its parts, never adding three (V,) vectors a word
+        parts = getattr(self.runner, "step_parts", None) if sampler.plain else None
         for chosen in feedback(self.runner, self._probs[None], self.state, n_words,
-                               lambda output: np.array([sampler(output)])):
+                               lambda output: np.array([sampler(output)]), parts):
             if stop_at_eos and int(chosen[0]) == EOS_ID:
                 return
             yield words[int(chosen[0])]

@@ -1,12 +1,17 @@
 """LiteRT (TFLite) export of a saved model's single recurrent step, stored in its directory.
 
 The exported function is ``(inputs, state_0, ..., state_n) -> (outputs, state_0, ..., state_n)``
-with a free batch dimension: token models take ids (B,) and return next-word probabilities
-(B, V), series models take values (B, F) and return the predicted values. The state is an input
-and an output, so the runtime carries it between calls exactly as ``runtime.KerasStep`` does.
+with a free batch dimension: token models take embedded words (B, E) (``runtime.LiteRTStep``
+looks the ids up in the saved table) and return next-word probabilities (B, V), series models
+take values (B, F) and return the predicted values. The state is an input and an output, so the
+runtime carries it between calls exactly as ``runtime.KerasStep`` does.
 
-The step is assembled from the layers of ``model.build_model`` (embedding, each recurrent layer's
-*cell* called once, output head, softmax) rather than by calling the sequence model on a length-1
+The lookup stays out of the graph because a GATHER reading the (tied) table would keep LiteRT's
+XNNPACK delegate off the output layer and, with float16 weights, widen the whole table on every
+step: one step of the bundled model costs 0.18 ms of CPU instead of 0.6.
+
+The step is assembled from the layers of ``model.build_model`` (each recurrent layer's *cell*
+called once, output head, softmax) rather than by calling the sequence model on a length-1
 sequence: one step then converts to plain builtin ops (FULLY_CONNECTED, LOGISTIC, ...) with no
 while loop, and runs in about a tenth of a millisecond.
 
@@ -55,20 +60,20 @@ def step_function(model: Any, config: Any) -> Any:
     tokens = config.input_kind == "tokens"
     names = {layer.name for layer in model.layers}
     cells = [model.get_layer(f"rnn_{i}").cell for i in range(config.layers)]
-    embedding = model.get_layer("embedding") if tokens else None
     projection = model.get_layer("projection") if "projection" in names else None
     head = model.get_layer("output")
     from wordrnn.runtime.litert import expected_state_sizes
 
     sizes = expected_state_sizes(config)
     per_layer = len(sizes) // config.layers
-    input_spec = (tf.TensorSpec((None,), tf.int32, name=INPUT_NAME) if tokens
-                  else tf.TensorSpec((None, config.features), tf.float32, name=INPUT_NAME))
+    # Token models take embedded words (the runner looks ids up, ``LiteRTStep``): a GATHER would share
+    # the tied table with the output layer and keep LiteRT's XNNPACK delegate off most of the step.
+    input_spec = tf.TensorSpec((None, config.embedding if tokens else config.features), tf.float32, name=INPUT_NAME)
     specs = [input_spec] + [tf.TensorSpec((None, size), tf.float32, name=state_name(i)) for i, size in enumerate(sizes)]
 
     @tf.function(input_signature=specs)
     def step(inputs, *states):
-        hidden = embedding(inputs) if tokens else inputs
+        hidden = inputs
         new_states = []
         for index, cell in enumerate(cells):
             hidden, layer_states = cell(hidden, list(states[index * per_layer:(index + 1) * per_layer]), training=False)

@@ -87,6 +87,52 @@ class Mixer:
             mixed += share * cache / np.maximum(totals, 1e-30)[:, None]
         return mixed.astype(np.float32)
 
+    def parts(self, probs: np.ndarray, state: list[np.ndarray]) -> MixtureParts:
+        """One stream's (V,) network distribution and mixer state as ``MixtureParts`` (the weights of ``mix``)."""
+        history, cache = state
+        history = history.astype(np.int64)
+        if not self.settings.active:
+            return MixtureParts(probs, (1.0, 0.0, 0.0), cache[0], self.ngram, (0, 0), self, state)
+        a, b = self.weights(history)
+        total = float(cache[0].sum(dtype=np.float64))
+        share = float(cache_share(a, np.array([total]), self.settings.cache_fill)[0]) if total > 0 else 0.0
+        weights = (1.0 - share - float(b[0]), share, float(b[0]))
+        return MixtureParts(probs, weights, cache[0], self.ngram, (int(history[0, 0]), int(history[0, 1])), self, state)
+
+
+def _draw(weights: np.ndarray, rng: np.random.Generator) -> int:
+    """An index drawn in proportion to non-negative ``weights`` (zero-weight indices never)."""
+    cumulative = np.cumsum(weights, dtype=np.float64)
+    index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+    return min(index, len(cumulative) - 1)
+
+
+class MixtureParts:
+    """One interpolated next-word distribution kept as its parts, for sampling.
+
+    ``Mixer.mix`` adds three (V,) vectors; a sampler needs one word, so it can pick a part with
+    probability equal to its weight and then a word from that part: the same distribution, at the
+    cost of one cumulative sum (the network's, or the cache's) or two n-gram rows.
+    """
+
+    def __init__(self, net: np.ndarray, weights: tuple[float, float, float], cache: np.ndarray,
+                 ngram: Any, history: tuple[int, int], mixer: Mixer, state: list[np.ndarray]) -> None:
+        self.net, self.weights, self.cache, self.ngram, self.history = net, weights, cache, ngram, history
+        self._mixer, self._state = mixer, state
+
+    def sample(self, rng: np.random.Generator) -> int:
+        net, cache, ngram = self.weights
+        draw = rng.random() * (net + cache + ngram)
+        if draw < cache:
+            return _draw(self.cache, rng)
+        if draw < cache + ngram:
+            return self.ngram.sample(*self.history, rng)
+        return _draw(self.net, rng)
+
+    def dense(self) -> np.ndarray:
+        """The (V,) distribution itself (``Mixer.mix``), for samplers that reshape it (temperature...)."""
+        return self._mixer.mix(self.net[None], self._state)[0]
+
 
 class MixtureRunner:
     """A step runner that interpolates another runner's word distributions (see ``Mixer``).
@@ -112,6 +158,12 @@ class MixtureRunner:
         probs, base_state = self.base.step(inputs, state[: self._split])
         mix_state = self.mixer.advance(inputs, state[self._split:])
         return self.mixer.mix(probs, mix_state), [*base_state, *mix_state]
+
+    def step_parts(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[MixtureParts, list[np.ndarray]]:
+        """``step`` for one stream (batch 1), the distribution kept as its parts (for sampling)."""
+        probs, base_state = self.base.step(inputs, state[: self._split])
+        mix_state = self.mixer.advance(inputs, state[self._split:])
+        return self.mixer.parts(probs[0], mix_state), [*base_state, *mix_state]
 
     def sequence(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Every step's distribution for (B, T) inputs: the network runs the window at once."""

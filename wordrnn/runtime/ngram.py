@@ -90,6 +90,7 @@ class KneserNey:
                    for a, low, high in ((self.bi_words, 0, v), (self.tri_words, 0, v), (self.bi_counts, 1, 2**32),
                                         (self.tri_counts, 1, 2**32))):
             raise ModelFormatError("n-gram words or counts are out of range; the model directory is damaged")
+        self._unigram_cumulative: np.ndarray | None = None  # for ``sample``, built on first use
 
     @classmethod
     def train(cls, ids: np.ndarray, vocab_size: int, min_trigram_count: int = 1) -> KneserNey:
@@ -196,6 +197,31 @@ class KneserNey:
             probs[owner, self.tri_words[entries]] += values
         return probs
 
+
+    def sample(self, u: int, v: int, rng: np.random.Generator) -> int:
+        """One word drawn from p3(w | u v), level by level, without building the (V,) distribution.
+
+        Each level's stored entries hold ``1 - backoff`` of its mass; the rest is the next lower
+        level's distribution, down to the unigram. Exactly ``probabilities``' distribution, at the
+        cost of the two rows it reads (what generation needs at every word).
+        """
+        row, found = self._context_rows(np.array([u]), np.array([v]))
+        levels = [(self.bi_indptr, self.bi_words, self.bi_counts, self.discounts[1], np.array([v]), np.ones(1, bool),
+                   None)]
+        if found[0]:
+            totals = self.tri_totals[row] if self.tri_totals is not None else None
+            levels.insert(0, (self.tri_indptr, self.tri_words, self.tri_counts, self.discounts[2], row, found, totals))
+        for indptr, words, counts, discounts, rows, present, totals in levels:
+            _, entries, values, backoff = self._level(indptr, counts, discounts, rows, present, totals)
+            draw = rng.random()
+            if draw < 1.0 - backoff[0] and len(entries):
+                cumulative = np.cumsum(values)
+                index = min(int(np.searchsorted(cumulative, draw, side="right")), len(entries) - 1)
+                return int(words[entries[index]])
+        if self._unigram_cumulative is None:
+            self._unigram_cumulative = np.cumsum(self.unigram)
+        draw = rng.random() * self._unigram_cumulative[-1]
+        return min(int(np.searchsorted(self._unigram_cumulative, draw, side="right")), self.vocab_size - 1)
 
     def history_counts(self, history: np.ndarray) -> np.ndarray:
         """How often each (B, 2) history (u, v) was followed by a word in the training text, (B,) float64.
