@@ -16,7 +16,6 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Group
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from wordrnn.cli.app import MODEL_HELP, app, err, out, quiet_tensorflow, warnings_to_stderr
@@ -44,6 +43,8 @@ def progress_bar(label: str, quiet: bool = False) -> Iterator[Any]:
     if quiet:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    console=err, transient=True)
     task = bar.add_task(label, total=None)

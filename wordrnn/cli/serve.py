@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import ipaddress
 import re
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -20,6 +19,8 @@ from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, err, out, warnings_to
 from wordrnn.errors import ConfigError
 
 if TYPE_CHECKING:
+    import socket
+
     from wordrnn.serve.limits import Limits
 
 _ORIGIN = re.compile(r"\*|https?://[^/\s]+")
@@ -67,6 +68,7 @@ def _check(port: int, cors: list[str], max_sessions: int, session_idle: float) -
 
 def _listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port``, or a ``ConfigError`` saying why there cannot be one."""
+    import socket  # here, not at the top: `wordrnn --help` imports every command module
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                              flags=socket.AI_PASSIVE)[0]

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-
-import regex
+from typing import Any
 
 from wordrnn.config import TokenizerConfig
 
@@ -53,10 +52,17 @@ class Tokenizer:
 
     def __init__(self, config: TokenizerConfig | None = None) -> None:
         self.config = config or TokenizerConfig()
-        # What NLTK's RegexpTokenizer(_PATTERN).tokenize does (it compiles with the ``regex`` engine
-        # and these flags), without importing all of NLTK (~0.15 s) on every `wordrnn complete`.
-        self._regexp = regex.compile(_PATTERN, regex.UNICODE | regex.MULTILINE | regex.DOTALL)
+        self._regexp: Any = None  # compiled on first use (`wordrnn --help` and pre-tokenized text never need it)
         self._detok = None  # NLTK's TreebankWordDetokenizer, imported on first use
+
+    def _pattern(self) -> Any:
+        """What NLTK's RegexpTokenizer(_PATTERN).tokenize does (it compiles with the ``regex`` engine
+        and these flags), without importing all of NLTK (~0.15 s) on every `wordrnn complete`."""
+        if self._regexp is None:
+            import regex
+
+            self._regexp = regex.compile(_PATTERN, regex.UNICODE | regex.MULTILINE | regex.DOTALL)
+        return self._regexp
 
     def normalize(self, text: str) -> str:
         """Unify apostrophes, drop control and bidi-override characters, fold case if asked."""
@@ -69,7 +75,7 @@ class Tokenizer:
         Pre-tokenized text is split on whitespace, with Treebank quote tokens (Brown's) as ``"``.
         """
         text = self.normalize(text)
-        tokens = map_brown_quotes(text.split()) if self.config.pretokenized else self._regexp.findall(text)
+        tokens = map_brown_quotes(text.split()) if self.config.pretokenized else self._pattern().findall(text)
         return [t if len(t) <= MAX_TOKEN_CHARS else t[:MAX_TOKEN_CHARS] for t in tokens]
 
     def tokenize(self, text: str) -> list[str]:
