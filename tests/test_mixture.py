@@ -309,3 +309,18 @@ def test_a_plain_sampler_draws_from_parts_and_never_a_banned_word_while_reshapin
     assert found[1] == 0 and np.abs(found - expected).max() < 0.012
     greedy = Sampler(top_k=1, banned=[1])
     assert greedy(parts) == int(np.argmax(expected))  # reshaped: decided on the dense vector
+
+
+def test_the_two_level_draw_follows_the_weights_across_blocks_and_never_picks_a_zero():
+    from wordrnn.runtime.mixture import _draw
+
+    rng = np.random.default_rng(11)
+    weights = rng.dirichlet(np.full(300, 0.3)).astype(np.float32)  # three blocks, the last one partial
+    weights[rng.choice(300, 120, replace=False)] = 0.0
+    weights[256:] = 0.0  # a whole (partial) block without mass
+    n = 60_000
+    found = np.bincount([_draw(weights, rng) for _ in range(n)], minlength=300) / n
+    assert found[weights == 0].sum() == 0
+    expected = weights / weights.sum()
+    assert np.abs(found - expected).max() < 5 * np.sqrt(expected.max() / n)
+    assert _draw(np.array([0.0, 0.0, 2.0], np.float32), rng) == 2

@@ -94,17 +94,37 @@ class Mixer:
         if not self.settings.active:
             return MixtureParts(probs, (1.0, 0.0, 0.0), cache[0], self.ngram, (0, 0), self, state)
         a, b = self.weights(history)
-        total = float(cache[0].sum(dtype=np.float64))
+        total = float(cache[0].sum())  # float32's pairwise sum: exact enough for counts below 1e4
         share = float(cache_share(a, np.array([total]), self.settings.cache_fill)[0]) if total > 0 else 0.0
         weights = (1.0 - share - float(b[0]), share, float(b[0]))
         return MixtureParts(probs, weights, cache[0], self.ngram, (int(history[0, 0]), int(history[0, 1])), self, state)
 
 
+_BLOCK = 128  # words per block of ``_draw``'s two-level search
+
+
 def _draw(weights: np.ndarray, rng: np.random.Generator) -> int:
-    """An index drawn in proportion to non-negative ``weights`` (zero-weight indices never)."""
-    cumulative = np.cumsum(weights, dtype=np.float64)
-    index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
-    return min(index, len(cumulative) - 1)
+    """An index drawn in proportion to non-negative ``weights`` (zero-weight indices never).
+
+    Two levels: block sums (vectorised), a cumulative sum over the blocks to find the block
+    holding the draw, then one over that block's words; a full cumulative sum over a 20k-word
+    vocabulary is an element-by-element loop and cost more than the rest of the mixture.
+    """
+    weights = np.asarray(weights).reshape(-1)
+    size = len(weights)
+    blocks = -(-size // _BLOCK)
+    padded = weights if size == blocks * _BLOCK else np.concatenate([weights, np.zeros(blocks * _BLOCK - size, weights.dtype)])
+    sums = np.cumsum(padded.reshape(blocks, _BLOCK).sum(axis=1, dtype=np.float64))
+    draw = rng.random() * sums[-1]
+    block = min(int(np.searchsorted(sums, draw, side="right")), blocks - 1)
+    while block and sums[block] == sums[block - 1]:  # rounding put the draw past the last block with mass
+        block -= 1
+    inside = np.cumsum(padded[block * _BLOCK:(block + 1) * _BLOCK], dtype=np.float64)
+    offset = draw - (sums[block - 1] if block else 0.0)
+    index = min(int(np.searchsorted(inside, offset, side="right")), _BLOCK - 1)
+    while index and inside[index] == inside[index - 1]:  # never an index without mass
+        index -= 1
+    return min(block * _BLOCK + index, size - 1)
 
 
 class MixtureParts:
