@@ -19,9 +19,10 @@ Then the same 60-step training on the smaller corpus as two ``--strategy multiwo
 127.0.0.1, reported next to the one-worker run (``scale_workers``).
 
 Memory: ``peak_rss_mb`` is the peak over time of the summed resident memory of the process and
-all its descendants, polled from /proc every 50 ms; ``peak_pss_mb`` the same with proportional
-set sizes (memory shared between forked workers counted once); ``largest_process_rss_mb`` is
-``ru_maxrss`` from ``wait4`` (the largest single process). Throughput is the trained targets over
+all its descendants, polled from /proc every 50 ms, with its anonymous and file-backed parts at
+that peak (the mapped shards are file-backed); ``peak_pss_mb`` the same with proportional set
+sizes (memory shared with other processes, such as forked workers, counted in part);
+``largest_process_rss_mb`` is ``ru_maxrss`` from ``wait4`` (the largest single process). Throughput is the trained targets over
 the epoch's seconds from the saved history (the first step's tracing included). Everything
 generated lives in a temporary directory under /tmp and is deleted at the end.
 
@@ -58,8 +59,9 @@ EPOCH_NETWORK = ["--layers", "1", "--units", "16", "--embedding", "16", "--tied"
 SMOKE_NETWORK = ["--layers", "1", "--units", "8", "--embedding", "8", "--tied", "--dropout", "0",
                  "--sampled-softmax", "0", "--batch-size", "8"]
 MEASURED = ("peak_rss_mb: peak of the summed RSS of the process and every descendant (polled from /proc every "
-            "50 ms); peak_pss_mb: the same with PSS (pages shared by forked workers counted once); "
-            "largest_process_rss_mb: ru_maxrss of wait4")
+            "50 ms), split at that peak into anonymous (peak_rss_anon_mb) and file-backed pages (peak_rss_file_mb: "
+            "shared libraries and mapped shards); peak_pss_mb: the same with PSS (pages shared with other processes, "
+            "such as forked workers, counted in part); largest_process_rss_mb: ru_maxrss of wait4")
 
 
 def log(message: str) -> None:
@@ -99,16 +101,18 @@ def generate(path: Path, tokens: int, words: list[str], probs: np.ndarray, seed:
             written += block
 
 
-def _proc_kb(path: str, field: str) -> int:
-    """The ``field:`` value (kB) of a /proc file, 0 when the process is gone."""
+def _proc_kb(path: str, fields: tuple[str, ...]) -> list[int]:
+    """The values (kB) of ``fields`` (e.g. ``"VmRSS:"``) in a /proc file, 0 when the process is gone."""
+    found = dict.fromkeys(fields, 0)
     try:
         with open(path) as handle:
             for line in handle:
-                if line.startswith(field):
-                    return int(line.split()[1])
+                name = line.split(maxsplit=1)[0] if line.strip() else ""
+                if name in found:
+                    found[name] = int(line.split()[1])
     except (OSError, ValueError):
         pass
-    return 0
+    return list(found.values())
 
 
 def process_tree(root: int) -> list[int]:
@@ -131,27 +135,33 @@ def process_tree(root: int) -> list[int]:
 
 
 class TreeMemory(threading.Thread):
-    """Peak summed RSS and PSS of a process and its descendants, polled every ``interval`` seconds."""
+    """Peak summed RSS and PSS of a process and its descendants, polled every ``interval`` seconds, and
+    the RSS at its peak split into anonymous memory and file-backed pages (shared libraries, mapped shards)."""
+
+    RSS = ("VmRSS:", "RssAnon:", "RssFile:")
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
-        self.peak_rss_kb = self.peak_pss_kb = self.processes = self.samples = 0
+        self.peak_rss_kb, self.peak_pss_kb, self.processes, self.samples = [0, 0, 0], 0, 0, 0
         self._done = threading.Event()
 
     def run(self) -> None:
         while not self._done.is_set():
             tree = process_tree(self.pid)
-            self.peak_rss_kb = max(self.peak_rss_kb, sum(_proc_kb(f"/proc/{p}/status", "VmRSS:") for p in tree))
-            self.peak_pss_kb = max(self.peak_pss_kb, sum(_proc_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in tree))
+            rss = [sum(column) for column in zip(*(_proc_kb(f"/proc/{p}/status", self.RSS) for p in tree))]
+            self.peak_rss_kb = max(self.peak_rss_kb, rss)
+            self.peak_pss_kb = max(self.peak_pss_kb, sum(_proc_kb(f"/proc/{p}/smaps_rollup", ("Pss:",))[0] for p in tree))
             self.processes, self.samples = max(self.processes, len(tree)), self.samples + 1
             self._done.wait(self.interval)
 
     def finish(self) -> dict:
         self._done.set()
         self.join()
-        return {"peak_rss_mb": round(self.peak_rss_kb / 1024, 1), "peak_pss_mb": round(self.peak_pss_kb / 1024, 1),
-                "processes": self.processes, "memory_samples": self.samples}
+        total, anon, file = (round(kb / 1024, 1) for kb in self.peak_rss_kb)
+        return {"peak_rss_mb": total, "peak_rss_anon_mb": anon, "peak_rss_file_mb": file,
+                "peak_pss_mb": round(self.peak_pss_kb / 1024, 1), "processes": self.processes,
+                "memory_samples": self.samples}
 
 
 def run(cmd: list[str], errors: Path, env: dict | None = None) -> subprocess.Popen:
@@ -233,7 +243,8 @@ def ratio_record(bench: str, runs: dict[int, dict], what: str) -> dict:
     small, large = min(runs), max(runs)
     ratio = runs[large]["peak_rss_mb"] / runs[small]["peak_rss_mb"]
     return {"bench": bench, "run": what, "small_tokens": small, "large_tokens": large,
-            "small_peak_rss_mb": runs[small]["peak_rss_mb"], "large_peak_rss_mb": runs[large]["peak_rss_mb"],
+            **{f"{name}_{key}": runs[tokens][key] for name, tokens in (("small", small), ("large", large))
+               for key in ("peak_rss_mb", "peak_rss_anon_mb", "peak_rss_file_mb")},
             "ratio": round(ratio, 3), "within_20_percent": abs(ratio - 1) <= 0.2,
             "below_limit": max(r["peak_rss_mb"] for r in runs.values()) < RSS_LIMIT_MB, "limit_mb": RSS_LIMIT_MB}
 
