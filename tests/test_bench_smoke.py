@@ -1,9 +1,9 @@
 """The benchmark scripts without a test of their own run end to end in ``--smoke`` mode (tiny models, seconds).
 
-bench_keystroke.py, bench_scale.py, bench_sine.py and bench_saves.py are started together when the module's
-first test runs (each is mostly one process importing TensorFlow, so two cores overlap them well); each
-test then waits for its script and checks that every JSON line parses and carries the figures the README
-quotes. ``pytest -m "not bench"`` leaves them out.
+bench_keystroke.py, bench_scale.py, bench_sine.py and bench_saves.py (those of the selected tests) start
+together when the module's first test runs: each is mostly one process importing TensorFlow, so two cores
+overlap them well. Each test then waits for its script and checks that every JSON line parses and carries
+the figures the README quotes. ``pytest -m "not bench"`` leaves them out.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ NAMES = ("bench_keystroke.py", "bench_scale.py", "bench_sine.py", "bench_saves.p
 
 
 @pytest.fixture(scope="module")
-def started():
+def started(request: pytest.FixtureRequest):
+    """The scripts of this module's selected tests (each test's name holds its script's), all started at once."""
+    selected = [item.name for item in request.session.items if item.module is request.module]
+    wanted = [name for name in NAMES if any(name[len("bench_"):-len(".py")] in test for test in selected)]
     procs = {name: subprocess.Popen([sys.executable, str(SCRIPTS / name), "--smoke"], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True) for name in NAMES}
+                                    stderr=subprocess.PIPE, text=True) for name in wanted}
     yield procs
     for proc in procs.values():
         if proc.poll() is None:
