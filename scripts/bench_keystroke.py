@@ -21,6 +21,7 @@ cache for "with" (the cache's share for words outside the vocabulary goes to ``<
 perplexities compare). Lines ``adapt_ksr_weight`` show other weights from the same pass.
 
     nice -n 10 python scripts/bench_keystroke.py [--model DIR] [--words 2000] [--train-steps 1200]
+    python scripts/bench_keystroke.py --smoke   # seconds: a tiny stand-in and a tiny adapted model on data/sample.txt
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from wordrnn.cli.prompt import bar  # noqa: E402
 CORPORA = ROOT.parent / "shared" / "corpora"
 BROWN = CORPORA / "brown"
 SHAKESPEARE = CORPORA / "tinyshakespeare.txt"
+SAMPLE = ROOT / "data" / "sample.txt"  # --smoke: every text and model comes from it
 WEIGHTS = (0.05, 0.1, 0.2, 0.3, 0.4)
 
 
@@ -56,9 +58,11 @@ def emit(record: dict) -> None:
     print(json.dumps(record), flush=True)
 
 
-def validation_sentences(words: int) -> tuple[list[list[str]], str]:
+def validation_sentences(words: int, smoke: bool = False) -> tuple[list[list[str]], str]:
     """Sentences (token lists) of validation text holding ``words`` words."""
-    if (BROWN / "valid.txt").is_file():
+    if smoke:
+        source, lines = "data/sample.txt", SAMPLE.read_text(encoding="utf-8").splitlines()
+    elif (BROWN / "valid.txt").is_file():
         source, lines = "brown/valid.txt", (BROWN / "valid.txt").read_text(encoding="utf-8").splitlines()
     elif SHAKESPEARE.is_file():
         source, lines = "tinyshakespeare.txt (tail)", SHAKESPEARE.read_text(encoding="utf-8").splitlines()[-8000:]
@@ -75,8 +79,9 @@ def validation_sentences(words: int) -> tuple[list[list[str]], str]:
     return sentences, source
 
 
-def stand_in(directory: Path) -> str:
-    """A default-size word model with random weights over the Brown vocabulary, exported for LiteRT."""
+def stand_in(directory: Path, smoke: bool = False) -> str:
+    """A default-size word model with random weights over the Brown vocabulary, exported for LiteRT
+    (``smoke``: 8 units over the words of data/sample.txt)."""
     from wordrnn.nn.tfimport import tensorflow
 
     tensorflow()  # quietly, before Keras
@@ -88,18 +93,20 @@ def stand_in(directory: Path) -> str:
     from wordrnn.nn.model import build_model, get_weight_arrays
     from wordrnn.text.vocab import Vocabulary
 
-    text = BROWN / "train.txt" if (BROWN / "train.txt").is_file() else SHAKESPEARE
+    text = SAMPLE if smoke else BROWN / "train.txt" if (BROWN / "train.txt").is_file() else SHAKESPEARE
     counts = Counter(w for line in text.read_text(encoding="utf-8").splitlines() for w in line.split())
-    vocab = Vocabulary.build(counts, max_size=20_000, min_count=3)
-    config = ModelConfig(vocab_size=len(vocab))  # the CLI defaults: 256-unit LSTM, embedding 128
+    vocab = Vocabulary.build(counts, max_size=20_000, min_count=1 if smoke else 3)
+    # the CLI defaults: 256-unit LSTM, embedding 128
+    config = ModelConfig(vocab_size=len(vocab), **({"units": 8, "embedding": 8} if smoke else {}))
     keras.utils.set_random_seed(1)
     meta = {"kind": "tokens", "config": {"model": to_dict(config), "tokenizer": to_dict(TokenizerConfig(pretokenized=True)),
                                          "train": to_dict(TrainConfig())}}
     ckpt.write_manifest(directory, ckpt.MODEL_MANIFEST, meta,
                         {"weights.npz": get_weight_arrays(build_model(config)), "vocab.json": vocab.to_json()})
     export_model(directory)
-    return (f"stand-in (no bundled model): random weights, {config.cell} {config.units} units, embedding "
-            f"{config.embedding}, vocabulary {len(vocab):,} (words seen 3+ times in {text.name}), LiteRT export")
+    return (f"stand-in ({'smoke' if smoke else 'no bundled model'}): random weights, {config.cell} {config.units} "
+            f"units, embedding {config.embedding}, vocabulary {len(vocab):,} (words seen {'1' if smoke else '3'}+ times "
+            f"in {text.name}), LiteRT export")
 
 
 def type_repl(keyboard: Keyboard, sentence: list[str], costs: list[float]) -> None:
@@ -135,12 +142,15 @@ def summary(costs: list[float]) -> dict:
             "max_ms": round(float(ms.max()), 3)}
 
 
-def keystroke(model: str | None, words: int, work: Path) -> None:
+def keystroke(model: str | None, words: int, work: Path, smoke: bool = False) -> None:
     import wordrnn
     from wordrnn.store.saved import bundled_model_path
 
     described = "given with --model"
-    if model is None:
+    if smoke:
+        model = str(work / "stand-in")
+        described = stand_in(Path(model), smoke)
+    elif model is None:
         bundled = bundled_model_path()
         if bundled is not None:
             model, described = str(bundled), "the bundled default model"
@@ -148,7 +158,7 @@ def keystroke(model: str | None, words: int, work: Path) -> None:
             model = str(work / "stand-in")
             described = stand_in(Path(model))
     predictor = wordrnn.load(model)
-    sentences, source = validation_sentences(words)
+    sentences, source = validation_sentences(words, smoke)
     ways = {"repl": Keyboard(predictor, AdaptationCache(predictor.vocab)), "repl_no_adapt": Keyboard(predictor),
             "reference": predictor.session()}
     costs: dict[str, list[float]] = {name: [] for name in ways}
@@ -171,24 +181,25 @@ def keystroke(model: str | None, words: int, work: Path) -> None:
           "p99_ratio_adapt_vs_no_adapt": round(results["repl"]["p99_ms"] / results["repl_no_adapt"]["p99_ms"], 2)})
 
 
-def split_corpus(work: Path, split: float) -> tuple[Path, Path, int]:
-    lines = SHAKESPEARE.read_text(encoding="utf-8").splitlines(keepends=True)
-    cut = int(len(lines) * split)
-    while cut < len(lines) and lines[cut].strip():  # cut at a blank line (between speeches)
-        cut += 1
+def split_corpus(work: Path, split: float, text: Path) -> tuple[Path, Path, int]:
+    lines = text.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = int(len(lines) * split)  # moved to the next blank line (between speeches), if there is one
+    cut = next((i for i in range(cut, len(lines)) if not lines[i].strip()), cut)
     train, rest = work / "shakespeare-train.txt", work / "shakespeare-rest.txt"
     train.write_text("".join(lines[:cut]), encoding="utf-8")
     rest.write_text("".join(lines[cut:]), encoding="utf-8")
     return train, rest, cut
 
 
-def train_small(train: Path, out: Path, steps: int) -> dict:
+def train_small(train: Path, out: Path, steps: int, smoke: bool = False) -> dict:
     from wordrnn.config import ModelConfig, TrainConfig
     from wordrnn.train.jobs import train_text
 
     started = time.perf_counter()
-    summary_ = train_text([train], out, model_config=ModelConfig(vocab_size=1, units=128, embedding=64, dropout=0.1),
-                          train_config=TrainConfig(epochs=10, max_steps=steps, batch_size=32, window=35, seed=1,
+    units, embedding, batch, window = (8, 8, 2, 10) if smoke else (128, 64, 32, 35)
+    summary_ = train_text([train], out, model_config=ModelConfig(vocab_size=1, units=units, embedding=embedding,
+                                                                 dropout=0.1),
+                          train_config=TrainConfig(epochs=10, max_steps=steps, batch_size=batch, window=window, seed=1,
                                                    learning_rate=5e-3, valid_fraction=0.02, early_stopping=0,
                                                    lr_patience=100),
                           max_vocab=20_000, min_count=2)
@@ -204,14 +215,15 @@ def adapt_ksr(args: argparse.Namespace, work: Path) -> None:
     from wordrnn.text.tokenizer import EOS, Tokenizer
     from wordrnn.text.vocab import UNK_ID
 
-    if not SHAKESPEARE.is_file():
+    text = SAMPLE if args.smoke else SHAKESPEARE
+    if not text.is_file():
         emit({"bench": "adapt_ksr", "skipped": "../shared/corpora/tinyshakespeare.txt is missing"})
         return
-    train, rest, cut = split_corpus(work, args.split)
-    model_dir = Path(args.ksr_model) if args.ksr_model else work / "shakespeare-model"
+    train, rest, cut = split_corpus(work, args.split, text)
+    model_dir = Path(args.ksr_model) if args.ksr_model else work / "adapt-model"
     trained: dict = {"model": str(model_dir)}
     if not args.ksr_model:
-        trained.update(train_small(train, model_dir, args.train_steps))
+        trained.update(train_small(train, model_dir, args.train_steps, args.smoke))
     saved = SavedModel.load(model_dir)
     tokens = read_tokens([rest], Tokenizer(saved.tokenizer_config))
     ids = np.asarray(saved.vocab.encode(tokens), np.int64)
@@ -242,7 +254,7 @@ def adapt_ksr(args: argparse.Namespace, work: Path) -> None:
           **{f"{f}_without": round(without[f], 4) for f in figures}, **{f"{f}_with": round(best[f], 4) for f in figures},
           "ksr3_gain": round(best["ksr3"] - without["ksr3"], 4), "improves": best["ksr3"] > without["ksr3"],
           "seconds": round(time.perf_counter() - started, 1), **trained,
-          "train_text": f"tinyshakespeare.txt lines 1-{cut}", "typed_text": f"tinyshakespeare.txt lines {cut + 1}-end"})
+          "train_text": f"{text.name} lines 1-{cut}", "typed_text": f"{text.name} lines {cut + 1}-end", "smoke": args.smoke})
     for weight, result in with_cache.items():
         emit({"bench": "adapt_ksr_weight", "weight": weight, **{f: round(result[f], 4) for f in figures}})
 
@@ -256,7 +268,10 @@ def main() -> None:
     parser.add_argument("--ksr-model", help="use this already trained model for the adaptation experiment")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-ksr", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="tiny models on data/sample.txt: seconds (a test of this script)")
     args = parser.parse_args()
+    if args.smoke:
+        args.words, args.train_steps, args.split = 60, 3, 0.6
     try:
         os.nice(10)  # a shared machine: be the one that waits
     except OSError:
@@ -264,7 +279,7 @@ def main() -> None:
     warnings.simplefilter("ignore", WordRNNWarning)  # unknown words are expected in both experiments
     with tempfile.TemporaryDirectory(prefix="bench-keystroke-") as tmp:
         if not args.skip_latency:
-            keystroke(args.model, args.words, Path(tmp))
+            keystroke(args.model, args.words, Path(tmp), args.smoke)
         if not args.skip_ksr:
             adapt_ksr(args, Path(tmp))
 

@@ -5,6 +5,9 @@ write the model and the checkpoint at every epoch end. Both settings train the s
 process, alternating run by run so machine load hits both alike; the time spent writing is
 measured by wrapping ``checkpoint.write_manifest``. Prints one JSON line per run and a comparison
 line with medians.
+
+    python scripts/bench_saves.py [--epochs 300] [--repeats 3]
+    python scripts/bench_saves.py --smoke     # 5 epochs, one repeat: seconds (a test of this script)
 """
 
 from __future__ import annotations
@@ -57,7 +60,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="5 epochs, one repeat: seconds (for tests)")
     args = parser.parse_args()
+    if args.smoke:
+        args.epochs, args.repeats = 5, 1
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "sine.csv"
         csv.write_text("value\n" + "".join(f"{math.sin(0.1 * i):.6f}\n" for i in range(1000)))
@@ -67,9 +73,10 @@ def main() -> None:
             for setting, runs in results.items():
                 record = run(csv, Path(tmp) / "model", args.epochs, setting)
                 runs.append(record)
-                print(json.dumps({"run": record}), flush=True)
+                print(json.dumps({"bench": "epoch_end_saves", **record, "smoke": args.smoke}), flush=True)
     every, throttled = (statistics.median(r["seconds"] for r in runs) for runs in results.values())
-    print(json.dumps({"benchmark": "epoch_end_saves", "epochs": args.epochs, "repeats": args.repeats,
+    print(json.dumps({"bench": "epoch_end_saves", "summary": True, "smoke": args.smoke, "epochs": args.epochs,
+                      "repeats": args.repeats,
                       "every_epoch_seconds": every, "throttled_seconds": throttled,
                       "speedup": round(every / throttled, 2),
                       "same_final_loss": len({r["final_loss"] for runs in results.values() for r in runs}) == 1}))

@@ -13,6 +13,9 @@ mean squared error against sin(36)..sin(71).
 Every run is its own subprocess so the whole-process wall time (imports included) is measured
 from outside. Prints one JSON line per run, one per method with medians over the seeds, and a
 comparison line. Run with ``nice``: the reference takes over a minute per seed.
+
+    nice -n 10 python scripts/bench_sine.py [--seeds 0 1 2] [--reference-epochs 1000]
+    python scripts/bench_sine.py --smoke     # one seed, 5 epochs each: seconds (a test of this script)
 """
 
 from __future__ import annotations
@@ -86,7 +89,10 @@ def main() -> None:
     parser.add_argument("--reference-epochs", type=int, default=1000, help="the classic method's 1000 epochs")
     parser.add_argument("--ours-args", default="", help="extra `wordrnn sine` options, e.g. '--cell gru'")
     parser.add_argument("--reference-run", type=int, metavar="SEED", help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help="one seed, 5 epochs for each method: seconds (for tests)")
     args = parser.parse_args()
+    if args.smoke:
+        args.seeds, args.reference_epochs, args.ours_args = [0], 5, f"--epochs 5 {args.ours_args}"
 
     if args.reference_run is not None:
         print(json.dumps(reference_run(args.reference_run, args.reference_epochs)))
@@ -104,7 +110,7 @@ def main() -> None:
             result, wall = timed(commands[method](seed))
             run = {"bench": "sine", "method": method, "seed": seed, "mse": result["mse"],
                    "train_seconds": result["train_seconds"], "wall_seconds": round(wall, 3),
-                   "epochs": result["epochs"]}
+                   "epochs": result["epochs"], "smoke": args.smoke}
             print(json.dumps(run), flush=True)
             runs[method].append(run)
     medians: dict[str, dict] = {}
@@ -112,7 +118,7 @@ def main() -> None:
         medians[method] = {key: statistics.median(r[key] for r in runs[method])
                            for key in ("mse", "train_seconds", "wall_seconds", "epochs")}
         print(json.dumps({"bench": "sine", "method": method, "seeds": len(runs[method]), "statistic": "median",
-                          **medians[method]}), flush=True)
+                          **medians[method], "smoke": args.smoke}), flush=True)
     if {"ours", "reference"} <= set(medians):
         ours, ref = medians["ours"], medians["reference"]
         print(json.dumps({
@@ -121,6 +127,7 @@ def main() -> None:
             "wall_speedup": round(ref["wall_seconds"] / ours["wall_seconds"], 2),
             "train_speedup": round(ref["train_seconds"] / ours["train_seconds"], 2) if ours["train_seconds"] else None,
             "target_met": ours["mse"] <= ref["mse"] and ours["wall_seconds"] * 20 <= ref["wall_seconds"],
+            "smoke": args.smoke,
         }), flush=True)
 
 

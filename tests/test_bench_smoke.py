@@ -1,0 +1,95 @@
+"""The benchmark scripts without a test of their own run end to end in ``--smoke`` mode (tiny models, seconds).
+
+bench_keystroke.py, bench_scale.py, bench_sine.py and bench_saves.py (those of the selected tests) start
+together when the module's first test runs: each is mostly one process importing TensorFlow, so two cores
+overlap them well. Each test then waits for its script and checks that every JSON line parses and carries
+the figures the README quotes. ``pytest -m "not bench"`` leaves them out.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.bench
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+NAMES = ("bench_keystroke.py", "bench_scale.py", "bench_sine.py", "bench_saves.py")
+
+
+@pytest.fixture(scope="module")
+def started(request: pytest.FixtureRequest):
+    """The scripts of this module's selected tests (each test's name holds its script's), all started at once."""
+    selected = [item.name for item in request.session.items if item.module is request.module]
+    wanted = [name for name in NAMES if any(name[len("bench_"):-len(".py")] in test for test in selected)]
+    procs = {name: subprocess.Popen([sys.executable, str(SCRIPTS / name), "--smoke"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for name in wanted}
+    yield procs
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def rows(started: dict, name: str) -> list[dict]:
+    out, err = started[name].communicate(timeout=600)
+    assert started[name].returncode == 0, err[-2000:]
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_keystroke_latency_and_adaptation(started):
+    lines = rows(started, "bench_keystroke.py")
+    latency = {r["method"]: r for r in lines if r["bench"] == "keystroke"}
+    assert set(latency) == {"repl", "repl_no_adapt", "reference"}
+    for row in latency.values():
+        assert row["keystrokes"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+        assert row["model"].startswith("stand-in (smoke)") and row["runtime"]
+    (summary,) = [r for r in lines if r["bench"] == "keystroke_summary"]
+    assert summary["repl_p99_ms"] == latency["repl"]["p99_ms"] and "p99_ratio_repl_vs_reference" in summary
+    (adapt,) = [r for r in lines if r["bench"] == "adapt_ksr"]
+    for figure in ("ksr3", "top1", "top3", "ppl"):
+        assert f"{figure}_with" in adapt and f"{figure}_without" in adapt
+    assert adapt["smoke"] and adapt["train_steps"] == 3 and adapt["typed_tokens"] > 0
+    assert len([r for r in lines if r["bench"] == "adapt_ksr_weight"]) == 5
+
+
+def test_scale_reports_the_whole_process_tree_and_a_full_epoch(started):
+    lines = rows(started, "bench_scale.py")
+    by_bench: dict[str, list[dict]] = {}
+    for row in lines:
+        assert row["smoke"] and "measured" in row
+        by_bench.setdefault(row["bench"], []).append(row)
+    counts = [len(by_bench[b]) for b in ("scale_prepare", "scale_train", "scale_epoch", "scale_memory", "scale_workers")]
+    assert counts == [1, 1, 1, 2, 1]
+    (prepare,), (train,), (epoch,), (workers,) = (by_bench[b] for b in ("scale_prepare", "scale_train", "scale_epoch",
+                                                                       "scale_workers"))
+    for row in (prepare, train, epoch):
+        assert row["rc"] == 0 and row["processes"] >= 1 and row["memory_samples"] >= 1
+        assert 0 < row["peak_pss_mb"] <= row["peak_rss_mb"] and row["largest_process_rss_mb"] > 0
+    assert prepare["tokens"] > 0 and prepare["tokens_per_second"] > 0
+    assert train["steps"] == 3 and train["targets_per_second"] > 0
+    assert epoch["corpus_read"] >= 0.95  # the epoch run reads the whole dataset
+    assert all(m["ratio"] == 1.0 for m in by_bench["scale_memory"])  # one size in smoke mode
+    assert workers["replicas"] == 2 and workers["rc"] == 0 and workers["ratio_to_one_worker"] > 0
+
+
+def test_sine_both_methods_with_medians_and_a_comparison(started):
+    lines = rows(started, "bench_sine.py")
+    runs = [r for r in lines if "seed" in r]
+    assert sorted(r["method"] for r in runs) == ["ours", "reference"] and all(r["epochs"] == 5 for r in runs)
+    medians = {r["method"]: r for r in lines if r.get("statistic") == "median"}
+    assert set(medians) == {"ours", "reference"}
+    (comparison,) = [r for r in lines if r["method"] == "comparison"]
+    assert comparison["mse_ratio"] > 0 and comparison["wall_speedup"] > 0 and isinstance(comparison["target_met"], bool)
+    assert all(r["bench"] == "sine" and r["smoke"] for r in lines)
+
+
+def test_saves_every_epoch_against_the_throttled_default(started):
+    *runs, summary = rows(started, "bench_saves.py")
+    assert len(runs) == 2 and runs[0]["min_save_seconds"] == 0.0
+    assert all(r["bench"] == "epoch_end_saves" and r["epochs"] == 5 and r["manifest_writes"] > 0 for r in runs)
+    assert summary["summary"] and summary["same_final_loss"] and summary["speedup"] > 0
