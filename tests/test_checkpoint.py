@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -187,3 +188,32 @@ def test_planted_symlinks_are_replaced_never_written_through(tmp_path):
     for name in ["wordrnn.json", *manifest["files"].values()]:
         assert (model / name).is_file() and not (model / name).is_symlink(), os.listdir(model)
     assert ckpt.read_arrays(model, manifest, "weights")["w"].tolist() == [1.0] * 3
+
+
+def test_the_output_is_checked_again_once_the_lock_is_held(tmp_path, monkeypatch):
+    """A run that checked the directory, then waited for the lock while another run saved its model
+    and let go, must refuse: the check that counts is the one made under the lock (issue 18 item 1)."""
+    out = tmp_path / "m"
+    take = ckpt.TrainingLock.__enter__
+
+    def another_run_finished_first(lock):  # noqa: ANN001
+        _save(out, 1.0)
+        return take(lock)
+
+    monkeypatch.setattr(ckpt.TrainingLock, "__enter__", another_run_finished_first)
+    with pytest.raises(OutputExistsError, match="already holds a model"):
+        with ckpt.claim_output(out, force=False, resume=False):
+            pytest.fail("claimed a directory that holds another run's model")
+    assert not (out / ckpt.LOCK_FILE).exists()  # the refusal let go of the lock
+    with ckpt.claim_output(out, force=True, resume=False):
+        assert ckpt.lock_owner(out) == os.getpid()
+
+
+def test_a_claim_that_fails_leaves_no_directory_it_created(tmp_path):
+    out = tmp_path / "new"
+    with pytest.raises(KeyboardInterrupt):
+        with ckpt.claim_output(out, force=False, resume=False):
+            assert out.is_dir() and ckpt.lock_owner(out) == os.getpid()
+            raise KeyboardInterrupt  # a missing corpus, Ctrl-C while reading it...
+    assert not out.exists()
+

@@ -57,7 +57,6 @@ def train_baseline(
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    ckpt.prepare_output(out_dir, force=force, resume=False)
     vocab: Vocabulary | None = None
     if model is not None:
         from wordrnn.store.saved import SavedModel
@@ -66,17 +65,18 @@ def train_baseline(
         vocab, tokenizer_config = saved.word_vocab("an n-gram baseline"), saved.tokenizer_config
     tokenizer_config = tokenizer_config or TokenizerConfig()
     tokenizer = Tokenizer(tokenizer_config)
-    with readable_twice(corpus) as paths:
-        if vocab is None:
-            vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
-        ids = encode_corpus(paths, tokenizer, vocab, encoding)
-    kn = KneserNey.train(ids, len(vocab))
-    ngram = {"format": FORMAT, "order": 3, "smoothing": "interpolated modified Kneser-Ney"}
-    meta = model_meta(KIND, {"tokenizer": tokenizer_config, "ngram": ngram},
-                      {"files": [str(p) for p in corpus], "train_tokens": int(len(ids))}, parameters=kn.size)
-    ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, meta, {"vocab.json": vocab.to_json(), "ngram.npz": kn.to_arrays()})
-    return {"tokens": int(len(ids)), "vocab": len(vocab), "ngrams": kn.size,
-            "seconds": round(time.perf_counter() - started, 3)}
+    with ckpt.claim_output(out_dir, force=force, resume=False):  # held until saved: no other run replaces it
+        with readable_twice(corpus) as paths:
+            if vocab is None:
+                vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
+            ids = encode_corpus(paths, tokenizer, vocab, encoding)
+        kn = KneserNey.train(ids, len(vocab))
+        ngram = {"format": FORMAT, "order": 3, "smoothing": "interpolated modified Kneser-Ney"}
+        meta = model_meta(KIND, {"tokenizer": tokenizer_config, "ngram": ngram},
+                          {"files": [str(p) for p in corpus], "train_tokens": int(len(ids))}, parameters=kn.size)
+        ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, meta, {"vocab.json": vocab.to_json(), "ngram.npz": kn.to_arrays()})
+        return {"tokens": int(len(ids)), "vocab": len(vocab), "ngrams": kn.size,
+                "seconds": round(time.perf_counter() - started, 3)}
 
 
 def load_baseline(directory: str | Path) -> tuple[KneserNey, Vocabulary, TokenizerConfig]:

@@ -27,7 +27,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -295,12 +295,17 @@ def _foreign(name: str) -> bool:
     return not (name.startswith(".") or name == LOCK_FILE or _GENERATED.match(name))
 
 
-def prepare_output(directory: Path, *, force: bool, resume: bool) -> None:
-    """Check that training may write into ``directory`` before any work starts."""
+def prepare_output(directory: Path, *, force: bool, resume: bool, check_lock: bool = True) -> None:
+    """Check that training may write into ``directory`` before any work starts.
+
+    Args:
+        check_lock: refuse a directory another process holds the training lock of (False when
+            the caller holds it itself, or will never write).
+    """
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise OutputExistsError(f"{directory}: exists and is not a directory; choose another {option('out_dir')}")
-    owner = lock_owner(directory)
+    owner = lock_owner(directory) if check_lock else None
     if owner is not None:
         who = f"process {owner}" if owner else "another process"
         raise LockedError(f"{directory}: {who} is already training into it; wait for it or stop it")
@@ -318,3 +323,34 @@ def prepare_output(directory: Path, *, force: bool, resume: bool) -> None:
         raise OutputExistsError(f"{directory}: {parent} is a file, not a directory; choose another {option('out_dir')}")
     if not os.access(parent, os.W_OK):
         raise OutputExistsError(f"{directory}: not writable; choose a directory you can write to")
+
+
+@contextmanager
+def claim_output(directory: Path, *, force: bool, resume: bool, writer: bool = True) -> Iterator[None]:
+    """Hold the training lock on ``directory`` for the whole run, having checked under it that
+    training may write there (``prepare_output``).
+
+    A check made before the lock is not enough: another run may save its model and let go in
+    between, and the run that checked first would then silently replace that model. So the
+    directory is checked once before (a clear error before anything is created) and again once
+    the lock is held, which the caller keeps until its last save.
+
+    Args:
+        writer: False for a process that never writes the directory (a multi-worker run's other
+            workers, which share it with the chief): the checks only, no lock.
+    """
+    directory = Path(directory)
+    prepare_output(directory, force=force, resume=resume, check_lock=writer)
+    if not writer:
+        yield
+        return
+    created = not directory.exists()
+    try:
+        with TrainingLock(directory):
+            prepare_output(directory, force=force, resume=resume, check_lock=False)
+            yield
+    except BaseException:
+        if created:  # a run that failed (a missing corpus, Ctrl-C) leaves no empty directory behind
+            with suppress(OSError):
+                directory.rmdir()  # only if empty: another run may have claimed it meanwhile
+        raise
