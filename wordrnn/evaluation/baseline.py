@@ -82,12 +82,13 @@ def train_baseline(
 def load_baseline(directory: str | Path) -> tuple[KneserNey, Vocabulary, TokenizerConfig]:
     """The n-gram, its vocabulary and tokenizer settings from a baseline directory."""
     directory = Path(directory)
-    manifest = ckpt.read_manifest(directory)
+    files = ckpt.ModelFiles.open(directory)  # one generation, even while `evaluate --save` updates it
+    manifest = files.manifest
     config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
     if manifest.get("kind") != KIND or (config.get("ngram") or {}).get("format") != FORMAT:
         raise ModelFormatError(f"{directory}: not an n-gram baseline; make one with `wordrnn baseline train`")
-    vocab = Vocabulary.from_json(ckpt.read_json(directory, manifest, "vocab"))
-    kn = KneserNey.from_arrays(ckpt.read_arrays(directory, manifest, "ngram"))
+    vocab = Vocabulary.from_json(files.read_json("vocab"))
+    kn = KneserNey.from_arrays(files.read_arrays("ngram"))
     if kn.vocab_size != len(vocab):
         raise ModelFormatError(f"{directory}: the n-gram covers {kn.vocab_size} words but the vocabulary has {len(vocab)}; "
                                "the directory mixes files of different models")
@@ -97,9 +98,10 @@ def load_baseline(directory: str | Path) -> tuple[KneserNey, Vocabulary, Tokeniz
 def describe_baseline(directory: str | Path) -> dict[str, Any]:
     """What ``wordrnn info`` shows for a baseline directory (same keys as for a network)."""
     directory = Path(directory)
-    manifest = ckpt.read_manifest(directory)
-    metrics = ckpt.read_json(directory, manifest, "metrics") if "metrics" in manifest["files"] else {}
-    vocab = ckpt.read_json(directory, manifest, "vocab")
+    files = ckpt.ModelFiles.open(directory)
+    manifest = files.manifest
+    metrics = files.read_json("metrics") if "metrics" in manifest["files"] else {}
+    vocab = files.read_json("vocab")
     return describe(directory, manifest, metrics=metrics,
                     vocab_size=len(vocab.get("words", [])) if isinstance(vocab, dict) else None)
 

@@ -33,11 +33,15 @@ class SavedModel:
     train_config: TrainConfig
     vocab: Vocabulary | None
     _weights: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _files: ckpt.ModelFiles | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: str | Path, manifest_name: str = ckpt.MODEL_MANIFEST) -> SavedModel:
+        """Read and check the manifest and vocabulary; its other files are opened now (so a save that
+        lands later cannot take them away) and read when first needed."""
         path = Path(path)
-        manifest = ckpt.read_manifest(path, manifest_name)
+        files = ckpt.ModelFiles.open(path, manifest_name)
+        manifest = files.manifest
         config = manifest.get("config")
         if not isinstance(config, dict):
             raise ModelFormatError(f"{path}: the manifest has no config; the model directory is damaged")
@@ -49,13 +53,26 @@ class SavedModel:
             raise ModelFormatError(f"{path}: invalid config in the manifest ({exc.marked}); the model directory is damaged") from None
         vocab = None
         if model_config.input_kind == "tokens":
-            vocab = Vocabulary.from_json(ckpt.read_json(path, manifest, "vocab"))
+            vocab = Vocabulary.from_json(files.read_json("vocab"))
             if len(vocab) != model_config.vocab_size:
                 raise ModelFormatError(
                     f"{path}: the vocabulary has {len(vocab)} words but the model was built for "
                     f"{model_config.vocab_size}; the directory mixes files of different models"
                 )
-        return cls(path, manifest, model_config, tokenizer_config, train_config, vocab)
+        return cls(path, manifest, model_config, tokenizer_config, train_config, vocab, _files=files)
+
+    def read_file(self, stem: str) -> bytes:
+        """The verified bytes of one of the model's files (``"litert"``...), of the generation loaded."""
+        if self._files is None:  # a model made in memory
+            return ckpt.read_file(self.path, self.manifest, stem)
+        return self._files.read_file(stem)
+
+    def read_json(self, stem: str) -> Any:
+        return ckpt.parse_json(self.path, stem, self.read_file(stem))
+
+    def read_arrays(self, stem: str, limits: ArrayLimits | None = None) -> dict[str, np.ndarray]:
+        """Arrays of one of the model's ``.npz`` files, their declared shapes checked against ``limits`` first."""
+        return ckpt.parse_arrays(self.path, stem, self.read_file(stem), limits)
 
     def word_vocab(self, purpose: str) -> Vocabulary:
         """The vocabulary of a word model: the one check that refuses a numeric-series model.
@@ -72,19 +89,19 @@ class SavedModel:
         """The open-vocabulary lexicon the manifest names (verified), or None when it names none."""
         if "lexicon" not in self.manifest.get("files", {}):
             return None
-        return Lexicon.from_arrays(ckpt.read_arrays(self.path, self.manifest, "lexicon"))
+        return Lexicon.from_arrays(self.read_arrays("lexicon"))
 
     @property
     def weights(self) -> dict[str, np.ndarray]:
         """Weight arrays by path (read and checksum-verified on first use)."""
         if self._weights is None:
-            self._weights = ckpt.read_arrays(self.path, self.manifest, "weights", array_limits(self.model_config))
+            self._weights = self.read_arrays("weights", array_limits(self.model_config))
         return self._weights
 
     def optional_json(self, stem: str, default: Any = None) -> Any:
         if stem not in self.manifest.get("files", {}):
             return default
-        return ckpt.read_json(self.path, self.manifest, stem)
+        return self.read_json(stem)
 
     @property
     def history(self) -> list[dict[str, Any]]:
