@@ -37,9 +37,9 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from wordrnn.durable import fsync_dir, write_durable
+from wordrnn.durable import fsync_dir, pid_alive, write_durable
 from wordrnn.errors import LockedError, OutputExistsError, ResourceError, option
-from wordrnn.store.lock import LOCK_FILE, TrainingLock, _pid_alive, lock_owner  # noqa: F401  (re-exported)
+from wordrnn.store.lock import LOCK_FILE, TrainingLock, lock_owner  # noqa: F401  (re-exported)
 from wordrnn.store.reading import (  # noqa: F401  (re-exported: the model directory's one module to import)
     CHECKPOINT_MANIFEST, FORMAT, FORMAT_VERSION, MODEL_MANIFEST, ModelFiles, parse_arrays, parse_json, read_arrays,
     read_file, read_json, read_manifest)
@@ -216,7 +216,7 @@ def _collect_garbage(directory: Path) -> None:
             entry.unlink(missing_ok=True)
         elif entry.name.startswith(".") and ".tmp-" in entry.name:
             pid = entry.name.rsplit("-", 1)[-1]
-            if not pid.isdigit() or not _pid_alive(int(pid)):
+            if not pid.isdigit() or not pid_alive(int(pid)):
                 entry.unlink(missing_ok=True)
 
 
