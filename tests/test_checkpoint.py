@@ -1,8 +1,10 @@
 import json
+import os
 
 import numpy as np
 import pytest
 
+from conftest import make_untrained
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.errors import LockedError, ModelFormatError, OutputExistsError, ResourceError
 
@@ -187,3 +189,100 @@ def test_planted_symlinks_are_replaced_never_written_through(tmp_path):
     for name in ["wordrnn.json", *manifest["files"].values()]:
         assert (model / name).is_file() and not (model / name).is_symlink(), os.listdir(model)
     assert ckpt.read_arrays(model, manifest, "weights")["w"].tolist() == [1.0] * 3
+
+
+def test_the_output_is_checked_again_once_the_lock_is_held(tmp_path, monkeypatch):
+    """A run that checked the directory, then waited for the lock while another run saved its model
+    and let go, must refuse: the check that counts is the one made under the lock (issue 18 item 1)."""
+    out = tmp_path / "m"
+    take = ckpt.TrainingLock.__enter__
+
+    def another_run_finished_first(lock):  # noqa: ANN001
+        _save(out, 1.0)
+        return take(lock)
+
+    monkeypatch.setattr(ckpt.TrainingLock, "__enter__", another_run_finished_first)
+    with pytest.raises(OutputExistsError, match="already holds a model"):
+        with ckpt.claim_output(out, force=False, resume=False):
+            pytest.fail("claimed a directory that holds another run's model")
+    assert not (out / ckpt.LOCK_FILE).exists()  # the refusal let go of the lock
+    with ckpt.claim_output(out, force=True, resume=False):
+        assert ckpt.lock_owner(out) == os.getpid()
+
+
+def test_a_claim_that_fails_leaves_no_directory_it_created(tmp_path):
+    out = tmp_path / "new"
+    with pytest.raises(KeyboardInterrupt):
+        with ckpt.claim_output(out, force=False, resume=False):
+            assert out.is_dir() and ckpt.lock_owner(out) == os.getpid()
+            raise KeyboardInterrupt  # a missing corpus, Ctrl-C while reading it...
+    assert not out.exists()
+
+
+def test_a_writers_cleanup_never_removes_the_files_another_writer_is_about_to_name(tmp_path, monkeypatch):
+    """`evaluate --save` writes its metrics file while `train` cleans up after a checkpoint: the clean-up
+    must wait for the manifest that names the new file, or it removes it (issue 18 item 4)."""
+    import threading
+
+    _save(tmp_path, 1.0)
+    write_files = ckpt._write_files
+
+    def meanwhile_another_writer_cleans_up(directory, generation, files):  # noqa: ANN001
+        written = write_files(directory, generation, files)  # on disk, not yet named by any manifest
+        cleanup = threading.Thread(target=ckpt.collect_garbage, args=(directory,))
+        cleanup.start()
+        cleanup.join(timeout=0.5)  # it must wait for this update to finish
+        return written
+
+    monkeypatch.setattr(ckpt, "_write_files", meanwhile_another_writer_cleans_up)
+    ckpt.update_files(tmp_path, ckpt.MODEL_MANIFEST, {"metrics.json": {"perplexity": 9.5}})
+    monkeypatch.undo()
+    assert ckpt.read_json(tmp_path, ckpt.read_manifest(tmp_path), "metrics") == {"perplexity": 9.5}
+
+
+def test_a_reader_that_loses_a_race_with_a_save_reads_the_new_manifest(tmp_path, monkeypatch):
+    """A save lands just after a reader read the manifest (and removes the files it named): the reader
+    tries once more with the new manifest instead of calling the directory damaged (issue 18 item 4)."""
+    from pathlib import Path
+
+    from wordrnn.store.saved import SavedModel
+
+    make_untrained(tmp_path / "m")
+    read_text = Path.read_text
+    saved_meanwhile: list[dict] = []
+
+    def then_a_save_lands(path, *args, **kwargs):  # noqa: ANN001
+        text = read_text(path, *args, **kwargs)
+        if path.name == ckpt.MODEL_MANIFEST and not saved_meanwhile:
+            saved_meanwhile.append({})  # once: the save itself reads the manifest too
+            saved_meanwhile[0] = _resave(path.parent, 2.0)
+        return text
+
+    monkeypatch.setattr(Path, "read_text", then_a_save_lands)
+    saved = SavedModel.load(tmp_path / "m")
+    monkeypatch.undo()
+    assert saved_meanwhile and saved.manifest["generation"] == saved_meanwhile[0]["generation"]
+    assert all(np.all(w == 2.0) for w in saved.weights.values())
+
+
+def test_a_loaded_model_keeps_reading_the_files_it_was_loaded_with(tmp_path):
+    """`complete` loaded the model, then `train` saved a checkpoint and removed the old files: the
+    weights it reads later are still those of the manifest it loaded, never "damaged" (issue 18 item 4)."""
+    from wordrnn.store.saved import SavedModel
+
+    make_untrained(tmp_path / "m")
+    saved = SavedModel.load(tmp_path / "m")
+    before = {name: value.copy() for name, value in SavedModel.load(tmp_path / "m").weights.items()}
+    _resave(tmp_path / "m", 3.0)
+    assert not (tmp_path / "m" / saved.manifest["files"]["weights"]).exists()
+    assert saved.weights.keys() == before.keys()
+    assert all(np.array_equal(saved.weights[name], before[name]) for name in before)
+
+
+def _resave(directory, value: float) -> dict:
+    """Save the model in ``directory`` again with every weight set to ``value`` (a new generation)."""
+    manifest = ckpt.read_manifest(directory)
+    weights = {k: np.full_like(v, value) for k, v in ckpt.read_arrays(directory, manifest, "weights").items()}
+    meta = {k: manifest[k] for k in ("kind", "config")}
+    return ckpt.write_manifest(directory, ckpt.MODEL_MANIFEST, meta,
+                               {"weights.npz": weights, "vocab.json": ckpt.read_json(directory, manifest, "vocab")})

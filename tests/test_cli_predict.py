@@ -72,6 +72,20 @@ def test_generate_is_reproducible_and_detokenized(tiny_model):
     assert sampled.exit_code == 0 and sampled.stdout.count("\n") == 1
 
 
+def test_line_streamer_holds_a_bounded_part_of_a_line_that_never_ends():
+    """A model that never ends its sentence: streaming a million words must not keep (and re-join) them all."""
+    tokenizer = Tokenizer()
+    words = [w for _ in range(400) for w in ("the", "cat", ",", "sees", "(", "a", "dog", ")", "again", ".")]
+    pieces: list[str] = []
+    streamer = LineStreamer(tokenizer.detokenize, pieces.append)
+    held = 0
+    for word in words:
+        streamer.add(word)
+        held = max(held, len(streamer.line))
+    assert "".join(pieces) == tokenizer.detokenize(words)
+    assert held <= 64
+
+
 def test_line_streamer_writes_what_detokenize_gives():
     tokenizer = Tokenizer()
     words = tokenizer.tokenize('he said " hello , world " ( twice ) ...\nthe cat can not stop !\n') + ["end"]
@@ -98,6 +112,8 @@ def test_line_streamer_writes_what_detokenize_gives():
         (["generate", "the", "--seed", "-1"], ["--seed"]),
         (["generate", "the", "--beam", "2", "--temperature", "0.5"], ["--beam"]),
         (["generate", "the", "--greedy", "--top-p", "0.5"], ["--greedy"]),
+        (["generate", "the", "-n", "1000001"], ["-n", "at most 1,000,000"]),  # issue 18 item 9
+        (["generate", "the", "-n", "1001", "--beam", "2"], ["-n", "--beam", "at most 1,000"]),
     ],
 )
 def test_bad_options(tiny_model, args, needles):
@@ -145,15 +161,39 @@ def test_missing_model(tmp_path, monkeypatch):
 
 
 def test_a_closed_output_pipe_ends_quietly(tiny_model):
-    """`wordrnn generate ... | head`: no traceback, no 'internal error' when the reader goes away."""
+    """`wordrnn generate -n 1000000 ... | head -1`: the first line arrives while the rest is generated, and
+    the run ends as soon as the reader goes away, with no traceback or 'internal error' (issue 18 item 9)."""
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "wordrnn", "generate", "the cat", "-n", "3000", "--model", str(tiny_model)]
+    command = [sys.executable, "-m", "wordrnn", "generate", "the cat", "-n", "1000000", "--model", str(tiny_model),
+               *KERAS]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        proc.stdout.read(10)
-        proc.stdout.close()  # the reader goes away
-        stderr = proc.stderr.read().decode()
-        proc.wait(timeout=120)
+        try:
+            first = proc.stdout.readline()
+            proc.stdout.close()  # the reader goes away
+            stderr = proc.stderr.read().decode()
+            proc.wait(timeout=120)
+        finally:
+            proc.kill()
+    assert first.startswith(b"the cat") and first.endswith(b"\n")
     assert "Traceback" not in stderr and "internal error" not in stderr
     assert proc.returncode in (0, 141)
+
+
+def test_generated_lines_are_written_as_they_come_and_kept_on_ctrl_c(tiny_model, monkeypatch):
+    """`generate -n 1000000 > file` then Ctrl-C: the lines generated so far are in the file (issue 18 item 9)."""
+    from wordrnn.predict.session import Session
+
+    def three_lines_then_ctrl_c(self, *args, **kwargs):  # noqa: ANN001
+        yield from "the cat sees the ball . </s> a bird likes the river ! </s> she finds".split()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Session, "iter_generate", three_lines_then_ctrl_c)
+    result = run("generate", "the dog", "-m", str(tiny_model), "-n", "1000000", *KERAS)
+    assert result.exit_code == 130
+    assert result.stdout == "the dog the cat sees the ball.\na bird likes the river!\nshe finds\n"
+
+
+def test_generate_help_states_the_cap():
+    assert "1,000,000" in run("generate", "--help").stdout

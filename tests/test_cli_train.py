@@ -201,3 +201,51 @@ def test_a_budget_is_refused_across_workers(tmp_path, corpus):
     result = run("train", str(corpus), "-o", str(tmp_path / "m"), "--time-budget", "1", "--strategy", "multiworker")
     assert_clean_error(result, "--time-budget", "--strategy multiworker", "--epochs")
     assert not (tmp_path / "m").exists()
+
+
+def test_a_second_train_cannot_replace_the_model_of_one_still_reading_its_corpus(tmp_path, corpus):
+    """`train big.txt -o X` still tokenizing and `train small.txt -o X` in another shell: the second is
+    refused while the first holds the directory, and X ends up with the first's model (issue 18 item 1)."""
+    from wordrnn.config import ModelConfig, TrainConfig
+    from wordrnn.store.saved import SavedModel
+    from wordrnn.train.jobs import train_text
+
+    out, other = tmp_path / "m", tmp_path / "other.txt"
+    other.write_text(make_text(150, seed=9), encoding="utf-8")
+    second = []
+
+    def stage(name: str) -> None:
+        if name == "counting words":  # the first run is reading its corpus
+            second.append(run("train", str(other), "-o", str(out), *TINY, "--no-export"))
+
+    train_text([corpus], out, model_config=ModelConfig(vocab_size=1, units=8, embedding=4),
+               train_config=TrainConfig(epochs=1, batch_size=4, window=5, seed=1), on_stage=stage)
+    assert_clean_error(second[0], "already training into it")
+    assert SavedModel.load(out).manifest["corpus"]["files"] == [str(corpus)]
+
+
+def test_kill_9_while_reading_standard_input_leaves_no_copy_of_it(tmp_path):
+    """`cat corpus | wordrnn train -` killed while it tokenises: no copy of standard input may be left in
+    the temporary directory (issue 18 item 20)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "wordrnn", "train", "-", "-o", str(tmp_path / "m"), *TINY[:-3]]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        try:
+            proc.stdin.write(make_text(20000).encode())
+            proc.stdin.close()
+            for line in proc.stderr:  # the stage lines: kill it once it reads what it copied
+                if b"counting words" in line:
+                    break
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+        finally:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert [p.name for p in temp.iterdir() if "stdin" in p.name] == []

@@ -106,3 +106,37 @@ def test_any_text_is_handled_and_matches_a_fresh_suggest(predictor, lines, typed
         warnings.simplefilter("ignore", WordRNNWarning)
         expected = predictor.suggest("".join(f"{line}\n" for line in lines) + typed, 3, complete_known_words=True)
     assert plain.suggest(typed, 3).words == expected
+
+
+def test_what_a_line_costs_does_not_grow_with_the_lines_before_it():
+    """REPL line mode slowed quadratically (2k lines 1.1 s, 16k lines 14.9 s, 100k lines > 120 s): every
+    committed line copied the whole history. Measured without a clock: the memory one line allocates
+    (copies included) must be the same after 3,000 lines as after 50 (issue 18 item 10)."""
+    import tracemalloc
+
+    from test_predictor import bigram_predictor  # a NumPy runner: thousands of lines in a second
+
+    predictor = bigram_predictor()
+    keyboard = Keyboard(predictor, AdaptationCache(predictor.vocab))
+    line = "the cat sat on the mat . then the dog ran there"
+
+    def type_lines(count: int) -> None:
+        for _ in range(count):
+            keyboard.suggest(line)
+            keyboard.commit(line)
+
+    def allocated_by_one_line() -> int:
+        tracemalloc.start()
+        try:
+            type_lines(1)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    type_lines(50)
+    early = max(allocated_by_one_line() for _ in range(3))
+    type_lines(3000)  # 36,000 words later
+    late = min(allocated_by_one_line() for _ in range(3))
+    assert late < early + 16 * 1024, (early, late)
+    session = predictor.session("\n".join([line] * 3056) + "\n")  # and the context is still every line
+    assert (keyboard.context.probabilities() == session.probabilities()).all()

@@ -173,3 +173,21 @@ def test_cli_prepare_errors(tmp_path, corpus):
     assert_clean_error(runner.invoke(app, ["prepare", str(corpus[0]), "-o", out, "-j", "1"]), "--force")
     (tmp_path / "ds" / MANIFEST).unlink()
     assert_clean_error(runner.invoke(app, ["train", out, "-o", str(tmp_path / "m")]), "unfinished", "prepare")
+
+
+def test_a_killed_runs_copy_of_standard_input_is_removed_by_the_next(tmp_path, monkeypatch):
+    """prepare's worker processes open files by name, so its copy of standard input has one; the copy a
+    killed run left (its process gone) is removed by the next run, another live run's is kept (issue 18 item 20)."""
+    import os
+    import tempfile
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    left = temp / "wordrnn-stdin-999999999-abc.txt"  # no such process
+    live = temp / f"wordrnn-stdin-{os.getppid()}-abc.txt"
+    left.write_text("private text\n")
+    live.write_text("another run's text\n")
+    result = runner.invoke(app, ["prepare", "-", "-o", str(tmp_path / "data"), "-j", "1"], input=make_text(300))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in temp.iterdir()) == [live.name]

@@ -124,7 +124,8 @@ def test_enter_feeds_the_state_and_the_context_continues_across_lines(predictor)
     expected = [f"{first}\n", f"{first}\n{second}\nshe li", f"{first}\n{second}\nshe likes "]
     assert [shown.words for _, shown in run.bars] == [predictor.suggest(text, 3, complete_known_words=True) for text in expected]
     assert run.keyboard.lines == [first, second]
-    assert list(run.keyboard.context.words) == predictor.tokenizer.tokenize(f"{first}\n{second}\n")
+    fed = predictor.session(f"{first}\n{second}\n")  # the context: both lines, in the state it carries on
+    assert run.keyboard.context.probabilities() == pytest.approx(fed.probabilities(), abs=1e-6)
 
 
 def test_commands_k_temp_generate_reset(predictor):

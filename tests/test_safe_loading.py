@@ -404,3 +404,35 @@ def test_a_start_state_declaring_huge_arrays_is_refused(model, marker):
     plant(model, "start_state", huge_npz("state_0", (10**12,)), name="start_state-000099.npz")
     assert_clean_error(runner.invoke(app, ["complete", "the", "--model", str(model), "--runtime", "keras"]),
                        "declares")
+
+
+# --- a config that does not fit its weights, or the machine (issue 18 item 8) --------------------------
+
+def _never_built(monkeypatch) -> None:
+    from wordrnn.nn import model as nn_model
+
+    def build_model(config):  # noqa: ANN001
+        raise AssertionError(f"built a Keras network for {config}")
+
+    monkeypatch.setattr(nn_model, "build_model", build_model)
+
+
+def test_a_config_edited_to_a_huge_network_is_refused_before_it_is_built(model, marker, monkeypatch):
+    """`"units": 8192, "layers": 16, "embedding": 8192` passed validation; `complete` then built the
+    network and grew to 12.5 GB in 11 minutes."""
+    _never_built(monkeypatch)
+    manifest = manifest_of(model)
+    manifest["config"]["model"].update(units=8192, layers=16, embedding=8192)
+    write_manifest(model, manifest)
+    assert_clean_error(runner.invoke(app, ["complete", "the", "--model", str(model), "--runtime", "keras"]),
+                       "do not match the model's config", "16 layers of 8192 units")
+    assert_clean_error(runner.invoke(app, ["info", str(model)]), "do not match the model's config")
+
+
+def test_a_network_too_big_for_the_free_memory_is_refused_before_it_is_built(model, monkeypatch):
+    from wordrnn.nn import size
+
+    _never_built(monkeypatch)
+    monkeypatch.setattr(size, "available_memory", lambda: 2**12)  # 4 KiB free: less than this tiny network needs
+    assert_clean_error(runner.invoke(app, ["complete", "the", "--model", str(model), "--runtime", "keras"]),
+                       "GiB of memory", "GiB is free")

@@ -18,6 +18,18 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (another user's process counts too): a file named after a dead
+    process is a leftover of a killed run, which the next run may remove."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_durable(path: str | Path, data: bytes, private: bool = False) -> None:
     """Replace ``path`` by a file holding ``data``, atomically and durably.
 

@@ -8,6 +8,7 @@ by commands that need it, inside their bodies.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,8 +91,12 @@ class _Group(TyperGroup):
             fail(cli_text(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
-        except BrokenPipeError:
-            raise  # the reader went away (`| head`): main() ends quietly
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+            try:  # and keep Python from failing again while it flushes standard output at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            raise typer.Exit(141) from None  # 128 + SIGPIPE, what a shell reports for a tool the pipe ended
         except MemoryError:
             fail("out of memory; use a smaller model, vocabulary or batch")
         except _PASS_THROUGH:

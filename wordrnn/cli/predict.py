@@ -7,6 +7,7 @@ validated before the model loads, so a typo fails in milliseconds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 from collections.abc import Iterable
@@ -21,6 +22,9 @@ from wordrnn.errors import ConfigError, WordRNNWarning
 from wordrnn.predict.streaming import LineStreamer
 
 from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, out, warnings_to_stderr
+
+MAX_WORDS = 1_000_000  # a bound on one run, however long it may stream; more is more runs
+MAX_BEAM_WORDS = 1_000  # beam search keeps every candidate whole until the end
 
 
 def _load(model: Optional[Path], runtime: str):
@@ -67,7 +71,8 @@ def complete(
 def generate(
     seed_text: str = typer.Argument("", metavar="SEED", help="Text to continue (empty: start a new text)."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    n_words: int = typer.Option(50, "-n", "--words", help="Number of words to generate."),
+    n_words: int = typer.Option(50, "-n", "--words", help=f"Number of words to generate (at most {MAX_WORDS:,}; "
+                                f"with --beam at most {MAX_BEAM_WORDS:,})."),
     temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Above 0: <1 safer, >1 wilder (default 1)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample among the K most probable words (1: greedy)."),
     top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling: the most probable words holding mass P, in (0, 1]."),
@@ -78,11 +83,12 @@ def generate(
     echo: bool = typer.Option(True, "--echo/--no-echo", help="Print the seed text before the generated text."),
     runtime: str = typer.Option("auto", "--runtime", help=RUNTIME_HELP),
 ) -> None:
-    """Continue a seed text by sampling (or beam search), streamed word by word on a terminal."""
+    """Continue a seed text by sampling (or beam search), written as it is generated: word by word on a
+    terminal, line by line to a file or pipe."""
     from wordrnn.predict.predictor import check_words
     from wordrnn.predict.sampling import check_k, check_options
 
-    check_words(n_words)
+    _check_length(check_words(n_words), beam)
     check_options(1.0 if temperature is None else temperature, top_k, top_p, seed)
     if greedy:
         if top_k not in (None, 1) or top_p is not None or temperature is not None:
@@ -101,18 +107,31 @@ def generate(
             words = session.iter_generate(n_words, 1.0 if temperature is None else temperature, top_k, top_p, seed,
                                           stop_at_eos)
     prompt = list(session.words) if echo else []
-
-    def write(text: str) -> None:
-        out.file.write(text)
+    if beam is not None:  # the best beam is known only at the end
+        _write(predictor.detokenize([*prompt, *words]) + "\n", flush=True)
+        return
+    streamer = LineStreamer(predictor.detokenize, lambda text: _write(text, flush=out.is_terminal or "\n" in text))
+    try:
+        for word in itertools.chain(prompt, words):  # `words` is generated while it is written
+            streamer.add(word)
+    finally:  # also on Ctrl-C: what was generated is kept, its last line ended
+        if streamer.line:  # a text ending with </s> has had its line break already
+            _write("\n", flush=False)
         out.file.flush()
 
-    if out.is_terminal and beam is None:
-        streamer = LineStreamer(predictor.detokenize, write)
-        for word in prompt:
-            streamer.add(word)
-        for word in words:
-            streamer.add(word)
-        if streamer.line:  # a text ending with </s> has had its line break already
-            write("\n")
-    else:
-        write(predictor.detokenize([*prompt, *words]) + "\n")
+
+def _check_length(n_words: int, beam: int | None) -> None:
+    """Refuse more words than one run may generate, before the model loads."""
+    if n_words > MAX_WORDS:
+        raise ConfigError(f"-n may be at most {MAX_WORDS:,} words, got {n_words:,}; generate the rest in another run "
+                          "(with another --seed)")
+    if beam is not None and n_words > MAX_BEAM_WORDS:
+        raise ConfigError(f"-n may be at most {MAX_BEAM_WORDS:,} words with --beam (beam search holds every "
+                          f"candidate until the end), got {n_words:,}; sample longer texts without --beam")
+
+
+def _write(text: str, flush: bool) -> None:
+    """Generated text to standard output, flushed when asked (each line; each word on a terminal)."""
+    out.file.write(text)
+    if flush:
+        out.file.flush()

@@ -57,7 +57,6 @@ def train_baseline(
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    ckpt.prepare_output(out_dir, force=force, resume=False)
     vocab: Vocabulary | None = None
     if model is not None:
         from wordrnn.store.saved import SavedModel
@@ -66,28 +65,30 @@ def train_baseline(
         vocab, tokenizer_config = saved.word_vocab("an n-gram baseline"), saved.tokenizer_config
     tokenizer_config = tokenizer_config or TokenizerConfig()
     tokenizer = Tokenizer(tokenizer_config)
-    with readable_twice(corpus) as paths:
-        if vocab is None:
-            vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
-        ids = encode_corpus(paths, tokenizer, vocab, encoding)
-    kn = KneserNey.train(ids, len(vocab))
-    ngram = {"format": FORMAT, "order": 3, "smoothing": "interpolated modified Kneser-Ney"}
-    meta = model_meta(KIND, {"tokenizer": tokenizer_config, "ngram": ngram},
-                      {"files": [str(p) for p in corpus], "train_tokens": int(len(ids))}, parameters=kn.size)
-    ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, meta, {"vocab.json": vocab.to_json(), "ngram.npz": kn.to_arrays()})
-    return {"tokens": int(len(ids)), "vocab": len(vocab), "ngrams": kn.size,
-            "seconds": round(time.perf_counter() - started, 3)}
+    with ckpt.claim_output(out_dir, force=force, resume=False):  # held until saved: no other run replaces it
+        with readable_twice(corpus) as paths:
+            if vocab is None:
+                vocab = Vocabulary.build(count_words(paths, tokenizer, encoding), max_vocab, min_count)
+            ids = encode_corpus(paths, tokenizer, vocab, encoding)
+        kn = KneserNey.train(ids, len(vocab))
+        ngram = {"format": FORMAT, "order": 3, "smoothing": "interpolated modified Kneser-Ney"}
+        meta = model_meta(KIND, {"tokenizer": tokenizer_config, "ngram": ngram},
+                          {"files": [str(p) for p in corpus], "train_tokens": int(len(ids))}, parameters=kn.size)
+        ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, meta, {"vocab.json": vocab.to_json(), "ngram.npz": kn.to_arrays()})
+        return {"tokens": int(len(ids)), "vocab": len(vocab), "ngrams": kn.size,
+                "seconds": round(time.perf_counter() - started, 3)}
 
 
 def load_baseline(directory: str | Path) -> tuple[KneserNey, Vocabulary, TokenizerConfig]:
     """The n-gram, its vocabulary and tokenizer settings from a baseline directory."""
     directory = Path(directory)
-    manifest = ckpt.read_manifest(directory)
+    files = ckpt.ModelFiles.open(directory)  # one generation, even while `evaluate --save` updates it
+    manifest = files.manifest
     config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
     if manifest.get("kind") != KIND or (config.get("ngram") or {}).get("format") != FORMAT:
         raise ModelFormatError(f"{directory}: not an n-gram baseline; make one with `wordrnn baseline train`")
-    vocab = Vocabulary.from_json(ckpt.read_json(directory, manifest, "vocab"))
-    kn = KneserNey.from_arrays(ckpt.read_arrays(directory, manifest, "ngram"))
+    vocab = Vocabulary.from_json(files.read_json("vocab"))
+    kn = KneserNey.from_arrays(files.read_arrays("ngram"))
     if kn.vocab_size != len(vocab):
         raise ModelFormatError(f"{directory}: the n-gram covers {kn.vocab_size} words but the vocabulary has {len(vocab)}; "
                                "the directory mixes files of different models")
@@ -97,9 +98,10 @@ def load_baseline(directory: str | Path) -> tuple[KneserNey, Vocabulary, Tokeniz
 def describe_baseline(directory: str | Path) -> dict[str, Any]:
     """What ``wordrnn info`` shows for a baseline directory (same keys as for a network)."""
     directory = Path(directory)
-    manifest = ckpt.read_manifest(directory)
-    metrics = ckpt.read_json(directory, manifest, "metrics") if "metrics" in manifest["files"] else {}
-    vocab = ckpt.read_json(directory, manifest, "vocab")
+    files = ckpt.ModelFiles.open(directory)
+    manifest = files.manifest
+    metrics = files.read_json("metrics") if "metrics" in manifest["files"] else {}
+    vocab = files.read_json("vocab")
     return describe(directory, manifest, metrics=metrics,
                     vocab_size=len(vocab.get("words", [])) if isinstance(vocab, dict) else None)
 

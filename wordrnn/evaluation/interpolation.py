@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from wordrnn.evaluation.fitting import MIN_BUCKET_POSITIONS, BucketFit, fit_by_b
 from wordrnn.evaluation.streams import (Progress, keras_runner, load_word_model, network_distributions,
                                         ngram_distributions, read_ids, tokenizer_config_for)
 from wordrnn.runtime.mixture_settings import BUCKET_EDGES, FittedOn, Interpolation, bucket_of
+from wordrnn.text.corpus import Source
 from wordrnn.text.tokenizer import Tokenizer
 from wordrnn.text.vocab import EOS_ID
 
@@ -163,13 +165,13 @@ def bucket_label(low: int, high: int | None) -> str:
     return str(low) if high == low + 1 else f"{low}-{high - 1}"
 
 
-def text_sha256(paths: Sequence[str | Path]) -> str:
+def text_sha256(paths: Sequence[Source]) -> str:
     """SHA-256 of the bytes of the text files (directories expanded, in order), as read for fitting."""
-    from wordrnn.text.corpus import resolve_paths
+    from wordrnn.text.corpus import SpooledInput, resolve_paths
 
     digest = hashlib.sha256()
     for path in resolve_paths(paths):
-        with open(path, "rb") as handle:
+        with nullcontext(path.rewound()) if isinstance(path, SpooledInput) else open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()

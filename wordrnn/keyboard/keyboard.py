@@ -2,8 +2,9 @@
 
 ``Keyboard`` keeps a ``Session`` in step with the line being typed (the committed context plus
 the line's finished words): a keystroke costs at most one model step per changed word, and
-committing a line reuses those steps, so the history is never recomputed. An optional
-``adapt.AdaptationCache`` learns from every committed line and is mixed into the suggestions.
+committing a line reuses those steps, so the history is never recomputed, nor carried: after a
+line only the recurrent state is kept, so a line costs the same in a session of any length. An
+optional ``adapt.AdaptationCache`` learns from every committed line and is mixed into the suggestions.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Keyboard:
     ``suggest(line)`` keeps a ``Session`` in step with the line being typed (``committed
     context + the line's finished words``); ``commit(line)`` feeds the rest of the line and
     ``</s>`` and makes it the context, reusing the steps already run (no history is recomputed).
+    ``context`` is a ``Session.continued`` one: the committed text is in its state, not its words.
     """
 
     def __init__(self, predictor: Predictor, cache: AdaptationCache | None = None) -> None:
@@ -67,7 +69,7 @@ class Keyboard:
         version = self.cache.version if self.cache is not None else 0
         if self._distribution is None or self._distribution[0] != version:
             probs = self.line.visible_probabilities()
-            previous = self.line.words[-1] if len(self.line) else EOS
+            previous = self.line.last_word or EOS
             self._distribution = (version, self.cache.adapt(probs, previous) if self.cache is not None
                                   else Distribution(probs.astype(np.float64), {}, self.predictor.vocab))
         return self._distribution[1]
@@ -94,7 +96,8 @@ class Keyboard:
         if words and words[-1] != EOS:
             self.line.feed(EOS)
             words = [*words, EOS]
-        self.context, self.line = self.line, self.line.copy()
+        self.context = self.line.continued()  # the context lives on in the state: no history is copied
+        self.line = self.context.copy()
         self.lines.append(line)
         if self.cache is not None:
             self.cache.observe(words)

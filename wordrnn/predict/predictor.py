@@ -118,10 +118,9 @@ class Predictor:
         """Zeros, or the model's learned start state (``start_state.npz``) for the network's part."""
         state = self.runner.zero_state(1)
         if "start_state" in self.saved.manifest.get("files", {}):
-            from wordrnn.store import checkpoint as ckpt
             from wordrnn.store.saved import array_limits
 
-            stored = ckpt.read_arrays(self.path, self.saved.manifest, "start_state", array_limits(self.saved.model_config))
+            stored = self.saved.read_arrays("start_state", array_limits(self.saved.model_config))
             names = [f"state_{i}" for i in range(len(stored))]  # any other names: another file (e.g. the weights)
             if set(stored) != set(names) or len(stored) > len(state) or any(
                     state[i].shape[1:] != stored[name].shape for i, name in enumerate(names)):

@@ -76,10 +76,11 @@ class Session:
         self._start = start
         self.lexicon, self.lexicon_ceiling = lexicon, lexicon_ceiling
         self.undo_states = _UNDO_STATES if undo_states is None else max(1, int(undo_states))
+        self._before: str | None = None  # the word read just before the start (see ``continued``)
         self.reset()
 
     def reset(self) -> None:
-        """Forget the context: back to the start-of-text state."""
+        """Forget the context: back to the start-of-text state (a ``continued`` session: to where it began)."""
         self._probs, start = self._start[0].copy(), self._start[1]
         self._words: list[str] = []
         self._ids: list[int] = []
@@ -99,6 +100,11 @@ class Session:
     def state(self) -> list[np.ndarray]:
         """The recurrent state after the last word (batch 1)."""
         return self._states[len(self._ids)]
+
+    @property
+    def last_word(self) -> str | None:
+        """The last word read (for a ``continued`` session, also before its start); None at a text's start."""
+        return self._words[-1] if self._words else self._before
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -215,13 +221,26 @@ class Session:
 
     def at_sentence_start(self) -> bool:
         """Whether the next word starts a sentence (nothing read yet, or after a line end or . ! ?)."""
-        return not self._words or self._words[-1] in SENTENCE_ENDS
+        return self.last_word is None or self.last_word in SENTENCE_ENDS
+
+    def continued(self) -> Session:
+        """A session that starts where this one is: its state and next-word distribution, but none of
+        the words read so far (only the last, for ``at_sentence_start``).
+
+        What a keyboard keeps after each committed line: the context lives on in the recurrent state,
+        so no history is carried, or copied, line after line. Its ``reset`` comes back to this point.
+        """
+        twin = Session(self.runner, self.vocab, self.tokenizer, (self._probs, self.state), self.lexicon,
+                       self.undo_states, self.lexicon_ceiling)
+        twin._before = self.last_word
+        return twin
 
     def copy(self) -> Session:
         """An independent session with the same context (states are shared read-only)."""
         twin = Session.__new__(Session)
         twin.runner, twin.vocab, twin.tokenizer, twin._start = self.runner, self.vocab, self.tokenizer, self._start
-        twin.lexicon, twin.lexicon_ceiling, twin.undo_states = self.lexicon, self.lexicon_ceiling, self.undo_states
+        twin.lexicon, twin.lexicon_ceiling = self.lexicon, self.lexicon_ceiling
+        twin.undo_states, twin._before = self.undo_states, self._before
         twin._probs = self._probs
         twin._words, twin._ids, twin._states = list(self._words), list(self._ids), dict(self._states)
         return twin

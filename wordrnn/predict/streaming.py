@@ -13,8 +13,16 @@ from collections.abc import Callable, Iterable
 from wordrnn.text.tokenizer import EOS
 
 
+# A line that never ends (a model that rarely predicts ``</s>``) is not held whole: past this many
+# words only the last ``KEEP_WORDS`` are kept, enough to space the next word as the whole line would.
+MAX_LINE_WORDS = 64
+KEEP_WORDS = 16
+
+
 class LineStreamer:
     """Writes detokenized text word by word, appending only to what is already written.
+
+    Its memory and its cost per word are bounded, however long a line grows (``MAX_LINE_WORDS``).
 
     Args:
         detokenize: words -> text (``Predictor.detokenize``).
@@ -31,6 +39,9 @@ class LineStreamer:
             self.write("\n")
             self.line, self.shown = [], ""
             return
+        if len(self.line) >= MAX_LINE_WORDS:
+            self.line = self.line[-KEEP_WORDS:]
+            self.shown = self.detokenize(self.line)  # what the next word's text is appended to
         self.line.append(word)
         text = self.detokenize(self.line)
         if not text.startswith(self.shown):  # it reshaped text already shown (rare): continue after it

@@ -95,7 +95,7 @@ class LiteRTStep:
         if content is None:
             self.quantize = str(export_info(saved).get("quantize", "none"))
             try:
-                content = ckpt.read_file(saved.path, saved.manifest, EXPORT_STEM)
+                content = saved.read_file(EXPORT_STEM)
             except ModelFormatError as exc:
                 raise ExportError(f"{exc.marked} (LiteRT export); recreate it with `wordrnn export {saved.path}`") from None
         from wordrnn.nn.tfimport import quiet_stderr

@@ -206,10 +206,9 @@ def load_mixer(saved: Any) -> Mixer | None:
         return None
     ngram = None
     if settings.needs_ngram:
-        from wordrnn.store import checkpoint as ckpt
         from wordrnn.runtime.ngram import KneserNey
 
-        ngram = KneserNey.from_arrays(ckpt.read_arrays(saved.path, saved.manifest, "ngram"))
+        ngram = KneserNey.from_arrays(saved.read_arrays("ngram"))
     return Mixer(settings, len(saved.vocab), ngram)
 
 

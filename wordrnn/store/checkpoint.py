@@ -12,7 +12,9 @@ A save writes new files under a new generation, fsyncs them, and only then
 replaces the manifest with ``os.replace`` (atomic on POSIX). A crash or
 ``kill -9`` at any moment therefore leaves a manifest that names a complete,
 checksummed set of files: the previous one or the new one. Files no manifest
-names are removed afterwards.
+names are removed afterwards, under the same lock as the update, so one writer's
+clean-up never removes the files another is about to name. Reading is in
+``reading.py`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -22,12 +24,9 @@ import io
 import json
 import os
 import re
-import stat
 import time
-import zipfile
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +37,13 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from wordrnn.durable import fsync_dir, write_durable
-from wordrnn.store.meta import check_field_types
-from wordrnn.store.npz import ArrayLimits, check_declared
-from wordrnn.errors import LockedError, ModelFormatError, OutputExistsError, ResourceError, option
-from wordrnn.store.lock import LOCK_FILE, TrainingLock, _pid_alive, lock_owner  # noqa: F401  (re-exported)
+from wordrnn.durable import fsync_dir, pid_alive, write_durable
+from wordrnn.errors import LockedError, OutputExistsError, ResourceError, option
+from wordrnn.store.lock import LOCK_FILE, TrainingLock, lock_owner  # noqa: F401  (re-exported)
+from wordrnn.store.reading import (  # noqa: F401  (re-exported: the model directory's one module to import)
+    CHECKPOINT_MANIFEST, FORMAT, FORMAT_VERSION, MODEL_MANIFEST, ModelFiles, parse_arrays, parse_json, read_arrays,
+    read_file, read_json, read_manifest)
 
-FORMAT = "wordrnn-model"
-FORMAT_VERSION = 1
-MODEL_MANIFEST = "wordrnn.json"
-CHECKPOINT_MANIFEST = "checkpoint.json"
 _GENERATED = re.compile(r"^[a-z_]+-\d{6}\.(npz|json|tflite)$")
 
 Payload = bytes | dict | list | Mapping[str, np.ndarray]
@@ -102,7 +98,7 @@ def write_manifest(directory: Path, manifest_name: str, meta: dict[str, Any], fi
             "checksums": checksums,
         }
         _write_manifest_file(directory, manifest_name, manifest, names.values())
-    collect_garbage(directory)
+        _collect_garbage(directory)
     return manifest
 
 
@@ -193,12 +189,22 @@ def update_files(directory: Path, manifest_name: str, files: Mapping[str, Payloa
             checksums={**checksums, **new_checksums},
         )
         _write_manifest_file(directory, manifest_name, manifest, new_names.values())
-    collect_garbage(directory)
+        _collect_garbage(directory)
     return manifest
 
 
 def collect_garbage(directory: Path) -> None:
-    """Remove generated files that no manifest names (left by earlier saves or crashes)."""
+    """Remove generated files that no manifest names (left by earlier saves or crashes).
+
+    Under the update lock, as every save's own clean-up: another writer's new files are named by
+    no manifest until its update ends, and must not be taken for leftovers meanwhile.
+    """
+    with _update_lock(directory):
+        _collect_garbage(directory)
+
+
+def _collect_garbage(directory: Path) -> None:
+    """``collect_garbage`` for a caller that holds the update lock."""
     keep: set[str] = set()
     for manifest_name in (MODEL_MANIFEST, CHECKPOINT_MANIFEST):
         try:
@@ -210,80 +216,8 @@ def collect_garbage(directory: Path) -> None:
             entry.unlink(missing_ok=True)
         elif entry.name.startswith(".") and ".tmp-" in entry.name:
             pid = entry.name.rsplit("-", 1)[-1]
-            if not pid.isdigit() or not _pid_alive(int(pid)):
+            if not pid.isdigit() or not pid_alive(int(pid)):
                 entry.unlink(missing_ok=True)
-
-
-def read_manifest(directory: Path, manifest_name: str = MODEL_MANIFEST) -> dict[str, Any]:
-    """The manifest, checked for format and version (not yet the files it names)."""
-    path = Path(directory) / manifest_name
-    if not Path(directory).is_dir():
-        raise ModelFormatError(f"{directory}: no such model directory; train one with `wordrnn train` or check {option('model')}")
-    if not path.is_file():
-        raise ModelFormatError(f"{directory}: not a wordrnn model (no {manifest_name}); train one with `wordrnn train`")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
-        raise ModelFormatError(f"{path}: damaged manifest (not valid JSON); retrain or restore the model") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ModelFormatError(f"{path}: not a wordrnn manifest; point {option('model')} at a directory made by `wordrnn train`")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{directory}: model format version {version!r} is not supported (this wordrnn reads {FORMAT_VERSION}); "
-            "upgrade wordrnn or retrain the model"
-        )
-    if not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("checksums"), dict):
-        raise ModelFormatError(f"{path}: manifest lists no files; the model directory is damaged")
-    check_field_types(path, manifest)
-    return manifest
-
-
-def read_file(directory: Path, manifest: dict, stem: str) -> bytes:
-    """The bytes of one file named by a manifest, verified against its checksum."""
-    name = manifest["files"].get(stem)
-    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
-        raise ModelFormatError(f"{directory}: the manifest names no usable {stem} file; the model directory is damaged")
-    path = Path(directory) / name
-    try:
-        # Only a regular file inside the directory: no symlink out of it, no FIFO or device to hang on.
-        if path.is_symlink() or not stat.S_ISREG(path.stat().st_mode):
-            raise ModelFormatError(f"{directory}: {name} is not a regular file; refusing to read it")
-        data = path.read_bytes()
-    except OSError:
-        raise ModelFormatError(f"{directory}: {name} is missing; the model directory is damaged, retrain or restore it") from None
-    if hashlib.sha256(data).hexdigest() != manifest["checksums"].get(name):
-        raise ModelFormatError(f"{directory}: {name} fails its checksum (truncated or altered); retrain or restore the model")
-    return data
-
-
-def read_json(directory: Path, manifest: dict, stem: str) -> Any:
-    try:
-        return json.loads(read_file(directory, manifest, stem).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ModelFormatError(f"{directory}: {stem} file is not valid JSON; the model directory is damaged") from None
-
-
-def read_arrays(directory: Path, manifest: dict, stem: str, limits: ArrayLimits | None = None) -> dict[str, np.ndarray]:
-    """Arrays of an ``.npz`` file; pickled objects are refused, so loading never runs code, and every
-    array's declared shape is checked (against ``limits``, from the config) before it is read."""
-    data = read_file(directory, manifest, stem)
-    refuse = f"{directory}: {stem} file is not a plain array archive"
-    if not data.startswith(b"PK"):  # np.load would also accept a bare .npy (or try a pickle)
-        raise ModelFormatError(f"{refuse}; refusing to load it")
-    try:
-        check_declared(data, limits)  # DeclarationError is a ValueError: "'w' declares shape (...) ..."
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ModelFormatError(f"{refuse} ({exc}); refusing to load it") from None
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ModelFormatError(f"{refuse} ({exc}); refusing to load it") from None
-    for key, value in arrays.items():  # non-.npy members come back as raw bytes
-        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-            raise ModelFormatError(f"{refuse} ({key!r} is not a numeric array); refusing to load it")
-    return arrays
 
 
 def has_model(directory: Path) -> bool:
@@ -295,12 +229,17 @@ def _foreign(name: str) -> bool:
     return not (name.startswith(".") or name == LOCK_FILE or _GENERATED.match(name))
 
 
-def prepare_output(directory: Path, *, force: bool, resume: bool) -> None:
-    """Check that training may write into ``directory`` before any work starts."""
+def prepare_output(directory: Path, *, force: bool, resume: bool, check_lock: bool = True) -> None:
+    """Check that training may write into ``directory`` before any work starts.
+
+    Args:
+        check_lock: refuse a directory another process holds the training lock of (False when
+            the caller holds it itself, or will never write).
+    """
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise OutputExistsError(f"{directory}: exists and is not a directory; choose another {option('out_dir')}")
-    owner = lock_owner(directory)
+    owner = lock_owner(directory) if check_lock else None
     if owner is not None:
         who = f"process {owner}" if owner else "another process"
         raise LockedError(f"{directory}: {who} is already training into it; wait for it or stop it")
@@ -318,3 +257,34 @@ def prepare_output(directory: Path, *, force: bool, resume: bool) -> None:
         raise OutputExistsError(f"{directory}: {parent} is a file, not a directory; choose another {option('out_dir')}")
     if not os.access(parent, os.W_OK):
         raise OutputExistsError(f"{directory}: not writable; choose a directory you can write to")
+
+
+@contextmanager
+def claim_output(directory: Path, *, force: bool, resume: bool, writer: bool = True) -> Iterator[None]:
+    """Hold the training lock on ``directory`` for the whole run, having checked under it that
+    training may write there (``prepare_output``).
+
+    A check made before the lock is not enough: another run may save its model and let go in
+    between, and the run that checked first would then silently replace that model. So the
+    directory is checked once before (a clear error before anything is created) and again once
+    the lock is held, which the caller keeps until its last save.
+
+    Args:
+        writer: False for a process that never writes the directory (a multi-worker run's other
+            workers, which share it with the chief): the checks only, no lock.
+    """
+    directory = Path(directory)
+    prepare_output(directory, force=force, resume=resume, check_lock=writer)
+    if not writer:
+        yield
+        return
+    created = not directory.exists()
+    try:
+        with TrainingLock(directory):
+            prepare_output(directory, force=force, resume=resume, check_lock=False)
+            yield
+    except BaseException:
+        if created:  # a run that failed (a missing corpus, Ctrl-C) leaves no empty directory behind
+            with suppress(OSError):
+                directory.rmdir()  # only if empty: another run may have claimed it meanwhile
+        raise

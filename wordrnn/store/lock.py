@@ -11,6 +11,7 @@ import stat
 import time
 from pathlib import Path
 
+from wordrnn.durable import pid_alive
 from wordrnn.errors import LockedError, ModelFormatError, ResourceError
 
 try:
@@ -44,16 +45,6 @@ def _open_regular(path: Path, flags: int) -> int:
         os.close(fd)
         raise _not_regular(path)
     return fd
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class TrainingLock:
@@ -114,7 +105,7 @@ class TrainingLock:
                 fd = _open_regular(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 pid = _read_pid(self.path)
-                if pid and pid != os.getpid() and _pid_alive(pid):
+                if pid and pid != os.getpid() and pid_alive(pid):
                     raise self._refuse(pid) from None
                 self.path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
@@ -148,7 +139,7 @@ def lock_owner(directory: Path) -> int | None:
     path = Path(directory) / LOCK_FILE
     if fcntl is None:  # pragma: no cover - Windows
         pid = _read_pid(path)
-        return pid if pid and pid != os.getpid() and _pid_alive(pid) else None
+        return pid if pid and pid != os.getpid() and pid_alive(pid) else None
     try:
         fd = _open_regular(path, os.O_RDONLY)
     except (OSError, ModelFormatError):  # none, or planted: not a trainer's lock (taking it is refused)

@@ -7,6 +7,7 @@ LiteRT path and ``wordrnn info`` never import TensorFlow.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from wordrnn.store import checkpoint as ckpt
 from wordrnn.store.meta import describe
 from wordrnn.store.npz import ArrayLimits
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict
+from wordrnn.nn import size
+from wordrnn.nn.size import check_fits, inference_bytes, parameter_count, weight_shapes
 from wordrnn.errors import ConfigError, ModelFormatError
 from wordrnn.text.lexicon import Lexicon
 from wordrnn.text.vocab import Vocabulary
@@ -33,11 +36,15 @@ class SavedModel:
     train_config: TrainConfig
     vocab: Vocabulary | None
     _weights: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _files: ckpt.ModelFiles | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: str | Path, manifest_name: str = ckpt.MODEL_MANIFEST) -> SavedModel:
+        """Read and check the manifest and vocabulary; its other files are opened now (so a save that
+        lands later cannot take them away) and read when first needed."""
         path = Path(path)
-        manifest = ckpt.read_manifest(path, manifest_name)
+        files = ckpt.ModelFiles.open(path, manifest_name)
+        manifest = files.manifest
         config = manifest.get("config")
         if not isinstance(config, dict):
             raise ModelFormatError(f"{path}: the manifest has no config; the model directory is damaged")
@@ -49,13 +56,26 @@ class SavedModel:
             raise ModelFormatError(f"{path}: invalid config in the manifest ({exc.marked}); the model directory is damaged") from None
         vocab = None
         if model_config.input_kind == "tokens":
-            vocab = Vocabulary.from_json(ckpt.read_json(path, manifest, "vocab"))
+            vocab = Vocabulary.from_json(files.read_json("vocab"))
             if len(vocab) != model_config.vocab_size:
                 raise ModelFormatError(
                     f"{path}: the vocabulary has {len(vocab)} words but the model was built for "
                     f"{model_config.vocab_size}; the directory mixes files of different models"
                 )
-        return cls(path, manifest, model_config, tokenizer_config, train_config, vocab)
+        return cls(path, manifest, model_config, tokenizer_config, train_config, vocab, _files=files)
+
+    def read_file(self, stem: str) -> bytes:
+        """The verified bytes of one of the model's files (``"litert"``...), of the generation loaded."""
+        if self._files is None:  # a model made in memory
+            return ckpt.read_file(self.path, self.manifest, stem)
+        return self._files.read_file(stem)
+
+    def read_json(self, stem: str) -> Any:
+        return ckpt.parse_json(self.path, stem, self.read_file(stem))
+
+    def read_arrays(self, stem: str, limits: ArrayLimits | None = None) -> dict[str, np.ndarray]:
+        """Arrays of one of the model's ``.npz`` files, their declared shapes checked against ``limits`` first."""
+        return ckpt.parse_arrays(self.path, stem, self.read_file(stem), limits)
 
     def word_vocab(self, purpose: str) -> Vocabulary:
         """The vocabulary of a word model: the one check that refuses a numeric-series model.
@@ -72,7 +92,7 @@ class SavedModel:
         """The open-vocabulary lexicon the manifest names (verified), or None when it names none."""
         if "lexicon" not in self.manifest.get("files", {}):
             return None
-        return Lexicon.from_arrays(ckpt.read_arrays(self.path, self.manifest, "lexicon"))
+        return Lexicon.from_arrays(self.read_arrays("lexicon"))
 
     def lexicon_ceiling(self) -> float | None:
         """The largest word probability of the lexicon, as its manifest entry records it (None: unknown).
@@ -92,13 +112,15 @@ class SavedModel:
     def weights(self) -> dict[str, np.ndarray]:
         """Weight arrays by path (read and checksum-verified on first use)."""
         if self._weights is None:
-            self._weights = ckpt.read_arrays(self.path, self.manifest, "weights", array_limits(self.model_config))
+            weights = self.read_arrays("weights", array_limits(self.model_config))
+            check_weight_shapes(self.path, self.model_config, weights)
+            self._weights = weights
         return self._weights
 
     def optional_json(self, stem: str, default: Any = None) -> Any:
         if stem not in self.manifest.get("files", {}):
             return default
-        return ckpt.read_json(self.path, self.manifest, stem)
+        return self.read_json(stem)
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -109,11 +131,15 @@ class SavedModel:
         return self.optional_json("metrics", {})
 
     def build_keras(self):
-        """The Keras network with these weights (imports TensorFlow)."""
+        """The Keras network with these weights (imports TensorFlow), once the weights are known to fit
+        the config and the network the memory: building allocates every weight of the config."""
+        weights = self.weights
+        check_fits(inference_bytes(self.model_config), size.available_memory(), f"{self.path}: running this model",
+                   "free some memory or run it on a machine with more")
         from wordrnn.nn.model import build_model, set_weight_arrays
 
         model = build_model(self.model_config)
-        set_weight_arrays(model, self.weights, f"{self.path}: weights")
+        set_weight_arrays(model, weights, f"{self.path}: weights")
         return model
 
     def parameter_count(self) -> int:
@@ -130,15 +156,32 @@ class SavedModel:
 
 
 def array_limits(config: ModelConfig) -> ArrayLimits:
-    """The most a network of ``config`` can hold, generously (any cell, tied or not, twice over):
-    checked against what its weight and state files declare before they are read, so a small
-    tampered archive cannot make ``info`` or ``complete`` allocate gigabytes."""
-    tokens = config.input_kind == "tokens"
-    outputs = config.vocab_size if tokens else config.features
-    width = max(config.embedding if tokens else 0, config.features, config.units)
-    per_layer = 4 * config.units * (width + config.units + 2)
-    total = 2 * outputs * width + config.layers * per_layer + (config.units + 1) * (outputs + width)
-    return ArrayLimits(max_dim=max(outputs, 4 * config.units, width), max_elements=2 * total + 1024)
+    """The most a network of ``config`` can hold (its largest axis; its values, twice over, which also
+    bounds a start state): checked against what its weight and state files declare before they are
+    read, so a small tampered archive cannot make ``info`` or ``complete`` allocate gigabytes."""
+    return ArrayLimits(max_dim=max(max(shape) for shape in weight_shapes(config)),
+                       max_elements=2 * parameter_count(config) + 1024)
+
+
+def _network(config: ModelConfig) -> str:
+    cell = f"{config.layers} {'layer' if config.layers == 1 else 'layers'} of {config.units} units ({config.cell})"
+    if config.input_kind == "tokens":
+        return f"{cell}, embedding {config.embedding}, {config.vocab_size} words{', tied' if config.tied else ''}"
+    return f"{cell}, {config.features} series"
+
+
+def check_weight_shapes(path: Path, config: ModelConfig, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse weights whose shapes are not those of ``config``'s network (an edited or mixed-up
+    manifest), before anything is built from the config."""
+    expected = Counter(weight_shapes(config))
+    found = Counter(tuple(int(n) for n in array.shape) for array in arrays.values())
+    if expected == found:
+        return
+    lacking, extra = sorted(expected - found), sorted(found - expected)
+    detail = (f"the config needs shape {lacking[0]} and the file has none" if lacking
+              else f"the file holds shape {extra[0]} and the config has no place for it")
+    raise ModelFormatError(f"{path}: the weights do not match the model's config, {_network(config)} ({detail}): they "
+                           "do not belong to this vocabulary or config; the model directory is damaged or mixed up")
 
 
 def bundled_model_path() -> Path | None:

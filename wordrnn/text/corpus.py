@@ -2,13 +2,16 @@
 
 Files are streamed in fixed-size chunks, never whole and never a whole line at a
 time, so a 200 MB file without a line break costs no more memory than a small
-one. Decoding errors name the file and the byte offset.
+one. Decoding errors name the file and the byte offset. Standard input, which can
+be read only once, is read again from a ``SpooledInput``.
 """
 
 from __future__ import annotations
 
 import codecs
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -21,10 +24,48 @@ MAX_PIECE_CHARS = 1 << 16
 STDIN = "-"
 
 
-def resolve_paths(paths: Iterable[str | Path]) -> list[str | Path]:
+class SpooledInput:
+    """Standard input, copied as it is read so that it can be read again (counted, then encoded).
+
+    The copy is an anonymous temporary file (``tempfile.TemporaryFile``: ``O_TMPFILE`` on Linux,
+    elsewhere removed from its directory as soon as it is made), so it has no name: a crash or
+    ``kill -9`` leaves nothing of it behind, the system frees it with the process, and no one else
+    can open it. Messages name standard input (``str()`` is ``"-"``), never the copy.
+
+    Args:
+        source: the stream to copy (``sys.stdin.buffer``).
+    """
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._copy = tempfile.TemporaryFile(prefix="wordrnn-stdin-")
+        try:
+            shutil.copyfileobj(source, self._copy)
+        except BaseException:
+            self._copy.close()
+            raise
+
+    def __str__(self) -> str:
+        return STDIN
+
+    def rewound(self) -> BinaryIO:
+        """The copy, from its start (one reading at a time: each rewinds it)."""
+        self._copy.seek(0)
+        return self._copy  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._copy.close()
+
+
+Source = str | Path | SpooledInput
+
+
+def resolve_paths(paths: Iterable[Source]) -> list[Source]:
     """Expand directories into their ``*.txt`` files (sorted) and check that every path exists."""
-    resolved: list[str | Path] = []
+    resolved: list[Source] = []
     for raw in paths:
+        if isinstance(raw, SpooledInput):
+            resolved.append(raw)
+            continue
         if str(raw) == STDIN:
             resolved.append(STDIN)
             continue
@@ -63,7 +104,7 @@ def check_encoding(encoding: str) -> str:
 
 
 def iter_pieces(
-    path: str | Path, encoding: str = "utf-8", stream: BinaryIO | None = None, start: int = 0
+    path: Source, encoding: str = "utf-8", stream: BinaryIO | None = None, start: int = 0
 ) -> Iterator[str]:
     """Yield the text of one file in pieces; a piece ending in ``"\\n"`` ends a line.
 
@@ -73,6 +114,8 @@ def iter_pieces(
     reads files in ranges), so error offsets stay true; a BOM is only dropped at offset 0.
     """
     name = "<stdin>" if str(path) == STDIN else str(path)
+    if stream is None and isinstance(path, SpooledInput):
+        stream = path.rewound()
     try:
         handle = stream or (sys.stdin.buffer if str(path) == STDIN else open(path, "rb"))
     except OSError as exc:
@@ -132,7 +175,7 @@ def _cut_long(line: str) -> Iterator[str]:
         yield line
 
 
-def iter_lines(paths: Iterable[str | Path], encoding: str = "utf-8") -> Iterator[str]:
+def iter_lines(paths: Iterable[Source], encoding: str = "utf-8") -> Iterator[str]:
     """Lines of every file in turn (without their line breaks); over-long lines arrive in pieces.
 
     A file that does not end with a line break still ends its last line, so two files never

@@ -39,7 +39,7 @@ from wordrnn.config import TokenizerConfig, to_dict
 from wordrnn.text.corpus import check_encoding, iter_pieces, join_pieces
 from wordrnn.errors import ConfigError, CorpusError, OutputExistsError, ResourceError, option
 from wordrnn.text.shards import DTYPES, FORMAT, FORMAT_VERSION, MANIFEST, SHARD_NAME, VOCAB_FILE, ShardWriter
-from wordrnn.text.encode import readable_twice
+from wordrnn.text.encode import readable_by_name
 from wordrnn.text.tokenizer import EOS, Tokenizer
 from wordrnn.text.vocab import UNK_ID, Vocabulary, check_limits
 
@@ -193,7 +193,7 @@ def prepare(
     out_dir = Path(out_dir)
     check_output(out_dir, force)
     started = time.perf_counter()
-    with readable_twice(corpus) as paths:
+    with readable_by_name(corpus) as paths:  # its workers open the files
         ranges = plan_ranges(paths, chunk_bytes, tokenizer_config.eos, encoding)
         out_dir.mkdir(parents=True, exist_ok=True)
         _clear(out_dir)

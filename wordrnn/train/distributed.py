@@ -41,6 +41,7 @@ with quiet_stderr():
     import tensorflow as tf
 
 from wordrnn.train.batching import StreamBatches  # noqa: E402
+from wordrnn.train.cluster import is_chief_task  # noqa: E402
 from wordrnn.train.engine import Engine  # noqa: E402  (finds TensorFlow imported: runs no op)
 from wordrnn.config import STRATEGIES  # noqa: E402
 from wordrnn.errors import ConfigError, DistributedError, option  # noqa: E402
@@ -89,11 +90,7 @@ def is_chief(strategy: tf.distribute.Strategy | None) -> bool:
     """Whether this process writes checkpoints: the ``chief`` task, else worker 0, else the only process."""
     resolver = getattr(strategy, "cluster_resolver", None)
     cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
-    if not cluster:
-        return True
-    if "chief" in cluster:
-        return resolver.task_type == "chief"
-    return resolver.task_type == "worker" and int(resolver.task_id) == 0
+    return is_chief_task(cluster, getattr(resolver, "task_type", None), getattr(resolver, "task_id", None))
 
 
 def strategy_scope(strategy: tf.distribute.Strategy | None) -> contextlib.AbstractContextManager:

@@ -1,14 +1,13 @@
 """Training jobs: wire data, model, engine and model directory together.
 
 ``train_text`` is what ``wordrnn train`` runs. It validates everything it can
-before touching the output directory, holds a lock on it while training, and
-saves through ``checkpoint.write_manifest`` so a crash never leaves a broken
+before touching the output directory, holds its lock from before the corpus is
+read until the last save (``checkpoint.claim_output``), and saves through ``checkpoint.write_manifest`` so a crash never leaves a broken
 model. ``run_training`` is the part shared with numeric series.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from wordrnn.errors import ConfigError, CorpusError, option
 from wordrnn.store.meta import model_meta
 from wordrnn.store.saved import SavedModel
 from wordrnn.train.budget import budget_for, reserve_seconds
+from wordrnn.train.cluster import writes_model
 from wordrnn.train.recipe import Recipe
 from wordrnn.train.resources import check_memory, check_size
 from wordrnn.train.saving import read_checkpoint, saver
@@ -52,6 +52,9 @@ def run_training(
 ) -> dict[str, Any]:
     """Train on prepared sequences and save the model directory (the engine call shared by all input kinds).
 
+    Call it inside ``checkpoint.claim_output(out_dir, ...)``: the caller holds the directory's
+    training lock from before it read its data until the last save.
+
     Args:
         train_data: an array, or a ``shards.ShardedTokens`` view read through ``tf.data``.
         files: extra files stored with every save (vocabulary...).
@@ -80,16 +83,15 @@ def run_training(
         budget = budget_for(train_config.time_budget, time.perf_counter() if started is None else started,
                             reserve_seconds(parameters, export=after_save is not None), train_config.lr_decay == 1.0)
     chief = getattr(engine, "is_chief", True)  # the one process that writes
-    with ckpt.TrainingLock(out_dir) if chief else contextlib.nullcontext():
-        if not resume and chief:
-            (out_dir / ckpt.CHECKPOINT_MANIFEST).unlink(missing_ok=True)
-        feed = window_feed(engine, batches, streamed=not isinstance(train_data, np.ndarray))
-        summary = engine.fit(feed, valid, callbacks, save=save if chief else None, resume=snapshot,
-                             should_stop=should_stop, budget=budget)
-        if chief and summary["stopped"] == "interrupted" and not (out_dir / ckpt.MODEL_MANIFEST).is_file():
-            save("last", engine.snapshot(engine.zero_states(1), {"epoch": 0, "window": 0, "step": 0}, []))
-        if after_save is not None and chief:
-            after_save(out_dir)
+    if not resume and chief:
+        (out_dir / ckpt.CHECKPOINT_MANIFEST).unlink(missing_ok=True)
+    feed = window_feed(engine, batches, streamed=not isinstance(train_data, np.ndarray))
+    summary = engine.fit(feed, valid, callbacks, save=save if chief else None, resume=snapshot,
+                         should_stop=should_stop, budget=budget)
+    if chief and summary["stopped"] == "interrupted" and not (out_dir / ckpt.MODEL_MANIFEST).is_file():
+        save("last", engine.snapshot(engine.zero_states(1), {"epoch": 0, "window": 0, "step": 0}, []))
+    if after_save is not None and chief:
+        after_save(out_dir)
     summary["parameters"] = parameters
     return summary
 
@@ -158,42 +160,44 @@ def train_text(
                           f"must stop after the same step; give {option('epochs')} instead")
     check_limits(max_vocab, min_count)
     out_dir = Path(out_dir)
-    ckpt.prepare_output(out_dir, force=force, resume=resume)
-    previous = SavedModel.load(out_dir, ckpt.CHECKPOINT_MANIFEST) if resume else None
-    if previous is not None:
-        tokenizer_config, model_config, recipe = previous.tokenizer_config, previous.model_config, None
-        train_config = replace(previous.train_config, epochs=max(train_config.epochs, previous.train_config.epochs),
-                               time_budget=train_config.time_budget)
-    begun = time.perf_counter()
-    started = begun if started is None else started
+    # The lock first, the directory checked under it, held until the last save: a run that checked
+    # and then read its corpus for minutes must not replace what another run saved meanwhile.
+    with ckpt.claim_output(out_dir, force=force, resume=resume, writer=writes_model(strategy)):
+        previous = SavedModel.load(out_dir, ckpt.CHECKPOINT_MANIFEST) if resume else None
+        if previous is not None:
+            tokenizer_config, model_config, recipe = previous.tokenizer_config, previous.model_config, None
+            train_config = replace(previous.train_config, epochs=max(train_config.epochs, previous.train_config.epochs),
+                                   time_budget=train_config.time_budget)
+        begun = time.perf_counter()
+        started = begun if started is None else started
 
-    def pick_min_count(tokens: int) -> int:
-        return recipe.min_count(tokens, min_count) if recipe is not None else min_count
+        def pick_min_count(tokens: int) -> int:
+            return recipe.min_count(tokens, min_count) if recipe is not None else min_count
 
-    tokenizer, vocab, ids = _read_corpus(corpus, tokenizer_config, previous, max_vocab, pick_min_count, encoding, on_stage)
-    ids, valid_ids = _split_valid(ids, valid, tokenizer, vocab, train_config, encoding)
-    choices = None
-    if previous is None:
-        model_config = replace(model_config, input_kind="tokens", vocab_size=len(vocab))
-    if previous is None and recipe is not None:
-        model_config, train_config, chosen = recipe.configure(len(ids), len(vocab), model_config, train_config)
-        if "min_count" not in recipe.fixed and not (len(corpus) == 1 and is_dataset(corpus[0])):  # a dataset has its vocabulary
-            chosen = {"min_count": pick_min_count(sum(vocab.counts)), **chosen}
-        choices = {"train_tokens": int(len(ids)), "vocab_size": len(vocab), "chosen": chosen}
-    check_size(len(ids), train_config)
-    _check_resumed_corpus(previous, len(ids))
-    if choices is not None:
-        on_choices(choices)
-    corpus_info = {"files": [str(p) for p in corpus], "train_tokens": int(len(ids)),
-                   "valid_tokens": int(len(valid_ids)) if valid_ids is not None else 0,
-                   "prepare_seconds": round(time.perf_counter() - begun, 3)}
-    meta = model_meta("tokens", {"model": model_config, "tokenizer": tokenizer.config, "train": train_config}, corpus_info)
-    on_stage("training")
-    summary = run_training(out_dir, model_config, train_config, ids, valid_ids, {"vocab.json": vocab.to_json()}, meta,
-                           resume=resume, callbacks=callbacks, should_stop=should_stop, after_save=after_save,
-                           strategy=strategy, started=started)
-    summary.update(vocab_size=len(vocab), train_tokens=int(len(ids)), choices=choices)
-    return summary
+        tokenizer, vocab, ids = _read_corpus(corpus, tokenizer_config, previous, max_vocab, pick_min_count, encoding, on_stage)
+        ids, valid_ids = _split_valid(ids, valid, tokenizer, vocab, train_config, encoding)
+        choices = None
+        if previous is None:
+            model_config = replace(model_config, input_kind="tokens", vocab_size=len(vocab))
+        if previous is None and recipe is not None:
+            model_config, train_config, chosen = recipe.configure(len(ids), len(vocab), model_config, train_config)
+            if "min_count" not in recipe.fixed and not (len(corpus) == 1 and is_dataset(corpus[0])):  # a dataset has its vocabulary
+                chosen = {"min_count": pick_min_count(sum(vocab.counts)), **chosen}
+            choices = {"train_tokens": int(len(ids)), "vocab_size": len(vocab), "chosen": chosen}
+        check_size(len(ids), train_config)
+        _check_resumed_corpus(previous, len(ids))
+        if choices is not None:
+            on_choices(choices)
+        corpus_info = {"files": [str(p) for p in corpus], "train_tokens": int(len(ids)),
+                       "valid_tokens": int(len(valid_ids)) if valid_ids is not None else 0,
+                       "prepare_seconds": round(time.perf_counter() - begun, 3)}
+        meta = model_meta("tokens", {"model": model_config, "tokenizer": tokenizer.config, "train": train_config}, corpus_info)
+        on_stage("training")
+        summary = run_training(out_dir, model_config, train_config, ids, valid_ids, {"vocab.json": vocab.to_json()}, meta,
+                               resume=resume, callbacks=callbacks, should_stop=should_stop, after_save=after_save,
+                               strategy=strategy, started=started)
+        summary.update(vocab_size=len(vocab), train_tokens=int(len(ids)), choices=choices)
+        return summary
 
 
 def _read_corpus(corpus: Sequence[str | Path], tokenizer_config: TokenizerConfig, previous: SavedModel | None,
@@ -279,21 +283,21 @@ def train_series(
 
     out_dir = Path(out_dir)
     series = read_csv(csv_path, list(columns) if columns else None)
-    ckpt.prepare_output(out_dir, force=force, resume=False)
-    scaler = Scaler.fit(series.values)
-    source = str(Path(series.source).resolve())
-    values = scaler.transform(series.values)
-    train, valid = split_tail(values, train_config.valid_fraction, min_steps=max(MIN_STEPS, train_config.window // 2))
-    pairs = len(train) - 1
-    window = min(train_config.window, pairs)
-    train_config = replace(train_config, window=window, batch_size=max(1, min(train_config.batch_size, pairs // window)))
-    model_config = replace(model_config, input_kind="series", features=len(series.columns))
-    meta = model_meta("series", {"model": model_config, "tokenizer": TokenizerConfig(), "train": train_config},
-                      {"files": [source], "train_values": len(train), "valid_values": 0 if valid is None else len(valid)},
-                      series={"columns": list(series.columns), "scaler": scaler.to_json(), "source": source,
-                              "steps": len(series)})
-    tail = {"tail": series.values[-keep_tail:].tolist()}
-    summary = run_training(out_dir, model_config, train_config, train, valid, {"series.json": tail}, meta,
-                           callbacks=callbacks, should_stop=should_stop, after_save=after_save)
-    summary.update(train_values=len(train), batch_size=train_config.batch_size, window=train_config.window)
-    return summary
+    with ckpt.claim_output(out_dir, force=force, resume=False):
+        scaler = Scaler.fit(series.values)
+        source = str(Path(series.source).resolve())
+        values = scaler.transform(series.values)
+        train, valid = split_tail(values, train_config.valid_fraction, min_steps=max(MIN_STEPS, train_config.window // 2))
+        pairs = len(train) - 1
+        window = min(train_config.window, pairs)
+        train_config = replace(train_config, window=window, batch_size=max(1, min(train_config.batch_size, pairs // window)))
+        model_config = replace(model_config, input_kind="series", features=len(series.columns))
+        meta = model_meta("series", {"model": model_config, "tokenizer": TokenizerConfig(), "train": train_config},
+                          {"files": [source], "train_values": len(train), "valid_values": 0 if valid is None else len(valid)},
+                          series={"columns": list(series.columns), "scaler": scaler.to_json(), "source": source,
+                                  "steps": len(series)})
+        tail = {"tail": series.values[-keep_tail:].tolist()}
+        summary = run_training(out_dir, model_config, train_config, train, valid, {"series.json": tail}, meta,
+                               callbacks=callbacks, should_stop=should_stop, after_save=after_save)
+        summary.update(train_values=len(train), batch_size=train_config.batch_size, window=train_config.window)
+        return summary
