@@ -312,7 +312,7 @@ def test_a_plain_sampler_draws_from_parts_and_never_a_banned_word_while_reshapin
 
 
 def test_the_two_level_draw_follows_the_weights_across_blocks_and_never_picks_a_zero():
-    from wordrnn.runtime.mixture import _draw
+    from wordrnn.runtime.draw import draw as _draw
 
     rng = np.random.default_rng(11)
     weights = rng.dirichlet(np.full(300, 0.3)).astype(np.float32)  # three blocks, the last one partial

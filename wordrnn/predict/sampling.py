@@ -167,14 +167,11 @@ class Sampler:
             return int(np.argmax(p))
         if self.temperature != 1.0 or self.top_k is not None or self.top_p is not None:
             p = filtered(p, self.temperature, self.top_k, self.top_p)
-        cumulative = np.cumsum(p)
-        if not cumulative[-1] > 0:  # every allowed word underflowed to zero: take the first allowed one
+        if not p.sum() > 0:  # every allowed word underflowed to zero: take the first allowed one
             return int(np.argmax(p))
-        # side="right" skips zero-probability ids: they never own a slice of [0, total).
-        index = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
-        if index >= len(p):  # the draw rounded up to the total: take the last word that has mass
-            index = int(np.flatnonzero(p)[-1])
-        return index
+        from wordrnn.runtime.draw import draw  # never a zero-probability id
+
+        return draw(p, self.rng)
 
 
 def greedy(probs: np.ndarray, banned: Sequence[int] = ()) -> int:

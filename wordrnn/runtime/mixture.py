@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from wordrnn.errors import ModelFormatError
+from wordrnn.runtime.draw import draw
 from wordrnn.runtime.mixture_settings import Interpolation
 from wordrnn.text.vocab import EOS_ID
 
@@ -100,33 +101,6 @@ class Mixer:
         return MixtureParts(probs, weights, cache[0], self.ngram, (int(history[0, 0]), int(history[0, 1])), self, state)
 
 
-_BLOCK = 128  # words per block of ``_draw``'s two-level search
-
-
-def _draw(weights: np.ndarray, rng: np.random.Generator) -> int:
-    """An index drawn in proportion to non-negative ``weights`` (zero-weight indices never).
-
-    Two levels: block sums (vectorised), a cumulative sum over the blocks to find the block
-    holding the draw, then one over that block's words; a full cumulative sum over a 20k-word
-    vocabulary is an element-by-element loop and cost more than the rest of the mixture.
-    """
-    weights = np.asarray(weights).reshape(-1)
-    size = len(weights)
-    blocks = -(-size // _BLOCK)
-    padded = weights if size == blocks * _BLOCK else np.concatenate([weights, np.zeros(blocks * _BLOCK - size, weights.dtype)])
-    sums = np.cumsum(padded.reshape(blocks, _BLOCK).sum(axis=1, dtype=np.float64))
-    draw = rng.random() * sums[-1]
-    block = min(int(np.searchsorted(sums, draw, side="right")), blocks - 1)
-    while block and sums[block] == sums[block - 1]:  # rounding put the draw past the last block with mass
-        block -= 1
-    inside = np.cumsum(padded[block * _BLOCK:(block + 1) * _BLOCK], dtype=np.float64)
-    offset = draw - (sums[block - 1] if block else 0.0)
-    index = min(int(np.searchsorted(inside, offset, side="right")), _BLOCK - 1)
-    while index and inside[index] == inside[index - 1]:  # never an index without mass
-        index -= 1
-    return min(block * _BLOCK + index, size - 1)
-
-
 class MixtureParts:
     """One interpolated next-word distribution kept as its parts, for sampling.
 
@@ -142,12 +116,12 @@ class MixtureParts:
 
     def sample(self, rng: np.random.Generator) -> int:
         net, cache, ngram = self.weights
-        draw = rng.random() * (net + cache + ngram)
-        if draw < cache:
-            return _draw(self.cache, rng)
-        if draw < cache + ngram:
+        pick = rng.random() * (net + cache + ngram)
+        if pick < cache:
+            return draw(self.cache, rng)
+        if pick < cache + ngram:
             return self.ngram.sample(*self.history, rng)
-        return _draw(self.net, rng)
+        return draw(self.net, rng)
 
     def dense(self) -> np.ndarray:
         """The (V,) distribution itself (``Mixer.mix``), for samplers that reshape it (temperature...)."""
