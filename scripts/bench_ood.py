@@ -60,8 +60,10 @@ def scored(distributions, vocab, ids: np.ndarray, tokens: list[str], lexicon) ->
     return closed.result(), opened.result() if opened is not None else None
 
 
-def measure(model: Path, trigram: Path, name: str, path: Path, pretokenized: bool, limit: int) -> list[dict]:
-    """JSON rows for one text: model, model+lexicon, network, trigram, trigram+lexicon."""
+def measure(model: Path, trigram: Path, name: str, path: Path, pretokenized: bool, limit: int | None,
+            network_lexicon: bool = False) -> list[dict]:
+    """JSON rows for one text: model, model+lexicon, network, trigram, trigram+lexicon (and
+    network+lexicon after network when ``network_lexicon``)."""
     from wordrnn.evaluation.baseline import load_baseline
     from wordrnn.evaluation.streams import keras_runner, network_distributions, ngram_distributions, read_ids
     from wordrnn.store.saved import SavedModel
@@ -78,7 +80,8 @@ def measure(model: Path, trigram: Path, name: str, path: Path, pretokenized: boo
                ("trigram", ngram_distributions(kn, ids))]
     for system, distributions in systems:
         started = time.perf_counter()
-        closed, opened = scored(distributions, saved.vocab, ids, tokens, None if system == "network" else lexicon)
+        scores_lexicon = system != "network" or network_lexicon
+        closed, opened = scored(distributions, saved.vocab, ids, tokens, lexicon if scores_lexicon else None)
         for label, metrics in ((system, closed), (f"{system}+lexicon", opened)):
             if metrics is not None:
                 rows.append({"bench": "ood", "text": name, "system": label, "seconds": round(time.perf_counter() - started, 1),
