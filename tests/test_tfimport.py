@@ -51,3 +51,20 @@ def test_keras_home_and_mplconfigdir_set_by_the_user_are_respected(tmp_path):
     assert files_under(home) == []
     assert (keras_home / "keras.json").is_file()
     assert files_under(mpl) != []
+
+
+def test_tensorflow_leaves_no_generated_files_and_removes_those_of_killed_runs(tmp_path):
+    env, _ = clean_env(tmp_path)
+    tmp = Path(env["TMPDIR"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs: the "kill -9"-ed command whose directory was left behind
+    orphan = tmp / f"wordrnn-{dead.pid}-left"
+    orphan.mkdir()
+    (orphan / "__autograph_generated_filexyz.py").write_text("x = 1\n")
+    alive = tmp / f"wordrnn-{os.getpid()}-running"  # a command still running keeps its directory
+    alive.mkdir()
+    stranger = tmp / "wordrnn-notes"  # not a private directory's name: never touched
+    stranger.mkdir()
+    sine_with_plot(tmp_path, env)  # traces functions: autograph generates files while it runs
+    assert not orphan.exists() and alive.is_dir() and stranger.is_dir()
+    assert sorted(p.name for p in tmp.iterdir()) == sorted([alive.name, stranger.name])

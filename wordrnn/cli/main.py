@@ -14,7 +14,10 @@ from wordrnn.cli.app import app, quiet_tensorflow
 
 
 def main() -> None:
+    from wordrnn.nn.tfimport import own_temporary_files
+
     quiet_tensorflow()
+    own_temporary_files()
     try:
         app(prog_name="wordrnn")
     except BrokenPipeError:

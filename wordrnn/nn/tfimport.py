@@ -9,6 +9,12 @@ Keras also writes ``~/.keras/keras.json`` when it is first imported (and matplot
 font cache under ``~/.config`` and ``~/.cache``): files in the user's home that nobody asked for.
 Unless the user chose a place (``KERAS_HOME``, ``MPLCONFIGDIR``), they go to a private temporary
 directory that is removed when the process ends.
+
+TensorFlow's autograph also writes a ``__autograph_generated_file*.py`` into the temporary
+directory for every function it converts, removed only at a normal exit: a ``kill -9`` during
+training left hundreds. When the process is wordrnn's own command line (``own_temporary_files``),
+Python's temporary directory becomes that private directory, named after the process, and the
+next command that imports TensorFlow removes the directories of processes that no longer run.
 """
 
 from __future__ import annotations
@@ -22,21 +28,61 @@ from types import ModuleType
 
 _loaded: ModuleType | None = None
 _private_dir: str | None = None
+_own_temporary_files = False
+_PREFIX = "wordrnn-"
+
+
+def own_temporary_files() -> None:
+    """This process is wordrnn's command line: once TensorFlow loads, every temporary file it (or
+    anything else here) makes goes into the private directory, which no crash leaves for long."""
+    global _own_temporary_files
+    _own_temporary_files = True
+
+
+def _private() -> str:
+    """The process's private directory (``wordrnn-<pid>-<random>``, mode 0700), made on first use."""
+    global _private_dir
+    if _private_dir is None:
+        import atexit
+        import shutil
+
+        _private_dir = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")  # a fresh name: nothing planted
+        atexit.register(shutil.rmtree, _private_dir, ignore_errors=True)
+    return _private_dir
+
+
+def remove_orphans(root: str | None = None) -> list[str]:
+    """Remove the private directories (ours: same owner) of wordrnn processes that no longer run."""
+    import shutil
+
+    root = root or tempfile.gettempdir()
+    removed = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = entry.name[len(_PREFIX):].split("-", 1)[0]
+        if not (entry.name.startswith(_PREFIX) and pid.isdigit()) or int(pid) == os.getpid():
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # still running (or not ours to signal): keep it
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+        except OSError:
+            continue
+    return removed
 
 
 def private_library_home(variable: str) -> None:
     """Point the environment ``variable`` (``KERAS_HOME``, ``MPLCONFIGDIR``) at a private temporary
     directory, unless the user set it; call before the library is imported (it reads it then)."""
-    global _private_dir
     if os.environ.get(variable):
         return
-    if _private_dir is None:
-        import atexit
-        import shutil
-
-        _private_dir = tempfile.mkdtemp(prefix="wordrnn-")  # mode 0700, a fresh name: nothing planted
-        atexit.register(shutil.rmtree, _private_dir, ignore_errors=True)
-    home = os.path.join(_private_dir, variable.lower())
+    home = os.path.join(_private(), variable.lower())
     os.makedirs(home, exist_ok=True)
     os.environ[variable] = home
 
@@ -51,6 +97,9 @@ def tensorflow() -> ModuleType:
         return _loaded
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     private_library_home("KERAS_HOME")
+    if _own_temporary_files:
+        remove_orphans()
+        tempfile.tempdir = _private()  # autograph's generated files land here, not loose in /tmp
     with quiet_stderr():
         import keras  # noqa: F401  (Keras 3 picks the TensorFlow backend)
         import tensorflow as tf
