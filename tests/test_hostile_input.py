@@ -9,6 +9,7 @@ a subprocess whose peak memory must stay far below the file's size.
 from __future__ import annotations
 
 import json
+import math
 import random
 import subprocess
 import sys
@@ -113,6 +114,57 @@ def test_cli_train_on_random_bytes_never_crashes(tmp_path_factory, data):
     result = train(path, directory / "out", *NEVER_TRAINS)
     assert_clean_error(result)
     assert not (directory / "out").exists()
+
+
+# --- float options: NaN, infinity and huge values ----------------------------------------------------
+
+def _float_options() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(command path, flags) of every option of every command that takes a float: read from the app
+    itself, so an option added later is covered without editing a list."""
+    import typer
+
+    def walk(command, path=()):  # noqa: ANN001
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, (*path, name))
+        if not hasattr(command, "commands"):
+            yield path, command
+
+    return [(path, tuple(param.opts)) for path, command in walk(typer.main.get_command(app))
+            for param in command.params if getattr(param.type, "name", "") == "float"]
+
+
+FLOAT_OPTIONS = _float_options()
+# After its options are read, each command stops with a clean error of its own (a missing file or
+# model, too few points), so an accepted value is checked without training or serving anything.
+FAILS_LATER = {("train",): ["/nonexistent/corpus.txt"], ("train-series",): ["/nonexistent/series.csv"],
+               ("sine",): ["--points", "2"], ("generate",): ["-m", "/nonexistent"], ("repl",): ["-m", "/nonexistent"],
+               ("serve",): ["-m", "/nonexistent", "--port", "0"]}
+NOT_FINITE = ["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e999", "-1e999"]
+
+
+def test_every_float_option_is_covered():
+    assert len(FLOAT_OPTIONS) >= 19 and {path for path, _ in FLOAT_OPTIONS} <= set(FAILS_LATER)
+
+
+@pytest.mark.parametrize("path, flags", FLOAT_OPTIONS, ids=[f"{p[-1]} {f[0]}" for p, f in FLOAT_OPTIONS])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_float_options_refuse_nan_and_infinity(path, flags, value):
+    result = runner.invoke(app, [*path, f"{flags[0]}={value}", *FAILS_LATER[path]])
+    assert_clean_error(result, flags[0], "finite")
+
+
+@given(st.sampled_from(FLOAT_OPTIONS),
+       st.one_of(st.sampled_from([*NOT_FINITE, "1e308", "-1e308", "1.7976931348623157e308", "5e-324", "-0.0"]),
+                 st.floats().map(repr)))
+@settings(max_examples=60, deadline=None)
+def test_any_float_option_value_is_refused_or_accepted_cleanly(option, value):
+    """NaN, infinities and values near the float limits: a clean one-line error, never a crash."""
+    path, flags = option
+    typed = [flag for flag in flags if flag.startswith("--")][-1]  # --lr rather than --learning-rate
+    result = runner.invoke(app, [*path, f"{typed}={value}", *FAILS_LATER[path]])
+    assert_clean_error(result)
+    if not math.isfinite(float(value)):
+        assert "finite" in result.stderr and any(flag in result.stderr for flag in flags), result.stderr
 
 
 # --- explicit cases through `wordrnn train` -----------------------------------------------------------

@@ -7,7 +7,6 @@ validated before the model loads, so a typo fails in milliseconds.
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +20,8 @@ from wordrnn.errors import ConfigError, WordRNNWarning
 from wordrnn.predict.streaming import LineStreamer
 
 from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, out, warnings_to_stderr
+from wordrnn.json_output import json_text
+from wordrnn.cli.options import finite
 
 
 def _load(model: Optional[Path], runtime: str):
@@ -46,7 +47,7 @@ def complete(
             warnings.warn("empty context; suggesting words that start a text", WordRNNWarning)
         completion = _load(model, runtime).complete(text, k)
     if as_json:
-        out.print(json.dumps(completion.to_json(), ensure_ascii=False), markup=False, highlight=False, emoji=False)
+        out.print(json_text(completion.to_json()), markup=False, highlight=False, emoji=False)
         return
     shown = escape(" ".join(completion.context[-8:]))
     title = f"after “{shown}”" if completion.context else "at the start of a text"
@@ -68,9 +69,9 @@ def generate(
     seed_text: str = typer.Argument("", metavar="SEED", help="Text to continue (empty: start a new text)."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     n_words: int = typer.Option(50, "-n", "--words", help="Number of words to generate."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Above 0: <1 safer, >1 wilder (default 1)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", callback=finite, help="Above 0: <1 safer, >1 wilder (default 1)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample among the K most probable words (1: greedy)."),
-    top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling: the most probable words holding mass P, in (0, 1]."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", callback=finite, help="Nucleus sampling: the most probable words holding mass P, in (0, 1]."),
     beam: Optional[int] = typer.Option(None, "--beam", help="Beam search with this width (deterministic; no sampling)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed: the same seed gives the same text."),
     greedy: bool = typer.Option(False, "--greedy", help="Always take the most probable word (same as --top-k 1)."),
