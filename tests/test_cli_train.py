@@ -127,6 +127,21 @@ def test_bad_hyper_parameters(tmp_path, corpus, option, value, needle):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "option, value, needles",
+    [
+        # warm-up counts from each epoch's state reset across windows: 1000 covers all ~200 steps of every stream
+        ("--warmup-steps", "1000", ["--warmup-steps 1000", "no target would carry a loss", "below"]),
+        ("--min-count", "100000", ["--min-count 100000", "no word", "at most"]),
+    ],
+)
+def test_settings_that_leave_nothing_to_learn_are_refused(tmp_path, corpus, option, value, needles):
+    out = tmp_path / "out"
+    result = run("train", str(corpus), "-o", str(out), *TINY, option, value)
+    assert_clean_error(result, *needles)
+    assert not out.exists()
+
+
 def test_unwritable_output(tmp_path, corpus):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
