@@ -106,6 +106,23 @@ def test_damaged_scaler_is_refused(data):
         Scaler.from_json(data, 1)
 
 
+@pytest.mark.parametrize("value", ["1e200", "-1e200", "1e308", "-1.7e308", "1e151"])
+def test_values_near_the_float_limits_are_refused(tmp_path, value):
+    """Their squares overflow: the scaler's variance would be infinite and forecasts all null."""
+    with pytest.raises(SeriesError, match=rf"line 3, column 'v' is '{value}', beyond ±1e\+150; divide the column"):
+        read_csv(write(tmp_path, f"v\n1\n{value}\n3\n"), ["v"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-1e150, 1e150), min_size=2, max_size=30), st.sampled_from([1.0, 1e-300, 1e100, 1e150]))
+def test_the_scaler_stays_finite_up_to_the_limit(column, unit):
+    values = np.clip(np.asarray(column)[:, None] * unit, -1e150, 1e150)
+    scaler = Scaler.fit(values)
+    assert all(np.isfinite(scaler.mean)) and all(np.isfinite(scaler.scale)) and min(scaler.scale) > 0
+    assert np.isfinite(scaler.transform(values)).all()
+    assert Scaler.from_json(scaler.to_json(), 1) == scaler
+
+
 def test_sine_series_is_the_classic_data():
     data = sine_series(36)
     assert data.shape == (36, 1) and data.dtype == np.float32

@@ -3,8 +3,8 @@
 NumPy and the standard library only. A series model sees z-scored values (each column minus its
 mean, divided by its standard deviation) so one learning rate suits any units; the ``Scaler``
 that did it is saved in the model's manifest and undoes it for forecasts. Every problem with the
-input (missing file or column, empty cells, text, NaN or infinity, too few rows) is a
-``SeriesError`` naming the file, line and column.
+input (missing file or column, empty cells, text, NaN, infinity or values whose squares overflow, too
+few rows) is a ``SeriesError`` naming the file, line and column.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from wordrnn.errors import SeriesError, option
 
 MIN_STEPS = 3  # two (input, target) pairs: the least that trains anything
 MAX_LINE_CHARS = 1 << 20  # a CSV row longer than this is not a series (csv bounds each field at 128 KiB)
+# Beyond this a value's square overflows float64 (1.8e308): the scaler's variance would be infinite and
+# a trained model's forecasts all null. No measured series comes near it; a rescaled column fits.
+MAX_MAGNITUDE = 1e150
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ def _parse(text: str, where: str) -> float:
         raise SeriesError(f"{where} is not a number ({cell[:40]!r}); choose a numeric {option('columns')}") from None
     if not math.isfinite(value):
         raise SeriesError(f"{where} is {cell[:40]!r}; remove or fill in NaN and infinite values")
+    if abs(value) > MAX_MAGNITUDE:
+        raise SeriesError(f"{where} is {cell[:40]!r}, beyond ±{MAX_MAGNITUDE:g}; divide the column by a power "
+                          "of ten so its values fit")
     return value
 
 
