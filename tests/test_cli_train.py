@@ -81,6 +81,31 @@ def test_resume_continues_training(tmp_path, corpus):
     assert [h["epoch"] for h in history] == [1, 2]
 
 
+def test_resume_refuses_settings_that_cannot_change_and_names_them(tmp_path, corpus):
+    out = tmp_path / "m"
+    assert run("train", str(corpus), "-o", str(out), *TINY).exit_code == 0
+    before = sorted(p.name for p in out.iterdir())
+    changed = ["--units", "512", "--cell", "gru", "--batch-size", "2", "--embedding", "4", "--epochs", "3"]
+    result = run("train", str(corpus), "-o", str(out), *changed, "-q", "--resume")
+    assert_clean_error(result, "--units (512; the checkpoint has 8)", "--cell ('gru'; the checkpoint has 'lstm')",
+                       "--batch-size (2; the checkpoint has 4)", "--force", "given here and applied: --epochs")
+    assert "--embedding (" not in result.stderr  # the same as the checkpoint's: no conflict
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_resume_says_which_given_options_apply_and_keeps_the_rest(tmp_path, corpus):
+    out = tmp_path / "m"
+    two_epochs = [a if a != "1" or TINY[i - 1] != "--epochs" else "2" for i, a in enumerate(TINY)]
+    first = run("train", str(corpus), "-o", str(out), *two_epochs, "--max-steps", "5", "--no-export")
+    assert first.exit_code == 0, first.output  # stopped after step 5, which ends epoch 1
+    result = run("train", str(corpus), "-o", str(out), "--max-steps", "100000", "--no-export", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "resuming with --max-steps 100000; every other setting is the checkpoint's" in result.stderr
+    data = json.loads(run("info", str(out), "--json").stdout)
+    assert len(data["history"]) == 2 and data["config"]["train"]["epochs"] == 2  # not the default 10 epochs
+    assert data["config"]["train"]["max_steps"] == 100000 and data["config"]["model"]["units"] == 8
+
+
 @pytest.mark.parametrize(
     "make, needles",
     [

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from wordrnn.cli.app import app, err, out, quiet_tensorflow
+from wordrnn.cli.app import app, cli_text, err, out, quiet_tensorflow
 from wordrnn.json_output import json_text
 from wordrnn.cli.options import Encoding, Eos, Lowercase, MaxVocab, ModelOutput, Pretokenized, Quiet, ReplaceModel, Seed, finite
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig
@@ -20,6 +21,7 @@ RECIPE_HELP = " (default: chosen from the corpus size; the recipe line shows the
 
 @app.command()
 def train(
+    ctx: typer.Context,
     corpus: list[str] = typer.Argument(..., help="Text files, directories of *.txt files, '-' for standard input, "
                                        "or one directory made by `wordrnn prepare` (its vocabulary and tokenizer settings apply)."),
     output: ModelOutput = Path("wordrnn-model"),
@@ -97,7 +99,15 @@ def train(
     _train_with_progress(corpus, output, quiet, export, model_config=model_config, train_config=train_config,
                          tokenizer_config=TokenizerConfig(lowercase=lowercase, pretokenized=pretokenized, eos=eos),
                          valid=valid, max_vocab=max_vocab, min_count=settings["min_count"], encoding=encoding, force=force,
-                         resume=resume, strategy=strategy, recipe=Recipe(frozenset(given)), started=started)
+                         resume=resume, strategy=strategy, recipe=Recipe(frozenset(given)), started=started,
+                         options=typed_options(ctx))
+
+
+def typed_options(ctx: typer.Context) -> frozenset[str]:
+    """The options given on the command line (a default is not a choice: ``--resume`` keeps the
+    checkpoint's value of every option not given, and refuses a given one that would change it)."""
+    return frozenset(name for name in ctx.params
+                     if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP"))
 
 
 # what a recipe setting is before the recipe sets it (any valid value: every one not given is replaced)
@@ -133,7 +143,7 @@ def _train_with_progress(corpus: list[str], output: Path, quiet: bool, export: b
 
     def stage(name: str) -> None:
         if not quiet:
-            err.print(f"[dim]{name}…[/]")
+            err.print(f"[dim]{escape(cli_text(name))}…[/]")
 
     def chosen(choices: dict[str, Any]) -> None:
         if not quiet:
