@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -338,7 +338,8 @@ _KEYS = st.one_of(
     # no pause, quit or commands, and no lone surrogates (no terminal can send one: they are not UTF-8)
     st.text(st.characters(blacklist_characters="\x1f\x04:", blacklist_categories=("Cs",)), max_size=12),
     st.sampled_from(["\t", "\r", "\x03", "\x00", "\x1b", "\x1b[A", "\x1b[1;5C", "\x1b[999~", "\x1bOP", "\x1b5",
-                     "\x1b[200~paste\n\x00\x1b[201~", "\x7f", "\x1a", "\x11", "\x1b[<0;3;4M", "😀\u202e\u200d"]),
+                     "\x1b[200~paste\n\x00\x1b[201~", "\x7f", "\x1a", "\x11", "\x1b[<0;3;4M", "😀\u202e\u200d",
+                     "\x1d", "\x1b\x1d", "\x1b[31m", "\x1b[5;9m", "\x1b[;M"]),  # Ctrl-], colour escapes
 )
 
 
@@ -351,6 +352,8 @@ def predictor(tiny_model):
 
 @pytest.mark.filterwarnings("ignore::wordrnn.errors.WordRNNWarning")  # random words are unknown words
 @given(st.lists(_KEYS, max_size=12))
+@example(["0\x1d"])  # Ctrl-] took the Ctrl-C after it as the character to search for
+@example(["abc \x1b[31m"])  # prompt_toolkit read it as a mouse report and failed
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_random_keys_never_crash_the_repl(predictor, keys):
     """Any keys (control characters, half escape sequences, pastes with NUL) and the REPL goes on."""

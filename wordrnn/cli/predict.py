@@ -19,7 +19,7 @@ from rich.table import Table
 from wordrnn.errors import ConfigError, WordRNNWarning
 from wordrnn.predict.streaming import LineStreamer
 
-from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, out, warnings_to_stderr
+from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, out, printable, warnings_to_stderr
 from wordrnn.json_output import json_text
 from wordrnn.cli.options import finite
 
@@ -49,18 +49,18 @@ def complete(
     if as_json:
         out.print(json_text(completion.to_json()), markup=False, highlight=False, emoji=False)
         return
-    shown = escape(" ".join(completion.context[-8:]))
+    shown = escape(printable(" ".join(completion.context[-8:])))
     title = f"after “{shown}”" if completion.context else "at the start of a text"
     if completion.prefix:
-        title = f"completions of “{escape(completion.prefix)}” {title}"
+        title = f"completions of “{escape(printable(completion.prefix))}” {title}"
     table = Table(title=title)
     table.add_column("#", justify="right", style="dim")
     table.add_column("suggestion", style="bold")
     table.add_column("probability", justify="right")
     for rank, (word, prob) in enumerate(completion.suggestions, 1):
-        table.add_row(str(rank), escape(word), f"{prob:.1%}" if prob >= 0.001 else f"{prob:.2e}")
+        table.add_row(str(rank), escape(printable(word)), f"{prob:.1%}" if prob >= 0.001 else f"{prob:.2e}")
     if not completion.suggestions:
-        table.add_row("-", f"no vocabulary word starts with “{escape(completion.prefix)}”", "")
+        table.add_row("-", f"no vocabulary word starts with “{escape(printable(completion.prefix))}”", "")
     out.print(table)
 
 
@@ -104,7 +104,7 @@ def generate(
     prompt = list(session.words) if echo else []
 
     def write(text: str) -> None:
-        out.file.write(text)
+        out.file.write(printable(text))
         out.file.flush()
 
     if out.is_terminal and beam is None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional, TextIO
 import typer
 from rich.markup import escape
 
-from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, cli_text, warnings_to_stderr
+from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, cli_text, printable, warnings_to_stderr
 from wordrnn.json_output import json_text
 from wordrnn.cli.app import app, err, out
 from wordrnn.cli.options import finite
@@ -97,7 +97,7 @@ def file_history(path: Path) -> Any:
 
 
 def _write(text: str) -> None:
-    out.file.write(text + "\n")
+    out.file.write(printable(text) + "\n")
     out.file.flush()
 
 
