@@ -44,7 +44,8 @@ def test_sine_table_and_png_plot(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["--cell", "tcn"], "--cell must be one of"),
-    (["--points", "1"], "--points must be at least 3"),
+    (["--points", "1"], "--points must be between 3 and 100001"),
+    (["--points", "10000000"], "--points must be between 3 and 100001"),  # not the --window it would make
     (["--until-mse", "-1"], "--until-mse must be 0 or more"),
     (["--plot", "{tmp}/out.xyz"], "unknown image format '.xyz'"),
     (["--plot", "{tmp}/no/such/dir/out.png"], "cannot write it"),

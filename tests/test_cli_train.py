@@ -62,6 +62,13 @@ def test_train_reads_standard_input(tmp_path):
     assert (out / "wordrnn.json").is_file()
 
 
+@pytest.mark.parametrize("data, needle", [(b"text\x00\x01\x02 binary\n", "binary"), (b"caf\xe9 au lait\n", "byte 3")])
+def test_bad_standard_input_is_named_as_such(tmp_path, data, needle):
+    result = run("train", "-", "-o", str(tmp_path / "m"), *TINY, input=data)
+    assert_clean_error(result, "standard input", needle)
+    assert "wordrnn-stdin" not in result.stderr and "/tmp" not in result.stderr  # not the spooled copy's name
+
+
 def test_existing_model_is_not_overwritten_without_force(tmp_path, corpus):
     out = tmp_path / "m"
     assert run("train", str(corpus), "-o", str(out), *TINY).exit_code == 0

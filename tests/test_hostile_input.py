@@ -16,6 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -165,6 +166,66 @@ def test_any_float_option_value_is_refused_or_accepted_cleanly(option, value):
     assert_clean_error(result)
     if not math.isfinite(float(value)):
         assert "finite" in result.stderr and any(flag in result.stderr for flag in flags), result.stderr
+
+
+# --- series files: any CSV is read, scaled and forecast from, or refused with one line -------------------
+
+_CELLS = st.one_of(
+    st.floats().map(repr), st.integers(-10**400, 10**400).map(str),
+    st.sampled_from(["", " ", "nan", "-inf", "Infinity", "1e999", "1e308", "-1.7976931348623157e308", "1e150",
+                     "-1e151", "5e-324", "0x10", "1_000", "١٢", '"7"', "x", "\x00", "\ufeff1"]),
+    st.text(max_size=6),
+)
+_SERIES_FILES = st.lists(st.lists(_CELLS, min_size=1, max_size=3).map(",".join), max_size=25)
+
+
+def _series_file(directory: Path, header: bool, rows: list[str], newline: str) -> Path:
+    path = directory / "series.csv"
+    path.write_bytes(newline.join((["v,w,x"] if header else []) + rows).encode("utf-8", "surrogatepass"))
+    return path
+
+
+@given(rows=_SERIES_FILES, header=st.booleans(), newline=st.sampled_from(["\n", "\r\n", "\n\n"]))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_series_file_is_read_and_scaled_or_refused_cleanly(tmp_path_factory, rows, header, newline):
+    from wordrnn.errors import SeriesError
+    from wordrnn.text.series import MAX_MAGNITUDE, Scaler, read_csv
+
+    path = _series_file(tmp_path_factory.mktemp("series"), header, rows, newline)
+    try:
+        series = read_csv(path, ["v"] if header else ["1"])
+    except SeriesError as exc:
+        assert str(path) in str(exc) and "\n" not in str(exc) and len(str(exc)) < 1000
+        return
+    assert np.isfinite(series.values).all() and np.abs(series.values).max() <= MAX_MAGNITUDE
+    scaler = Scaler.fit(series.values)
+    assert np.isfinite(scaler.transform(series.values)).all()
+    assert Scaler.from_json(json.loads(json.dumps(scaler.to_json())), 1) == scaler
+
+
+@pytest.fixture(scope="module")
+def series_model(tmp_path_factory) -> Path:
+    from wordrnn.config import ModelConfig, TrainConfig
+    from wordrnn.train.jobs import train_series
+
+    directory = tmp_path_factory.mktemp("series-model")
+    (directory / "v.csv").write_text("v\n" + "\n".join(f"{math.sin(i / 3):.4f}" for i in range(40)) + "\n")
+    train_series(directory / "v.csv", directory / "model", model_config=ModelConfig(input_kind="series", units=4),
+                 train_config=TrainConfig(epochs=1, batch_size=2, window=8, valid_fraction=0.0, lr_patience=0))
+    return directory / "model"
+
+
+@given(rows=_SERIES_FILES, newline=st.sampled_from(["\n", "\r\n"]))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_forecast_from_any_series_file_prints_json_or_refuses_cleanly(tmp_path_factory, series_model, rows, newline):
+    path = _series_file(tmp_path_factory.mktemp("input"), True, rows, newline)
+    result = runner.invoke(app, ["forecast", str(series_model), "--input", str(path), "-n", "3", "--json",
+                                 "--runtime", "keras"])
+    if result.exit_code != 0:
+        assert_clean_error(result)
+        return
+    forecast = json.loads(result.stdout, parse_constant=lambda constant: pytest.fail(f"{constant} in JSON"))
+    assert len(forecast["forecast"]) == 3 and all(math.isfinite(row["v"]) for row in forecast["forecast"])
 
 
 # --- explicit cases through `wordrnn train` -----------------------------------------------------------

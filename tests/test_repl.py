@@ -146,12 +146,17 @@ def test_commands_k_temp_generate_reset(predictor):
 
 @pytest.mark.parametrize("line, needle", [
     (":k zero", "not a whole number"), (":k 0", "1 or more"), (":k", "different arguments"),
-    (":temp -1", "temperature"), (":generate 5000", "at most"), (":nope", "unknown command"),
+    (":temp -1", ":temp must be a number above 0, got -1"), (":temp nan", ":temp must be a number above 0, got nan"),
+    (":generate -1", ":generate N must be 1 or more, got -1"), (":generate 5000", "at most"), (":nope", "unknown command"),
     (":save", "different arguments"), (":save-cache", "give a file"), (':k "5', "quotation"),
 ])
 def test_bad_commands_answer_with_an_error_and_the_repl_goes_on(predictor, line, needle):
+    from wordrnn.cli.app import cli_text
+
     run = drive(predictor, f"{line}{ENTER}the {PROBE}", cache=AdaptationCache(predictor.vocab))
     assert run.replies[0].kind == "error" and needle in run.replies[0].text
+    if line.startswith((":temp", ":generate", ":k")):  # a command's own argument, never a command-line flag
+        assert "--" not in cli_text(run.replies[0].message)
     assert run.bars[0][1].words == predictor.suggest("the ", 3, complete_known_words=True)
 
 

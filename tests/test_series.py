@@ -65,6 +65,28 @@ def test_bad_input_is_a_clear_series_error(tmp_path, text, columns, needle):
     assert "\n" not in message
 
 
+def test_errors_name_the_line_of_the_file_after_blank_lines(tmp_path):
+    with pytest.raises(SeriesError, match="line 6, column 'a' is not a number"):
+        read_csv(write(tmp_path, "\na\n\n1\n\nabc\n3\n"), ["a"])
+    with pytest.raises(SeriesError, match="line 5, column '1' is empty"):
+        read_csv(write(tmp_path, "1,2\n\n3,4\n\n,6\n"), ["1"])
+
+
+@pytest.mark.parametrize("columns", [["nope"], None])
+def test_a_file_of_many_columns_gives_a_short_error(tmp_path, columns):
+    header = ",".join(f"column_{i}" for i in range(20_000))
+    with pytest.raises(SeriesError) as info:
+        read_csv(write(tmp_path, f"{header}\n" + ",".join(["1"] * 20_000) + "\n"), columns)
+    message = str(info.value)
+    assert len(message) < 600 and "column_0, column_1" in message and "and 19,990 more" in message
+
+
+def test_column_names_are_shown_on_one_line(tmp_path):
+    with pytest.raises(SeriesError) as info:
+        read_csv(write(tmp_path, '"a\nb",c\n1,2\n3,4\n5,6\n'), ["x"])
+    assert "\n" not in str(info.value) and "'a\\nb', c" in str(info.value)
+
+
 def test_unreadable_paths_are_series_errors(tmp_path):
     with pytest.raises(SeriesError, match="no such file"):
         read_csv(tmp_path / "missing.csv")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from wordrnn.store import checkpoint as ckpt
-from wordrnn.store.meta import describe
+from wordrnn.store.meta import NGRAM_KIND, describe
 from wordrnn.store.npz import ArrayLimits
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict
 from wordrnn.errors import ConfigError, ModelFormatError
@@ -38,6 +38,10 @@ class SavedModel:
     def load(cls, path: str | Path, manifest_name: str = ckpt.MODEL_MANIFEST) -> SavedModel:
         path = Path(path)
         manifest = ckpt.read_manifest(path, manifest_name)
+        if manifest.get("kind") == NGRAM_KIND:  # a valid directory of another kind: not "damaged"
+            raise ModelFormatError(f"{path}: is an n-gram baseline (made by `wordrnn baseline train`), not a network, "
+                                   "so there is nothing to export or run step by step; use it with `wordrnn baseline "
+                                   "evaluate` or `wordrnn evaluate --baseline`, or give a model made by `wordrnn train`")
         config = manifest.get("config")
         if not isinstance(config, dict):
             raise ModelFormatError(f"{path}: the manifest has no config; the model directory is damaged")

@@ -26,7 +26,8 @@ from wordrnn.text.vocab import Vocabulary
 
 @contextmanager
 def readable_twice(paths: Iterable[str | Path]) -> Iterator[list[str | Path]]:
-    """The resolved corpus paths, with standard input replaced by a spooled temporary file."""
+    """The resolved corpus paths, with standard input replaced by a spooled temporary file (which
+    an error about the text then calls "standard input")."""
     resolved = resolve_paths(paths)
     spool = None
     try:
@@ -36,6 +37,11 @@ def readable_twice(paths: Iterable[str | Path]) -> Iterator[list[str | Path]]:
             spool.close()
             resolved = [Path(spool.name) if p == STDIN else p for p in resolved]
         yield resolved
+    except CorpusError as exc:
+        if spool is None or spool.name not in exc.marked:
+            raise
+        # the spooled copy is ours, not the user's: name what they gave
+        raise type(exc)(exc.marked.replace(spool.name, "standard input")) from None
     finally:
         if spool is not None:
             Path(spool.name).unlink(missing_ok=True)
