@@ -74,8 +74,12 @@ def tiny_model(tmp_path_factory, text_file) -> Path:
     return out
 
 
-def make_untrained(out: Path, *, vocab_size: int = 50, **model_overrides) -> Path:
-    """A model directory with fresh (random) weights: no training, for tests of saving, export and runtimes."""
+def make_untrained(out: Path, *, vocab_size: int = 50, words: list[str] | None = None, **model_overrides) -> Path:
+    """A model directory with fresh (random) weights: no training, for tests of saving, export and runtimes.
+
+    ``words`` replaces the vocabulary's ``w0``, ``w1``... (``vocab_size`` then counts them and the two specials)."""
+    if words is not None:
+        vocab_size = len(words) + 2
     from wordrnn.store import checkpoint as ckpt
     from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, to_dict
     from wordrnn.nn.model import build_model, get_weight_arrays
@@ -86,7 +90,7 @@ def make_untrained(out: Path, *, vocab_size: int = 50, **model_overrides) -> Pat
     config = ModelConfig(vocab_size=vocab_size if kind == "tokens" else 0, **settings)
     files = {"weights.npz": get_weight_arrays(build_model(config))}
     if kind == "tokens":
-        files["vocab.json"] = Vocabulary(["</s>", "<unk>"] + [f"w{i}" for i in range(vocab_size - 2)]).to_json()
+        files["vocab.json"] = Vocabulary(["</s>", "<unk>"] + (words or [f"w{i}" for i in range(vocab_size - 2)])).to_json()
     meta = {"kind": kind, "config": {"model": to_dict(config), "tokenizer": to_dict(TokenizerConfig()),
                                      "train": to_dict(TrainConfig())}}
     ckpt.write_manifest(out, ckpt.MODEL_MANIFEST, meta, files)

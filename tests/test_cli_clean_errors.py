@@ -72,3 +72,43 @@ def test_manifest_fields_of_the_wrong_type_are_clean_errors_in_info(model, field
 def test_a_start_state_naming_the_weights_file_is_a_clean_error(model):
     edit_manifest(model, lambda m: m["files"].__setitem__("start_state", m["files"]["weights"]))
     assert_clean_error(run("complete", "the", "-m", model, "--runtime", "keras"), "start state")
+
+
+# --- issue 18 item 11: a model of NaN weights (or NaN figures) never makes invalid JSON ---------------
+
+def _strict_json(text: str):  # noqa: ANN201
+    """JSON as the standard defines it: Python's reader would accept NaN and Infinity, jq would not."""
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in JSON output: {text[:300]}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture()
+def nan_model(tmp_path) -> Path:
+    """A model directory whose weights are NaN and whose history and metrics hold NaN and infinity,
+    as a diverged run saved before such weights were refused (or a hand-made one)."""
+    import numpy as np
+
+    from conftest import make_untrained
+    from wordrnn.store import checkpoint as ckpt
+
+    out = make_untrained(tmp_path / "nan")
+    weights = ckpt.read_arrays(out, ckpt.read_manifest(out), "weights")
+    ckpt.update_files(out, ckpt.MODEL_MANIFEST, {
+        "weights.npz": {name: np.full_like(array, np.nan) for name, array in weights.items()},
+        "history.json": [{"epoch": 1, "loss": float("nan"), "val_loss": float("inf"), "learning_rate": 0.002}],
+        "metrics.json": {"perplexity": float("nan"), "top1": float("-inf")}})
+    return out
+
+
+def test_json_output_never_holds_nan(nan_model):
+    info = _strict_json(run("info", nan_model, "--json").stdout)
+    assert info["history"][0]["loss"] is None and info["metrics"]["perplexity"] is None
+    completion = run("complete", "w1 w2", "-m", nan_model, "--runtime", "keras", "--json")
+    assert completion.exit_code == 0, completion.output
+    assert all(s["prob"] is None for s in _strict_json(completion.stdout)["suggestions"])
+    lines = runner.invoke(app, ["repl", "-m", str(nan_model), "--runtime", "keras", "--json"], input="w1 w2\n")
+    assert lines.exit_code == 0, lines.output
+    replies = [_strict_json(line) for line in lines.stdout.splitlines()]
+    assert replies and all(s["prob"] is None for s in replies[0]["suggestions"])

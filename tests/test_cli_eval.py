@@ -59,6 +59,18 @@ def test_baseline_train_evaluate_and_compare(tmp_path, model, text_file):
     assert json.loads(direct.stdout)["ppl"] == pytest.approx(data["baseline"]["ppl"])
 
 
+def test_commands_that_need_a_network_say_a_baseline_is_not_one(tmp_path, text_file):
+    trigram = tmp_path / "kn"
+    assert run("baseline", "train", text_file, "-o", trigram, "--min-count", "1").exit_code == 0
+    before = sorted(p.name for p in trigram.iterdir())
+    for command in (["export", trigram], ["complete", "the", "-m", trigram], ["forecast", trigram]):
+        result = run(*command)
+        assert_clean_error(result, "is an n-gram baseline", "not a network")
+        assert "damaged" not in result.stderr
+    assert "nothing to export" in run("export", trigram).stderr
+    assert sorted(p.name for p in trigram.iterdir()) == before  # no lock file left behind either
+
+
 def test_baseline_with_another_vocabulary_is_refused(tmp_path, model, text_file):
     other = tmp_path / "other.txt"
     other.write_text("completely different words here\nand more of them here\n" * 5, encoding="utf-8")

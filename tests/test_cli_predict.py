@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import unicodedata
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import assert_clean_error
+from conftest import assert_clean_error, make_untrained
 from wordrnn.cli.main import app
 from wordrnn.cli.predict import LineStreamer
 from wordrnn.text.tokenizer import Tokenizer
@@ -197,3 +198,34 @@ def test_generated_lines_are_written_as_they_come_and_kept_on_ctrl_c(tiny_model,
 
 def test_generate_help_states_the_cap():
     assert "1,000,000" in run("generate", "--help").stdout
+
+
+# --- issue 18 item 16: vocabulary words holding control characters -------------------------------------
+
+CONTROLS = ["\x1b[2J", "\x07", "\x08", "\r", "\x9b", "\x00", "\x7f"]  # clear screen, bell, backspace, CSI...
+
+
+def raw_controls(text: str) -> list[str]:
+    """Control characters a terminal would act on (line breaks are the output's own)."""
+    return [c for c in text if unicodedata.category(c) == "Cc" and c != "\n"]
+
+
+@pytest.fixture(scope="module")
+def control_model(tmp_path_factory):
+    """A model whose every word carries a control character, as a hostile corpus could teach one."""
+    words = [f"w{i}{CONTROLS[i % len(CONTROLS)]}" for i in range(21)]
+    return make_untrained(tmp_path_factory.mktemp("control") / "m", words=words)
+
+
+def test_words_with_control_characters_are_printed_escaped(control_model):
+    complete = runner.invoke(app, ["complete", "w1", "-m", str(control_model), "-k", "21", *KERAS])
+    assert complete.exit_code == 0, complete.output
+    assert not raw_controls(complete.stdout) and "w14\\x1b[2J" in complete.stdout
+    generated = runner.invoke(app, ["generate", "w0", "-m", str(control_model), "-n", "20", "--seed", "1", *KERAS])
+    assert generated.exit_code == 0, generated.output
+    assert not raw_controls(generated.stdout) and generated.stdout.count("\\x") >= 15
+    lines = runner.invoke(app, ["repl", "-m", str(control_model), *KERAS], input="w1\nw0 w1 \n:generate 5\n")
+    assert lines.exit_code == 0, lines.output
+    assert not raw_controls(lines.stdout) and lines.stdout.count("\\x") >= 3 + 5
+    as_json = runner.invoke(app, ["complete", "w1", "-m", str(control_model), "--json", *KERAS])
+    assert [s["word"] for s in json.loads(as_json.stdout)["suggestions"]][0].startswith("w1")  # JSON: exact words

@@ -44,7 +44,8 @@ def test_sine_table_and_png_plot(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["--cell", "tcn"], "--cell must be one of"),
-    (["--points", "1"], "--points must be at least 3"),
+    (["--points", "1"], "--points must be between 3 and 100001"),
+    (["--points", "10000000"], "--points must be between 3 and 100001"),  # not the --window it would make
     (["--until-mse", "-1"], "--until-mse must be 0 or more"),
     (["--plot", "{tmp}/out.xyz"], "unknown image format '.xyz'"),
     (["--plot", "{tmp}/no/such/dir/out.png"], "cannot write it"),
@@ -101,6 +102,8 @@ def test_forecast_table_plot_input_and_prime(series_model, tmp_path):
     ("a\n1\nNaN\n3\n", ["-c", "a"], ["line 3", "NaN"]),
     ("a\n1\n\n", ["-c", "a"], ["at least 3"]),
     ("a,b\n1,2\n,4\n5,6\n", ["-c", "a"], ["line 3", "empty"]),
+    ("a\n1e308\n-1e308\n1e308\n-1e308\n", ["-c", "a"], ["line 2", "beyond ±1e+150"]),
+    ("a\n1e200\n-2e200\n3e200\n4e200\n", ["-c", "a"], ["line 2", "beyond ±1e+150", "divide the column"]),
 ])
 def test_train_series_bad_csv(tmp_path, text, args, needles):
     path = tmp_path / "bad.csv"

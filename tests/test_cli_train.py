@@ -62,6 +62,13 @@ def test_train_reads_standard_input(tmp_path):
     assert (out / "wordrnn.json").is_file()
 
 
+@pytest.mark.parametrize("data, needle", [(b"text\x00\x01\x02 binary\n", "binary"), (b"caf\xe9 au lait\n", "byte 3")])
+def test_bad_standard_input_is_named_as_such(tmp_path, data, needle):
+    result = run("train", "-", "-o", str(tmp_path / "m"), *TINY, input=data)
+    assert_clean_error(result, "standard input", needle)
+    assert "wordrnn-stdin" not in result.stderr and "/tmp" not in result.stderr  # not the spooled copy's name
+
+
 def test_existing_model_is_not_overwritten_without_force(tmp_path, corpus):
     out = tmp_path / "m"
     assert run("train", str(corpus), "-o", str(out), *TINY).exit_code == 0
@@ -79,6 +86,31 @@ def test_resume_continues_training(tmp_path, corpus):
     assert result.exit_code == 0, result.output
     history = json.loads(run("info", str(out), "--json").stdout)["history"]
     assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_resume_refuses_settings_that_cannot_change_and_names_them(tmp_path, corpus):
+    out = tmp_path / "m"
+    assert run("train", str(corpus), "-o", str(out), *TINY).exit_code == 0
+    before = sorted(p.name for p in out.iterdir())
+    changed = ["--units", "512", "--cell", "gru", "--batch-size", "2", "--embedding", "4", "--epochs", "3"]
+    result = run("train", str(corpus), "-o", str(out), *changed, "-q", "--resume")
+    assert_clean_error(result, "--units (512; the checkpoint has 8)", "--cell ('gru'; the checkpoint has 'lstm')",
+                       "--batch-size (2; the checkpoint has 4)", "--force", "given here and applied: --epochs")
+    assert "--embedding (" not in result.stderr  # the same as the checkpoint's: no conflict
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_resume_says_which_given_options_apply_and_keeps_the_rest(tmp_path, corpus):
+    out = tmp_path / "m"
+    two_epochs = [a if a != "1" or TINY[i - 1] != "--epochs" else "2" for i, a in enumerate(TINY)]
+    first = run("train", str(corpus), "-o", str(out), *two_epochs, "--max-steps", "5", "--no-export")
+    assert first.exit_code == 0, first.output  # stopped after step 5, which ends epoch 1
+    result = run("train", str(corpus), "-o", str(out), "--max-steps", "100000", "--no-export", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "resuming with --max-steps 100000; every other setting is the checkpoint's" in result.stderr
+    data = json.loads(run("info", str(out), "--json").stdout)
+    assert len(data["history"]) == 2 and data["config"]["train"]["epochs"] == 2  # not the default 10 epochs
+    assert data["config"]["train"]["max_steps"] == 100000 and data["config"]["model"]["units"] == 8
 
 
 @pytest.mark.parametrize(
@@ -124,6 +156,21 @@ def test_bad_hyper_parameters(tmp_path, corpus, option, value, needle):
         i = args.index(option)
         del args[i : i + 2]
     assert_clean_error(run("train", str(corpus), "-o", str(out), *args, option, value), needle)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "option, value, needles",
+    [
+        # warm-up counts from each epoch's state reset across windows: 1000 covers all ~200 steps of every stream
+        ("--warmup-steps", "1000", ["--warmup-steps 1000", "no target would carry a loss", "below"]),
+        ("--min-count", "100000", ["--min-count 100000", "no word", "at most"]),
+    ],
+)
+def test_settings_that_leave_nothing_to_learn_are_refused(tmp_path, corpus, option, value, needles):
+    out = tmp_path / "out"
+    result = run("train", str(corpus), "-o", str(out), *TINY, option, value)
+    assert_clean_error(result, *needles)
     assert not out.exists()
 
 

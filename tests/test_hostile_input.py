@@ -9,14 +9,16 @@ a subprocess whose peak memory must stay far below the file's size.
 from __future__ import annotations
 
 import json
+import math
 import random
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -113,6 +115,117 @@ def test_cli_train_on_random_bytes_never_crashes(tmp_path_factory, data):
     result = train(path, directory / "out", *NEVER_TRAINS)
     assert_clean_error(result)
     assert not (directory / "out").exists()
+
+
+# --- float options: NaN, infinity and huge values ----------------------------------------------------
+
+def _float_options() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(command path, flags) of every option of every command that takes a float: read from the app
+    itself, so an option added later is covered without editing a list."""
+    import typer
+
+    def walk(command, path=()):  # noqa: ANN001
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, (*path, name))
+        if not hasattr(command, "commands"):
+            yield path, command
+
+    return [(path, tuple(param.opts)) for path, command in walk(typer.main.get_command(app))
+            for param in command.params if getattr(param.type, "name", "") == "float"]
+
+
+FLOAT_OPTIONS = _float_options()
+# After its options are read, each command stops with a clean error of its own (a missing file or
+# model, too few points), so an accepted value is checked without training or serving anything.
+FAILS_LATER = {("train",): ["/nonexistent/corpus.txt"], ("train-series",): ["/nonexistent/series.csv"],
+               ("sine",): ["--points", "2"], ("generate",): ["-m", "/nonexistent"], ("repl",): ["-m", "/nonexistent"],
+               ("serve",): ["-m", "/nonexistent", "--port", "0"]}
+NOT_FINITE = ["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e999", "-1e999"]
+
+
+def test_every_float_option_is_covered():
+    assert len(FLOAT_OPTIONS) >= 19 and {path for path, _ in FLOAT_OPTIONS} <= set(FAILS_LATER)
+
+
+@pytest.mark.parametrize("path, flags", FLOAT_OPTIONS, ids=[f"{p[-1]} {f[0]}" for p, f in FLOAT_OPTIONS])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_float_options_refuse_nan_and_infinity(path, flags, value):
+    result = runner.invoke(app, [*path, f"{flags[0]}={value}", *FAILS_LATER[path]])
+    assert_clean_error(result, flags[0], "finite")
+
+
+@given(st.sampled_from(FLOAT_OPTIONS),
+       st.one_of(st.sampled_from([*NOT_FINITE, "1e308", "-1e308", "1.7976931348623157e308", "5e-324", "-0.0"]),
+                 st.floats().map(repr)))
+@settings(max_examples=60, deadline=None)
+def test_any_float_option_value_is_refused_or_accepted_cleanly(option, value):
+    """NaN, infinities and values near the float limits: a clean one-line error, never a crash."""
+    path, flags = option
+    typed = [flag for flag in flags if flag.startswith("--")][-1]  # --lr rather than --learning-rate
+    result = runner.invoke(app, [*path, f"{typed}={value}", *FAILS_LATER[path]])
+    assert_clean_error(result)
+    if not math.isfinite(float(value)):
+        assert "finite" in result.stderr and any(flag in result.stderr for flag in flags), result.stderr
+
+
+# --- series files: any CSV is read, scaled and forecast from, or refused with one line -------------------
+
+_CELLS = st.one_of(
+    st.floats().map(repr), st.integers(-10**400, 10**400).map(str),
+    st.sampled_from(["", " ", "nan", "-inf", "Infinity", "1e999", "1e308", "-1.7976931348623157e308", "1e150",
+                     "-1e151", "5e-324", "0x10", "1_000", "١٢", '"7"', "x", "\x00", "\ufeff1"]),
+    st.text(max_size=6),
+)
+_SERIES_FILES = st.lists(st.lists(_CELLS, min_size=1, max_size=3).map(",".join), max_size=25)
+
+
+def _series_file(directory: Path, header: bool, rows: list[str], newline: str) -> Path:
+    path = directory / "series.csv"
+    path.write_bytes(newline.join((["v,w,x"] if header else []) + rows).encode("utf-8", "surrogatepass"))
+    return path
+
+
+@given(rows=_SERIES_FILES, header=st.booleans(), newline=st.sampled_from(["\n", "\r\n", "\n\n"]))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_series_file_is_read_and_scaled_or_refused_cleanly(tmp_path_factory, rows, header, newline):
+    from wordrnn.errors import SeriesError
+    from wordrnn.text.series import MAX_MAGNITUDE, Scaler, read_csv
+
+    path = _series_file(tmp_path_factory.mktemp("series"), header, rows, newline)
+    try:
+        series = read_csv(path, ["v"] if header else ["1"])
+    except SeriesError as exc:
+        assert str(path) in str(exc) and "\n" not in str(exc) and len(str(exc)) < 1000
+        return
+    assert np.isfinite(series.values).all() and np.abs(series.values).max() <= MAX_MAGNITUDE
+    scaler = Scaler.fit(series.values)
+    assert np.isfinite(scaler.transform(series.values)).all()
+    assert Scaler.from_json(json.loads(json.dumps(scaler.to_json())), 1) == scaler
+
+
+@pytest.fixture(scope="module")
+def series_model(tmp_path_factory) -> Path:
+    from wordrnn.config import ModelConfig, TrainConfig
+    from wordrnn.train.jobs import train_series
+
+    directory = tmp_path_factory.mktemp("series-model")
+    (directory / "v.csv").write_text("v\n" + "\n".join(f"{math.sin(i / 3):.4f}" for i in range(40)) + "\n")
+    train_series(directory / "v.csv", directory / "model", model_config=ModelConfig(input_kind="series", units=4),
+                 train_config=TrainConfig(epochs=1, batch_size=2, window=8, valid_fraction=0.0, lr_patience=0))
+    return directory / "model"
+
+
+@given(rows=_SERIES_FILES, newline=st.sampled_from(["\n", "\r\n"]))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_forecast_from_any_series_file_prints_json_or_refuses_cleanly(tmp_path_factory, series_model, rows, newline):
+    path = _series_file(tmp_path_factory.mktemp("input"), True, rows, newline)
+    result = runner.invoke(app, ["forecast", str(series_model), "--input", str(path), "-n", "3", "--json",
+                                 "--runtime", "keras"])
+    if result.exit_code != 0:
+        assert_clean_error(result)
+        return
+    forecast = json.loads(result.stdout, parse_constant=lambda constant: pytest.fail(f"{constant} in JSON"))
+    assert len(forecast["forecast"]) == 3 and all(math.isfinite(row["v"]) for row in forecast["forecast"])
 
 
 # --- explicit cases through `wordrnn train` -----------------------------------------------------------
@@ -286,7 +399,8 @@ _KEYS = st.one_of(
     # no pause, quit or commands, and no lone surrogates (no terminal can send one: they are not UTF-8)
     st.text(st.characters(blacklist_characters="\x1f\x04:", blacklist_categories=("Cs",)), max_size=12),
     st.sampled_from(["\t", "\r", "\x03", "\x00", "\x1b", "\x1b[A", "\x1b[1;5C", "\x1b[999~", "\x1bOP", "\x1b5",
-                     "\x1b[200~paste\n\x00\x1b[201~", "\x7f", "\x1a", "\x11", "\x1b[<0;3;4M", "😀\u202e\u200d"]),
+                     "\x1b[200~paste\n\x00\x1b[201~", "\x7f", "\x1a", "\x11", "\x1b[<0;3;4M", "😀\u202e\u200d",
+                     "\x1d", "\x1b\x1d", "\x1b[31m", "\x1b[5;9m", "\x1b[;M"]),  # Ctrl-], colour escapes
 )
 
 
@@ -299,6 +413,8 @@ def predictor(tiny_model):
 
 @pytest.mark.filterwarnings("ignore::wordrnn.errors.WordRNNWarning")  # random words are unknown words
 @given(st.lists(_KEYS, max_size=12))
+@example(["0\x1d"])  # Ctrl-] took the Ctrl-C after it as the character to search for
+@example(["abc \x1b[31m"])  # prompt_toolkit read it as a mouse report and failed
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_random_keys_never_crash_the_repl(predictor, keys):
     """Any keys (control characters, half escape sequences, pastes with NUL) and the REPL goes on."""

@@ -12,7 +12,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "wordrnn"
 # Lowest first. A module may import its own layer and the layers below it.
 LAYERS = ["text", "nn", "store", "train", "runtime", "predict", "evaluation", "keyboard", "serve", "cli"]
-RANK = {"config": 0, "errors": 0, "durable": 0, **{name: i for i, name in enumerate(LAYERS, start=1)}}
+RANK = {"config": 0, "errors": 0, "durable": 0, "json_output": 0, **{name: i for i, name in enumerate(LAYERS, start=1)}}
 
 
 def module_name(path: Path) -> str:

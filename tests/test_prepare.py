@@ -101,7 +101,7 @@ def test_an_interrupted_prepare_leaves_no_dataset_and_the_next_run_clears_it(tmp
 
     monkeypatch.setattr(ShardWriter, "write", crash)
     with pytest.raises(KeyboardInterrupt):
-        prepare(corpus, out, workers=1, chunk_bytes=1000, shard_tokens=500, force=True)
+        prepare(corpus, out, workers=1, chunk_bytes=1000, shard_tokens=1000, force=True)
     assert not (out / MANIFEST).exists(), "the old manifest must be gone before its shards are overwritten"
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
     with pytest.raises(CorpusError, match="unfinished"):
@@ -141,6 +141,46 @@ def test_empty_corpus(tmp_path):
     path.write_text("\n  \n\t\n")
     with pytest.raises(CorpusError, match="no words"):
         prepare([path], tmp_path / "ds", workers=1)
+    assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("make, needles", [
+    (lambda d: (d / "blank.txt").write_text("\n \n") and d / "blank.txt", ["no words"]),
+    (lambda d: (d / "bin.txt").write_bytes(make_text(50).encode() + b"\x00\x01") and d / "bin.txt", ["binary"]),
+    (lambda d: (d / "few.txt").write_text(make_text(20)) and d / "few.txt", ["--min-count 1000", "keeps no word"]),
+])
+def test_a_failed_prepare_removes_the_directories_it_made(tmp_path, make, needles):
+    out = tmp_path / "new" / "deeper" / "ds"
+    args = ["--min-count", "1000"] if "--min-count 1000" in needles else []
+    result = runner.invoke(app, ["prepare", str(make(tmp_path)), "-o", str(out), "-j", "1", *args])
+    assert_clean_error(result, *needles)
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_interrupted_first_prepare_removes_its_directory(tmp_path, corpus, monkeypatch):
+    def crash(self, ids):  # noqa: ANN001
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ShardWriter, "write", crash)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(corpus, tmp_path / "ds", workers=1)
+    assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("tokens", ["1", "999"])
+def test_shards_of_a_few_tokens_are_refused(tmp_path, corpus, tokens):
+    result = runner.invoke(app, ["prepare", str(corpus[0]), "-o", str(tmp_path / "ds"), "--shard-tokens", tokens])
+    assert_clean_error(result, f"--shard-tokens must be at least 1,000, got {tokens}")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_plan_of_too_many_shard_files_is_refused(tmp_path, corpus, monkeypatch):
+    from wordrnn.text import prepare as module
+
+    monkeypatch.setattr(module, "MAX_SHARDS", 2)
+    with pytest.raises(ConfigError, match=r"would write \d+ shard files \(at most 2\); give a shard_tokens of at least"):
+        prepare(corpus, tmp_path / "ds", workers=1, shard_tokens=1000)
+    assert not (tmp_path / "ds").exists()
 
 
 def test_cli_prepare_from_standard_input_then_train(tmp_path):

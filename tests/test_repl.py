@@ -147,12 +147,17 @@ def test_commands_k_temp_generate_reset(predictor):
 
 @pytest.mark.parametrize("line, needle", [
     (":k zero", "not a whole number"), (":k 0", "1 or more"), (":k", "different arguments"),
-    (":temp -1", "temperature"), (":generate 5000", "at most"), (":nope", "unknown command"),
+    (":temp -1", ":temp must be a number above 0, got -1"), (":temp nan", ":temp must be a number above 0, got nan"),
+    (":generate -1", ":generate N must be 1 or more, got -1"), (":generate 5000", "at most"), (":nope", "unknown command"),
     (":save", "different arguments"), (":save-cache", "give a file"), (':k "5', "quotation"),
 ])
 def test_bad_commands_answer_with_an_error_and_the_repl_goes_on(predictor, line, needle):
+    from wordrnn.cli.app import cli_text
+
     run = drive(predictor, f"{line}{ENTER}the {PROBE}", cache=AdaptationCache(predictor.vocab))
     assert run.replies[0].kind == "error" and needle in run.replies[0].text
+    if line.startswith((":temp", ":generate", ":k")):  # a command's own argument, never a command-line flag
+        assert "--" not in cli_text(run.replies[0].message)
     assert run.bars[0][1].words == predictor.suggest("the ", 3, complete_known_words=True)
 
 
@@ -177,6 +182,27 @@ def test_odd_keys_escape_sequences_and_resizes_do_not_crash(predictor):
     assert run.bars[-2][0] == f"the {first} "
     assert run.keyboard.lines == [f"the {first} "]
     assert run.bars[-1][1].words == predictor.suggest(f"the {first} \n", 3, complete_known_words=True)
+
+
+@pytest.mark.parametrize("keys", [
+    "abc \x1b[31m",  # a colour escape typed or pasted: prompt_toolkit reads it as a malformed mouse report
+    "\x1b[5;9m\x1b[;M\x1b[12M",
+    "0\x1d",  # Ctrl-] (search for the next key typed) would swallow the Ctrl-C that follows
+    "\x1b\x1d",  # Alt-Ctrl-], the same backwards
+])
+def test_escape_sequences_and_character_search_keys_are_ignored(predictor, keys):
+    run = drive(predictor, f"{keys}{PROBE}{CTRL_C}the {PROBE}")
+    assert run.bars[0][0] in (keys.split("\x1b")[0], "0")  # what was typed before the sequence, if anything
+    assert run.bars[-1][0] == "the " and 0 < len(run.bars[-1][1].words) <= 3
+
+
+def test_words_with_control_characters_are_shown_escaped_on_the_bar(tmp_path):
+    from conftest import make_untrained
+
+    model = make_untrained(tmp_path / "m", words=[f"w{i}\x1b[2J" if i % 2 else f"w{i}\x07" for i in range(12)])
+    run = drive(wordrnn.load(model, "keras"), f"w{PROBE}")
+    assert "\x1b" not in run.toolbars[0] and "\x07" not in run.toolbars[0] and "\\x1b[2J" in run.toolbars[0]
+    assert all("\x1b" in word or "\x07" in word for word, _ in run.bars[0][1].words)  # escaped only when shown
 
 
 def test_the_completion_menu_inserts_the_selected_word(predictor):

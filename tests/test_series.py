@@ -65,6 +65,28 @@ def test_bad_input_is_a_clear_series_error(tmp_path, text, columns, needle):
     assert "\n" not in message
 
 
+def test_errors_name_the_line_of_the_file_after_blank_lines(tmp_path):
+    with pytest.raises(SeriesError, match="line 6, column 'a' is not a number"):
+        read_csv(write(tmp_path, "\na\n\n1\n\nabc\n3\n"), ["a"])
+    with pytest.raises(SeriesError, match="line 5, column '1' is empty"):
+        read_csv(write(tmp_path, "1,2\n\n3,4\n\n,6\n"), ["1"])
+
+
+@pytest.mark.parametrize("columns", [["nope"], None])
+def test_a_file_of_many_columns_gives_a_short_error(tmp_path, columns):
+    header = ",".join(f"column_{i}" for i in range(20_000))
+    with pytest.raises(SeriesError) as info:
+        read_csv(write(tmp_path, f"{header}\n" + ",".join(["1"] * 20_000) + "\n"), columns)
+    message = str(info.value)
+    assert len(message) < 600 and "column_0, column_1" in message and "and 19,990 more" in message
+
+
+def test_column_names_are_shown_on_one_line(tmp_path):
+    with pytest.raises(SeriesError) as info:
+        read_csv(write(tmp_path, '"a\nb",c\n1,2\n3,4\n5,6\n'), ["x"])
+    assert "\n" not in str(info.value) and "'a\\nb', c" in str(info.value)
+
+
 def test_unreadable_paths_are_series_errors(tmp_path):
     with pytest.raises(SeriesError, match="no such file"):
         read_csv(tmp_path / "missing.csv")
@@ -104,6 +126,23 @@ def test_constant_column_gets_unit_scale():
 def test_damaged_scaler_is_refused(data):
     with pytest.raises(SeriesError, match="normalisation parameters"):
         Scaler.from_json(data, 1)
+
+
+@pytest.mark.parametrize("value", ["1e200", "-1e200", "1e308", "-1.7e308", "1e151"])
+def test_values_near_the_float_limits_are_refused(tmp_path, value):
+    """Their squares overflow: the scaler's variance would be infinite and forecasts all null."""
+    with pytest.raises(SeriesError, match=rf"line 3, column 'v' is '{value}', beyond ±1e\+150; divide the column"):
+        read_csv(write(tmp_path, f"v\n1\n{value}\n3\n"), ["v"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-1e150, 1e150), min_size=2, max_size=30), st.sampled_from([1.0, 1e-300, 1e100, 1e150]))
+def test_the_scaler_stays_finite_up_to_the_limit(column, unit):
+    values = np.clip(np.asarray(column)[:, None] * unit, -1e150, 1e150)
+    scaler = Scaler.fit(values)
+    assert all(np.isfinite(scaler.mean)) and all(np.isfinite(scaler.scale)) and min(scaler.scale) > 0
+    assert np.isfinite(scaler.transform(values)).all()
+    assert Scaler.from_json(scaler.to_json(), 1) == scaler
 
 
 def test_sine_series_is_the_classic_data():

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from wordrnn.cli.main import app as cli
 from wordrnn.predict.predictor import Completion, Score, load
-from wordrnn.serve.app import create_app, finite, json_response
+from wordrnn.json_output import finite
+from wordrnn.serve.app import create_app, json_response
 from wordrnn.serve.limits import Limits
 
 SENTENCE = "the cat sees the green tree. she likes a red apple today"

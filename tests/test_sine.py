@@ -125,7 +125,8 @@ def test_same_seed_same_run():
 
 
 @pytest.mark.parametrize("kwargs, needle", [
-    ({"points": 2}, "points must be at least 3"),
+    ({"points": 2}, "points must be between 3 and 100001"),
+    ({"points": 10_000_000}, "points must be between 3 and 100001"),
     ({"generate": 0}, "generate must be between"),
     ({"until_mse": -1.0}, "until_mse must be 0 or more"),
     ({"cell": "tcn"}, "cell must be one of"),

@@ -29,6 +29,14 @@ def test_bad_limits_are_config_errors():
         Vocabulary.build(Counter({"a": 1}), max_size=2)
 
 
+def test_a_min_count_that_keeps_no_word_is_refused():
+    """Only </s> and <unk> left: a model of it could only ever suggest those two."""
+    counts = Counter({"the": 7, "cat": 2, EOS: 9})
+    with pytest.raises(ConfigError, match=r"min_count=8 keeps no word .* 'the', is seen 7 times\); choose a min_count of at most 7"):
+        Vocabulary.build(counts, min_count=8)
+    assert Vocabulary.build(counts, min_count=7).words == (EOS, UNK, "the")
+
+
 def test_lookup_tries_case_variants():
     vocab = Vocabulary.build(Counter({"I": 3, "London": 2, "the": 5}))
     assert vocab.lookup("i") == vocab.id("I")

@@ -31,6 +31,15 @@ def _positive(name: str, value: int | float, maximum: int | float | None = None)
         raise ConfigError(f"{name}={value} is unreasonably large (the limit is {maximum}); choose a smaller value")
 
 
+def _finite(record: Any) -> None:
+    """Refuse a NaN or infinite float field: every range check below is a comparison, and each
+    comparison with NaN is false, so ``learning_rate=nan`` would pass them and train NaN weights."""
+    for item in dataclasses.fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{option(item.name)} must be a finite number, got {value}")
+
+
 def _in_range(name: str, value: float, low: float, high: float) -> None:
     if not (low <= value <= high):
         raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
@@ -83,6 +92,7 @@ class ModelConfig:
     tied: bool = False
 
     def __post_init__(self) -> None:
+        _finite(self)
         if self.input_kind not in INPUT_KINDS:
             raise ConfigError(f"input_kind must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
         if self.cell not in CELLS:
@@ -151,6 +161,7 @@ class TrainConfig:
     time_budget: float | None = None
 
     def __post_init__(self) -> None:
+        _finite(self)
         _positive(option("epochs"), self.epochs, 100_000)
         _positive(option("batch_size"), self.batch_size, 65_536)
         _positive(option("window"), self.window, 100_000)

@@ -8,6 +8,7 @@ by commands that need it, inside their bodies.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -63,6 +64,19 @@ def cli_text(message: str | BaseException) -> str:
     if isinstance(message, (WordRNNError, WordRNNWarning)):
         message = message.marked
     return render(str(message), flag_spelling)
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 and C1 controls but tab and line break
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters shown as escapes (``\\x1b``), for a terminal.
+
+    A vocabulary word learned from a hostile corpus (``w\\x1b[2J``) must not clear the screen, move
+    the cursor or ring the bell when ``complete``, ``generate`` or the REPL prints it. Tabs and line
+    breaks are the output's own and stay; JSON escapes control characters by itself.
+    """
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def fail(message: str, code: int = 1) -> None:

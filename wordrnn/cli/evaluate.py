@@ -7,7 +7,6 @@ TensorFlow loads only inside the commands that run a network.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from wordrnn.cli.app import MODEL_HELP, app, err, out, quiet_tensorflow, warnings_to_stderr
+from wordrnn.json_output import json_text
 from wordrnn.cli.options import FILES_HELP
 
 # Options several of this module's commands take (one definition, one help text each).
@@ -59,7 +59,7 @@ def progress_bar(label: str, quiet: bool = False) -> Iterator[Any]:
 def show(result: Any, as_json: bool, render: Callable[[], Any]) -> None:
     """Print ``result`` as one JSON object, or what ``render`` makes of it for people."""
     if as_json:
-        out.print_json(json.dumps(result))
+        out.print_json(json_text(result))
     else:
         out.print(render())
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from wordrnn.cli.app import app, cli_text, err, out, quiet_tensorflow
+from wordrnn.json_output import json_text
 
 
 def export_after_training(announce: Callable[[str], None] = lambda stage: None) -> Callable[[Path], None]:
@@ -51,7 +51,7 @@ def export_command(
     quiet_tensorflow()
     info = export_model(model, quantize)
     if as_json:
-        out.print_json(json.dumps(info))
+        out.print_json(json_text(info))
         return
     check = info["check"]
     agreement = f", top-3 agreement {check['top3_agreement']:.1%}" if "top3_agreement" in check else ""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from wordrnn.cli.app import app, out
+from wordrnn.json_output import json_text
 
 
 @app.command("lexicon")
@@ -28,7 +28,7 @@ def lexicon_command(
 
     info = add_lexicon(model, corpus or [], words, pretokenized=pretokenized, encoding=encoding)
     if as_json:
-        out.print_json(json.dumps(info))
+        out.print_json(json_text(info))
         return
     out.print(f"{model}: lexicon of {info['words']:,} words outside the vocabulary "
               f"(wordfreq {info['wordfreq_words']:,}{', plus the corpus' if info['corpus'] else ''})")

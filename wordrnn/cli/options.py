@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from wordrnn.errors import ConfigError
+
+def finite(param: typer.CallbackParam, value: float | None) -> float | None:
+    """Refuse NaN and infinity for a float option (the ``callback`` of every one): Click parses
+    ``nan``, ``inf`` and ``1e999`` as floats, and range checks written as ``value < 0`` let NaN
+    through, so a NaN learning rate would train and save a model of NaN weights."""
+    if value is not None and not math.isfinite(value):
+        flags = "/".join(flag for flag in param.opts if flag.startswith("--"))
+        raise ConfigError(f"{flags} must be a finite number, got {value}")
+    return value
+
 
 FILES_HELP = "Text files, directories of *.txt files, or '-' for standard input."
 

@@ -8,7 +8,6 @@ validated before the model loads, so a typo fails in milliseconds.
 from __future__ import annotations
 
 import itertools
-import json
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,7 +20,9 @@ from rich.table import Table
 from wordrnn.errors import ConfigError, WordRNNWarning
 from wordrnn.predict.streaming import LineStreamer
 
-from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, out, warnings_to_stderr
+from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, out, printable, warnings_to_stderr
+from wordrnn.json_output import json_text
+from wordrnn.cli.options import finite
 
 MAX_WORDS = 1_000_000  # a bound on one run, however long it may stream; more is more runs
 MAX_BEAM_WORDS = 1_000  # beam search keeps every candidate whole until the end
@@ -50,20 +51,20 @@ def complete(
             warnings.warn("empty context; suggesting words that start a text", WordRNNWarning)
         completion = _load(model, runtime).complete(text, k)
     if as_json:
-        out.print(json.dumps(completion.to_json(), ensure_ascii=False), markup=False, highlight=False, emoji=False)
+        out.print(json_text(completion.to_json()), markup=False, highlight=False, emoji=False)
         return
-    shown = escape(" ".join(completion.context[-8:]))
+    shown = escape(printable(" ".join(completion.context[-8:])))
     title = f"after “{shown}”" if completion.context else "at the start of a text"
     if completion.prefix:
-        title = f"completions of “{escape(completion.prefix)}” {title}"
+        title = f"completions of “{escape(printable(completion.prefix))}” {title}"
     table = Table(title=title)
     table.add_column("#", justify="right", style="dim")
     table.add_column("suggestion", style="bold")
     table.add_column("probability", justify="right")
     for rank, (word, prob) in enumerate(completion.suggestions, 1):
-        table.add_row(str(rank), escape(word), f"{prob:.1%}" if prob >= 0.001 else f"{prob:.2e}")
+        table.add_row(str(rank), escape(printable(word)), f"{prob:.1%}" if prob >= 0.001 else f"{prob:.2e}")
     if not completion.suggestions:
-        table.add_row("-", f"no vocabulary word starts with “{escape(completion.prefix)}”", "")
+        table.add_row("-", f"no vocabulary word starts with “{escape(printable(completion.prefix))}”", "")
     out.print(table)
 
 
@@ -73,9 +74,9 @@ def generate(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     n_words: int = typer.Option(50, "-n", "--words", help=f"Number of words to generate (at most {MAX_WORDS:,}; "
                                 f"with --beam at most {MAX_BEAM_WORDS:,})."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Above 0: <1 safer, >1 wilder (default 1)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", callback=finite, help="Above 0: <1 safer, >1 wilder (default 1)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample among the K most probable words (1: greedy)."),
-    top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling: the most probable words holding mass P, in (0, 1]."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", callback=finite, help="Nucleus sampling: the most probable words holding mass P, in (0, 1]."),
     beam: Optional[int] = typer.Option(None, "--beam", help="Beam search with this width (deterministic; no sampling)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed: the same seed gives the same text."),
     greedy: bool = typer.Option(False, "--greedy", help="Always take the most probable word (same as --top-k 1)."),
@@ -117,7 +118,6 @@ def generate(
     finally:  # also on Ctrl-C: what was generated is kept, its last line ended
         if streamer.line:  # a text ending with </s> has had its line break already
             _write("\n", flush=False)
-        out.file.flush()
 
 
 def _check_length(n_words: int, beam: int | None) -> None:
@@ -131,7 +131,8 @@ def _check_length(n_words: int, beam: int | None) -> None:
 
 
 def _write(text: str, flush: bool) -> None:
-    """Generated text to standard output, flushed when asked (each line; each word on a terminal)."""
-    out.file.write(text)
+    """Generated text to standard output (control characters escaped), flushed when asked (each line;
+    each word on a terminal)."""
+    out.file.write(printable(text))
     if flush:
         out.file.flush()

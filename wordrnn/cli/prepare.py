@@ -25,7 +25,7 @@ def prepare(
     encoding: Encoding = "utf-8",
     max_vocab: MaxVocab = 20000,
     min_count: MinCount = 1,
-    shard_tokens: int = typer.Option(1 << 26, "--shard-tokens", help="Tokens per shard file."),
+    shard_tokens: int = typer.Option(1 << 26, "--shard-tokens", help="Tokens per shard file (at least 1,000)."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset already in the output directory."),
     quiet: Quiet = False,
 ) -> None:

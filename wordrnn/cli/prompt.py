@@ -21,9 +21,10 @@ from prompt_toolkit.filters import completion_is_selected, has_completions
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, merge_key_bindings
+from prompt_toolkit.keys import Keys
 from prompt_toolkit.styles import Style
 
-from wordrnn.cli.app import cli_text
+from wordrnn.cli.app import cli_text, printable
 from wordrnn.keyboard.commands import Commands, Reply, percent
 from wordrnn.keyboard.keyboard import Suggestions
 
@@ -65,14 +66,14 @@ def bar(result: Suggestions, width: int, notes: Sequence[str] = ()) -> Formatted
     parts: list[tuple[str, str]] = []
     used = 0
     for n, (word, p) in enumerate(result.words, 1):
-        piece = [("class:bar.key", f" {n} " if n <= 9 else " · "), ("class:bar.word", f" {word}"),
+        piece = [("class:bar.key", f" {n} " if n <= 9 else " · "), ("class:bar.word", f" {printable(word)}"),
                  ("class:bar.prob", f" {percent(p)}  ")]
         size = sum(len(text) for _, text in piece)
         if parts and used + size > width:
             break
         parts += piece
         used += size
-    parts += [("class:bar.note", f" {note} ") for note in notes]
+    parts += [("class:bar.note", f" {printable(note)} ") for note in notes]
     return FormattedText(parts)
 
 
@@ -147,7 +148,7 @@ class Repl:
 
     def _print(self, reply: Reply) -> None:
         style = {"error": "class:reply.error", "text": "class:reply.text"}.get(reply.kind, "class:reply")
-        print_formatted_text(FormattedText([(style, cli_text(reply.message))]), style=STYLE, output=self.output,
+        print_formatted_text(FormattedText([(style, printable(cli_text(reply.message)))]), style=STYLE, output=self.output,
                              include_default_pygments_style=False)
 
     def suggestions(self, k: int | None = None) -> Suggestions:
@@ -210,8 +211,16 @@ class Repl:
 
         @kb.add("c-z")
         @kb.add("c-q")
+        @kb.add("c-]", eager=True)
+        @kb.add("escape", "c-]", eager=True)
         def _ignore(event) -> None:  # noqa: ANN001
-            """Keys that would otherwise insert a raw control character into the line."""
+            """Keys that would otherwise insert a raw control character into the line, or (Ctrl-],
+            Alt-Ctrl-]: search for a character) take the next key, a Ctrl-C say, as their argument."""
+
+        @kb.add(Keys.Vt100MouseEvent)
+        def _no_mouse(event) -> None:  # noqa: ANN001
+            """The prompt does not use the mouse; and text that only looks like a mouse report (a colour
+            escape such as ``\x1b[31m``, typed or pasted) makes prompt_toolkit's own handler fail."""
 
         return kb
 
@@ -227,4 +236,4 @@ class _Completer(Completer):
         result = self.repl.keyboard.suggest(before, max(MENU_SIZE, self.repl.commands.k))
         for word, p in result.words:
             delete, text = insertion(before, result.prefix, word)
-            yield Completion(text, start_position=-delete, display=word, display_meta=percent(p))
+            yield Completion(text, start_position=-delete, display=printable(word), display_meta=percent(p))

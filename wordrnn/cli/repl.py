@@ -6,7 +6,6 @@ milliseconds. Nothing here imports TensorFlow: a model with a LiteRT export runs
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -17,8 +16,10 @@ from typing import TYPE_CHECKING, Any, Optional, TextIO
 import typer
 from rich.markup import escape
 
-from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, cli_text, warnings_to_stderr
+from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, cli_text, printable, warnings_to_stderr
+from wordrnn.json_output import json_text
 from wordrnn.cli.app import app, err, out
+from wordrnn.cli.options import finite
 from wordrnn.errors import ConfigError, WordRNNWarning
 
 if TYPE_CHECKING:
@@ -65,8 +66,8 @@ def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], N
         if reply is not None:
             shown = cli_text(reply.message)
             text = shown.replace("\n", " ")
-            write(json.dumps({"command": reply.command, "reply": shown, "error": reply.kind == "error"},
-                             ensure_ascii=False) if as_json else f"error: {text}" if reply.kind == "error" else text)
+            write(json_text({"command": reply.command, "reply": shown, "error": reply.kind == "error"})
+                  if as_json else f"error: {text}" if reply.kind == "error" else text)
             if reply.quit:
                 return
             continue
@@ -76,9 +77,8 @@ def run_lines(commands: Commands, lines: Iterable[str], write: Callable[[str], N
         if result.unknown and on_unknown is not None:
             on_unknown(result.unknown)
         if as_json:
-            write(json.dumps({"line": line, "prefix": result.prefix,
-                              "suggestions": [{"word": w, "prob": float(f"{p:.6g}")} for w, p in result.words]},
-                             ensure_ascii=False))
+            write(json_text({"line": line, "prefix": result.prefix,
+                             "suggestions": [{"word": w, "prob": float(f"{p:.6g}")} for w, p in result.words]}))
         else:
             write("  ".join(f"{w} {percent(p)}" for w, p in result.words))
         keyboard.commit(line)
@@ -97,7 +97,7 @@ def file_history(path: Path) -> Any:
 
 
 def _write(text: str) -> None:
-    out.file.write(text + "\n")
+    out.file.write(printable(text) + "\n")
     out.file.flush()
 
 
@@ -106,14 +106,14 @@ def repl(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     k: int = typer.Option(3, "-k", "--k", help="Number of suggestions on the bar."),
     adapt_weight: float = typer.Option(DEFAULT_WEIGHT, "--adapt-weight",
-                                       help="Share of the session cache (your words and word pairs) in the "
+                                       callback=finite, help="Share of the session cache (your words and word pairs) in the "
                                             "suggestions, above 0 and below 1."),
     no_adapt: bool = typer.Option(False, "--no-adapt", help="Do not learn from what you type."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Keep what was learned in this file between sessions "
                                          "(JSON, mode 0600). Default: nothing you type is written to disk."),
     history: Optional[Path] = typer.Option(None, "--history", help="Keep the input history in this file (mode 0600). "
                                            "Default: in memory only."),
-    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Sampling temperature of :generate (above 0)."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", callback=finite, help="Sampling temperature of :generate (above 0)."),
     runtime: str = typer.Option("auto", "--runtime", help=RUNTIME_HELP),
     as_json: bool = typer.Option(False, "--json", help="Line mode with one JSON object per input line "
                                  '({"line", "prefix", "suggestions"}).'),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,7 +9,8 @@ import typer
 from rich.table import Table
 
 from wordrnn.cli.app import RUNTIME_HELP, app, err, out, quiet_tensorflow, warnings_to_stderr
-from wordrnn.cli.options import Layers, ModelOutput, Quiet, ReplaceModel, Seed, Units
+from wordrnn.json_output import json_text
+from wordrnn.cli.options import Layers, ModelOutput, Quiet, ReplaceModel, Seed, Units, finite
 from wordrnn.config import CELLS
 
 CELL_HELP = f"Recurrent cell: {', '.join(CELLS)}."
@@ -42,7 +42,7 @@ class EpochProgress:
 
 
 def _print_json(data: dict[str, Any]) -> None:
-    out.print_json(json.dumps(data))
+    out.print_json(json_text(data))
 
 
 @app.command()
@@ -52,8 +52,8 @@ def sine(
     points: int = typer.Option(36, "--points", help="Observed points sin(0)..sin(points-1) to train and prime on."),
     generate: int = typer.Option(36, "--generate", help="Points to generate after the observed ones."),
     epochs: int = typer.Option(1000, "--epochs", help="Most full-sequence training epochs."),
-    until_mse: float = typer.Option(1e-5, "--until-mse", help="Stop once an epoch's training MSE is at most this (0: run every epoch)."),
-    learning_rate: float = typer.Option(0.04, "--learning-rate", "--lr", help="Adam learning rate (high: every update sees the whole series)."),
+    until_mse: float = typer.Option(1e-5, "--until-mse", callback=finite, help="Stop once an epoch's training MSE is at most this (0: run every epoch)."),
+    learning_rate: float = typer.Option(0.04, "--learning-rate", "--lr", callback=finite, help="Adam learning rate (high: every update sees the whole series)."),
     seed: Optional[int] = typer.Option(0, "--seed", help="Random seed (the same seed gives the same run)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the series and both prediction modes to this image (.png, .svg...)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -105,11 +105,11 @@ def train_series(
     layers: Layers = 1,
     units: Units = 32,
     epochs: int = typer.Option(300, "--epochs", help="Most passes over the series."),
-    until_mse: float = typer.Option(0.0, "--until-mse", help="Stop once an epoch's MSE (on z-scored values) is at most this (0: never)."),
+    until_mse: float = typer.Option(0.0, "--until-mse", callback=finite, help="Stop once an epoch's MSE (on z-scored values) is at most this (0: never)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Most parallel contiguous streams (fewer for short series)."),
     window: int = typer.Option(50, "--window", help="Most steps per truncated-BPTT window (shorter for short series)."),
-    learning_rate: float = typer.Option(0.01, "--learning-rate", "--lr", help="Adam learning rate."),
-    valid_fraction: float = typer.Option(0.0, "--valid-fraction", help="Hold out this tail fraction for validation."),
+    learning_rate: float = typer.Option(0.01, "--learning-rate", "--lr", callback=finite, help="Adam learning rate."),
+    valid_fraction: float = typer.Option(0.0, "--valid-fraction", callback=finite, help="Hold out this tail fraction for validation."),
     early_stopping: int = typer.Option(0, "--early-stopping", help="Stop after this many epochs without validation improvement (0: never)."),
     seed: Seed = None,
     force: ReplaceModel = False,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, err, out, warnings_to_stderr
+from wordrnn.cli.options import finite
 from wordrnn.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def serve(
     cors: Optional[list[str]] = typer.Option(None, "--cors", help="Let pages of this origin (http://host:port) call "
                                              "the API from a browser; repeatable, '*' for any. Off by default."),
     max_sessions: int = typer.Option(64, "--max-sessions", help="Typing sessions kept at once (0: none)."),
-    session_idle: float = typer.Option(600.0, "--session-idle", help="Seconds after which an unused session is dropped."),
+    session_idle: float = typer.Option(600.0, "--session-idle", callback=finite, help="Seconds after which an unused session is dropped."),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Print a line per request."),
 ) -> None:
     """Serve suggestions over HTTP: a JSON API (/v1/...) and a web page with a live suggestion bar."""

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from wordrnn.cli.app import app, err, out, quiet_tensorflow
-from wordrnn.cli.options import Encoding, Eos, Lowercase, MaxVocab, ModelOutput, Pretokenized, Quiet, ReplaceModel, Seed
+from wordrnn.cli.app import app, cli_text, err, out, quiet_tensorflow
+from wordrnn.json_output import json_text
+from wordrnn.cli.options import Encoding, Eos, Lowercase, MaxVocab, ModelOutput, Pretokenized, Quiet, ReplaceModel, Seed, finite
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig
 
 
@@ -20,13 +21,14 @@ RECIPE_HELP = " (default: chosen from the corpus size; the recipe line shows the
 
 @app.command()
 def train(
+    ctx: typer.Context,
     corpus: list[str] = typer.Argument(..., help="Text files, directories of *.txt files, '-' for standard input, "
                                        "or one directory made by `wordrnn prepare` (its vocabulary and tokenizer settings apply)."),
     output: ModelOutput = Path("wordrnn-model"),
     valid: Optional[list[str]] = typer.Option(None, "--valid", help="Validation text (default: a held-out tail of the corpus)."),
     time_budget: Optional[float] = typer.Option(
         None, "--time-budget", metavar="MINUTES",
-        help="Train for at most this many minutes, export included: the run is planned to fit, its learning "
+        callback=finite, help="Train for at most this many minutes, export included: the run is planned to fit, its learning "
              "rate decaying to a tenth over the budget, and ends with the best weights (overrides --epochs)."),
     pretokenized: Pretokenized = False,
     lowercase: Lowercase = False,
@@ -38,26 +40,26 @@ def train(
     layers: Optional[int] = typer.Option(None, "--layers", help="Number of recurrent layers." + RECIPE_HELP),
     units: Optional[int] = typer.Option(None, "--units", help="Units per recurrent layer." + RECIPE_HELP),
     embedding: Optional[int] = typer.Option(None, "--embedding", help="Word embedding width." + RECIPE_HELP),
-    dropout: Optional[float] = typer.Option(None, "--dropout", help="Dropout on embeddings and between layers." + RECIPE_HELP),
-    recurrent_dropout: float = typer.Option(0.0, "--recurrent-dropout", help="Dropout on recurrent connections (slower)."),
+    dropout: Optional[float] = typer.Option(None, "--dropout", callback=finite, help="Dropout on embeddings and between layers." + RECIPE_HELP),
+    recurrent_dropout: float = typer.Option(0.0, "--recurrent-dropout", callback=finite, help="Dropout on recurrent connections (slower)."),
     tied: Optional[bool] = typer.Option(None, "--tied/--untied", help="Share the embedding matrix with the output layer." + RECIPE_HELP),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the corpus (ignored with --time-budget)." + RECIPE_HELP),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Parallel contiguous streams." + RECIPE_HELP),
     window: int = typer.Option(35, "--window", help="Truncated-BPTT window: steps between weight updates."),
     warmup_steps: int = typer.Option(0, "--warmup-steps", help="Outputs without loss after each state reset."),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
-    learning_rate: float = typer.Option(2e-3, "--learning-rate", "--lr", help="Initial learning rate."),
-    clipnorm: float = typer.Option(5.0, "--clipnorm", help="Clip the global gradient norm (0: off)."),
-    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Decoupled weight decay (AdamW)."),
+    learning_rate: float = typer.Option(2e-3, "--learning-rate", "--lr", callback=finite, help="Initial learning rate."),
+    clipnorm: float = typer.Option(5.0, "--clipnorm", callback=finite, help="Clip the global gradient norm (0: off)."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", callback=finite, help="Decoupled weight decay (AdamW)."),
     lr_patience: int = typer.Option(1, "--lr-patience", help="Halve the learning rate after this many epochs without improvement."),
     early_stopping: int = typer.Option(3, "--early-stopping", help="Stop after this many epochs without improvement (0: never); the best epoch is kept."),
-    valid_fraction: float = typer.Option(0.05, "--valid-fraction", help="Held-out tail used for validation without --valid."),
+    valid_fraction: float = typer.Option(0.05, "--valid-fraction", callback=finite, help="Held-out tail used for validation without --valid."),
     seed: Seed = None,
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a resumable checkpoint every N steps (0: epoch ends only)."),
-    checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", help="Also save one when this many minutes passed since the last (0: off)."),
+    checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", callback=finite, help="Also save one when this many minutes passed since the last (0: off)."),
     max_steps: int = typer.Option(0, "--max-steps", help="Stop after this many steps (0: no limit)."),
     xla: bool = typer.Option(False, "--xla/--no-xla", help="Compile the training step with XLA (on 2 CPU cores it measured no faster than without; bench_train.py)."),
-    lr_decay: Optional[float] = typer.Option(None, "--lr-decay", help="Multiply the learning rate by this after every epoch (1: constant; "
+    lr_decay: Optional[float] = typer.Option(None, "--lr-decay", callback=finite, help="Multiply the learning rate by this after every epoch (1: constant; "
                                              "with --time-budget it replaces the budget's decay)." + RECIPE_HELP),
     sampled_softmax: Optional[int] = typer.Option(None, "--sampled-softmax", help="Train with a softmax over this many sampled words "
                                                   "(0: full; faster on large vocabularies)." + RECIPE_HELP),
@@ -97,7 +99,15 @@ def train(
     _train_with_progress(corpus, output, quiet, export, model_config=model_config, train_config=train_config,
                          tokenizer_config=TokenizerConfig(lowercase=lowercase, pretokenized=pretokenized, eos=eos),
                          valid=valid, max_vocab=max_vocab, min_count=settings["min_count"], encoding=encoding, force=force,
-                         resume=resume, strategy=strategy, recipe=Recipe(frozenset(given)), started=started)
+                         resume=resume, strategy=strategy, recipe=Recipe(frozenset(given)), started=started,
+                         options=typed_options(ctx))
+
+
+def typed_options(ctx: typer.Context) -> frozenset[str]:
+    """The options given on the command line (a default is not a choice: ``--resume`` keeps the
+    checkpoint's value of every option not given, and refuses a given one that would change it)."""
+    return frozenset(name for name in ctx.params
+                     if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP"))
 
 
 # what a recipe setting is before the recipe sets it (any valid value: every one not given is replaced)
@@ -133,7 +143,7 @@ def _train_with_progress(corpus: list[str], output: Path, quiet: bool, export: b
 
     def stage(name: str) -> None:
         if not quiet:
-            err.print(f"[dim]{name}…[/]")
+            err.print(f"[dim]{escape(cli_text(name))}…[/]")
 
     def chosen(choices: dict[str, Any]) -> None:
         if not quiet:
@@ -161,7 +171,7 @@ def info(
     path = find_model(model)
     description = describe_baseline(path) if is_baseline(path) else SavedModel.load(path).describe()
     if as_json:
-        out.print_json(json.dumps(description))
+        out.print_json(json_text(description))
         return
     if description.get("card"):
         out.print(card_table(description["card"]))

@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 
 from wordrnn.store import checkpoint as ckpt
-from wordrnn.store.meta import describe, model_meta
+from wordrnn.store.meta import NGRAM_KIND, describe, model_meta
 from wordrnn.config import TokenizerConfig, from_dict
 from wordrnn.errors import ModelFormatError
 from wordrnn.runtime.ngram import FORMAT, KneserNey
 from wordrnn.text.tokenizer import Tokenizer
 from wordrnn.text.vocab import Vocabulary
 
-KIND = "ngram"
+KIND = NGRAM_KIND
 
 
 def is_baseline(directory: str | Path) -> bool:

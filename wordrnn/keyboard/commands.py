@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import os
 import re
 import shlex
@@ -20,7 +21,6 @@ from wordrnn.durable import write_durable
 from wordrnn.errors import ConfigError, WordRNNError, in_library_terms, option
 from wordrnn.keyboard.cachefile import is_cache_file
 from wordrnn.keyboard.keyboard import Keyboard
-from wordrnn.predict.predictor import check_words
 from wordrnn.predict.sampling import check_k, check_options
 
 MAX_GENERATE = 1000
@@ -127,12 +127,15 @@ class Commands:
 
     def _cmd_temp(self, t: str) -> Reply:
         value = _number(t, float, ":temp T")
-        check_options(value)
+        if not (math.isfinite(value) and value > 0):  # said as the command typed, not as the --temperature flag
+            raise ConfigError(f":temp must be a number above 0, got {t} (below 1 safer, above 1 wilder)")
         self.temperature = value
         return Reply(f"temperature {value:g} for :generate")
 
     def _cmd_generate(self, n: str = "20") -> Reply:
-        count = check_words(_number(n, int, ":generate N"))
+        count = _number(n, int, ":generate N")
+        if count < 1:
+            raise ConfigError(f":generate N must be 1 or more, got {n}")
         if count > MAX_GENERATE:
             raise ConfigError(f":generate takes at most {MAX_GENERATE} words, got {count}")
         words = self.keyboard.context.iter_generate(count, self.temperature)

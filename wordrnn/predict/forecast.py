@@ -28,6 +28,7 @@ from wordrnn.runtime.runner import StepRunner
 from wordrnn.text.series import Scaler, mse, read_csv, sine_series
 
 MAX_STEPS = 100_000
+MAX_POINTS = 100_001  # the demo trains on one window of points - 1 steps; TrainConfig's longest window is 100,000
 
 
 def _number(value: float) -> float | None:
@@ -118,8 +119,8 @@ def run_sine(*, cell: str = "lstm", units: int = 16, points: int = 36, generate:
     """
     from wordrnn.config import ModelConfig, TrainConfig
 
-    if points < 3:
-        raise ConfigError(f"{option('points')} must be at least 3 (two training pairs), got {points}")
+    if not 3 <= points <= MAX_POINTS:  # said here, or the window it makes would be the one named
+        raise ConfigError(f"{option('points')} must be between 3 and {MAX_POINTS} (two training pairs at least), got {points}")
     if not 0 < generate <= MAX_STEPS:
         raise ConfigError(f"{option('generate')} must be between 1 and {MAX_STEPS}, got {generate}")
     if until_mse < 0:

@@ -175,7 +175,7 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
         raise ConfigError(f"{option('quantize')} must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
     directory = Path(directory)
     if lock:
-        ckpt.read_manifest(directory)  # a clear error for a missing or foreign directory first
+        SavedModel.load(directory)  # a clear error for a missing or foreign directory first, before the lock
         if not os.access(directory, os.W_OK):
             raise ExportError(f"{directory}: not writable; copy the model directory somewhere writable and export that")
         with ckpt.TrainingLock(directory):

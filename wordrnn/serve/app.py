@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from wordrnn import __version__
 from wordrnn.errors import WordRNNError
+from wordrnn.json_output import finite
 from wordrnn.predict.predictor import Predictor
 from wordrnn.predict.sampling import check_options
 from wordrnn.predict.streaming import LineStreamer
@@ -54,17 +54,6 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
     return json_response({"error": message}, status, headers)
-
-
-def finite(value: Any) -> Any:
-    """``value`` with every NaN or infinity (a diverged metric, say) replaced by None: JSON has neither."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
 
 
 class Service:

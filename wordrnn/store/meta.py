@@ -38,6 +38,9 @@ def check_field_types(path: str | Path, manifest: Mapping[str, Any]) -> None:
                                    "damaged, retrain or restore it")
 
 
+NGRAM_KIND = "ngram"  # the kind of an n-gram baseline directory (evaluation/baseline.py): no network in it
+
+
 def model_meta(kind: str, configs: Mapping[str, Any], corpus: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """A model's descriptive manifest fields, in the layout ``SavedModel.load`` and ``info`` read.
 

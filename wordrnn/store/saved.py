@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from wordrnn.store import checkpoint as ckpt
-from wordrnn.store.meta import describe
+from wordrnn.store.meta import NGRAM_KIND, describe
 from wordrnn.store.npz import ArrayLimits
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, from_dict
 from wordrnn.nn import size
@@ -44,7 +44,19 @@ class SavedModel:
         lands later cannot take them away) and read when first needed."""
         path = Path(path)
         files = ckpt.ModelFiles.open(path, manifest_name)
+        try:
+            return cls._checked(path, files)
+        except BaseException:
+            files.close()  # a refused directory keeps no file open
+            raise
+
+    @classmethod
+    def _checked(cls, path: Path, files: ckpt.ModelFiles) -> SavedModel:
         manifest = files.manifest
+        if manifest.get("kind") == NGRAM_KIND:  # a valid directory of another kind: not "damaged"
+            raise ModelFormatError(f"{path}: is an n-gram baseline (made by `wordrnn baseline train`), not a network, "
+                                   "so there is nothing to export or run step by step; use it with `wordrnn baseline "
+                                   "evaluate` or `wordrnn evaluate --baseline`, or give a model made by `wordrnn train`")
         config = manifest.get("config")
         if not isinstance(config, dict):
             raise ModelFormatError(f"{path}: the manifest has no config; the model directory is damaged")

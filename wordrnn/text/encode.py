@@ -66,6 +66,11 @@ def readable_by_name(paths: Iterable[str | Path]) -> Iterator[list[str | Path]]:
             spool.close()
             resolved = [Path(spool.name) if p == STDIN else p for p in resolved]
         yield resolved
+    except CorpusError as exc:
+        if spool is None or spool.name not in exc.marked:
+            raise
+        # the spooled copy is ours, not the user's: name what they gave
+        raise type(exc)(exc.marked.replace(spool.name, "standard input")) from None
     finally:
         if spool is not None:
             Path(spool.name).unlink(missing_ok=True)

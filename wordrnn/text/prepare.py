@@ -45,6 +45,8 @@ from wordrnn.text.vocab import UNK_ID, Vocabulary, check_limits
 
 CHUNK_BYTES = 4 << 20  # text per task: small enough to spread over workers, big enough to amortise a task
 SHARD_TOKENS = 1 << 26  # tokens per shard file (128 MB as uint16)
+MIN_SHARD_TOKENS = 1000  # --shard-tokens 1 wrote a file per token: thousands of files for 30 KB of text
+MAX_SHARDS = 10_000  # shard files one dataset may have (a directory of more is slow to list, open and copy)
 _STAGING = ".staging-"
 
 
@@ -192,6 +194,20 @@ def prepare(
     workers = _check_settings(workers, max_vocab, min_count, shard_tokens, chunk_bytes)
     out_dir = Path(out_dir)
     check_output(out_dir, force)
+    created = next((p for p in (*reversed(out_dir.parents), out_dir) if not p.exists()), None)  # made by this run
+    try:
+        return _prepare(corpus, out_dir, workers, tokenizer_config, max_vocab, min_count, encoding, shard_tokens,
+                        chunk_bytes, on_progress)
+    except BaseException:  # a failed or interrupted first run leaves no empty directory behind
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _prepare(corpus: Sequence[str | Path], out_dir: Path, workers: int, tokenizer_config: TokenizerConfig,
+             max_vocab: int | None, min_count: int, encoding: str, shard_tokens: int, chunk_bytes: int,
+             on_progress: Callable[[int, int], None]) -> dict[str, Any]:
+    """``prepare`` once its settings and output are checked: tokenise, build the vocabulary, write."""
     started = time.perf_counter()
     with readable_by_name(corpus) as paths:  # its workers open the files
         ranges = plan_ranges(paths, chunk_bytes, tokenizer_config.eos, encoding)
@@ -202,6 +218,7 @@ def prepare(
         try:
             counts, tokens = _tokenize(ranges, encoding, tokenizer_config, staging, workers, on_progress)
             vocab = Vocabulary.build(counts, max_vocab, min_count)
+            _check_shard_count(tokens, shard_tokens)
             written = _write_dataset(out_dir, staging, ranges, vocab, shard_tokens)
             written["vocab"].update(max_vocab=max_vocab, min_count=min_count)
             seconds = time.perf_counter() - started
@@ -231,9 +248,21 @@ def _check_settings(workers: int | None, max_vocab: int | None, min_count: int, 
     check_limits(max_vocab, min_count)
     if workers is not None and workers < 1:
         raise ConfigError(f"{option('workers')} must be 1 or more, got {workers}")
-    if shard_tokens < 1 or chunk_bytes < 1:
-        raise ConfigError(f"{option('shard_tokens')} and the chunk size must be positive")
+    if shard_tokens < MIN_SHARD_TOKENS:
+        raise ConfigError(f"{option('shard_tokens')} must be at least {MIN_SHARD_TOKENS:,}, got {shard_tokens} "
+                          "(smaller shards only make more files)")
+    if chunk_bytes < 1:
+        raise ConfigError("the chunk size must be positive")
     return workers or len(os.sched_getaffinity(0))
+
+
+def _check_shard_count(tokens: int, shard_tokens: int) -> None:
+    """Refuse to write more than ``MAX_SHARDS`` shard files (before the first is written)."""
+    shards = -(-tokens // shard_tokens)
+    if shards > MAX_SHARDS:
+        raise ConfigError(f"{tokens:,} tokens in shards of {shard_tokens:,} would write {shards:,} shard files "
+                          f"(at most {MAX_SHARDS:,}); give a {option('shard_tokens')} of at least "
+                          f"{-(-tokens // MAX_SHARDS):,}")
 
 
 def _tokenize(ranges: list[Range], encoding: str, tokenizer_config: TokenizerConfig, staging: Path, workers: int,

@@ -3,8 +3,8 @@
 NumPy and the standard library only. A series model sees z-scored values (each column minus its
 mean, divided by its standard deviation) so one learning rate suits any units; the ``Scaler``
 that did it is saved in the model's manifest and undoes it for forecasts. Every problem with the
-input (missing file or column, empty cells, text, NaN or infinity, too few rows) is a
-``SeriesError`` naming the file, line and column.
+input (missing file or column, empty cells, text, NaN, infinity or values whose squares overflow, too
+few rows) is a ``SeriesError`` naming the file, line and column.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from wordrnn.errors import SeriesError, option
 
 MIN_STEPS = 3  # two (input, target) pairs: the least that trains anything
 MAX_LINE_CHARS = 1 << 20  # a CSV row longer than this is not a series (csv bounds each field at 128 KiB)
+# Beyond this a value's square overflows float64 (1.8e308): the scaler's variance would be infinite and
+# a trained model's forecasts all null. No measured series comes near it; a rescaled column fits.
+MAX_MAGNITUDE = 1e150
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ def _parse(text: str, where: str) -> float:
         raise SeriesError(f"{where} is not a number ({cell[:40]!r}); choose a numeric {option('columns')}") from None
     if not math.isfinite(value):
         raise SeriesError(f"{where} is {cell[:40]!r}; remove or fill in NaN and infinite values")
+    if abs(value) > MAX_MAGNITUDE:
+        raise SeriesError(f"{where} is {cell[:40]!r}, beyond ±{MAX_MAGNITUDE:g}; divide the column by a power "
+                          "of ten so its values fit")
     return value
 
 
@@ -126,11 +132,14 @@ def _bounded_lines(handle: Any, path: Path) -> Iterator[str]:
         yield line
 
 
-def _read_rows(path: Path, encoding: str) -> list[list[str]]:
-    """The non-blank rows of a CSV file; every way it cannot be read is a ``SeriesError``."""
+def _read_rows(path: Path, encoding: str) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV file, each with the line of the file it ends on (for messages:
+    blank lines are skipped, so a row's index is not its line); every way the file cannot be read
+    is a ``SeriesError``."""
     try:
         with _open_regular(path, encoding) as handle:
-            return [row for row in csv.reader(_bounded_lines(handle, path)) if any(cell.strip() for cell in row)]
+            reader = csv.reader(_bounded_lines(handle, path))
+            return [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
     except FileNotFoundError:
         raise SeriesError(f"{path}: no such file; give the path of a CSV file") from None
     except IsADirectoryError:
@@ -139,6 +148,14 @@ def _read_rows(path: Path, encoding: str) -> list[list[str]]:
         raise SeriesError(f"{path}: not a {encoding} text file; give a CSV file") from None
     except (OSError, csv.Error) as exc:
         raise SeriesError(f"{path}: cannot read it as CSV ({exc})") from None
+
+
+def _names(names: list[str], most: int = 10) -> str:
+    """Column names for a one-line message: the first ``most``, each cut to 40 characters and quoted
+    when it holds a line break or another unprintable character (a 20,000-column header is not
+    worth a 149 KB error line)."""
+    shown = [name[:40] if name[:40].isprintable() else repr(name[:40]) for name in names[:most]]
+    return ", ".join(shown) + (f", and {len(names) - most:,} more" if len(names) > most else "")
 
 
 def read_csv(path: str | Path, columns: list[str] | tuple[str, ...] | None = None, min_steps: int = MIN_STEPS,
@@ -155,24 +172,25 @@ def read_csv(path: str | Path, columns: list[str] | tuple[str, ...] | None = Non
     if not rows:
         raise SeriesError(f"{path}: the file is empty; give a CSV with a header row and numeric values")
 
-    has_header = not all(_is_number(cell) for cell in rows[0])
-    header = [cell.strip() for cell in rows[0]] if has_header else [str(i + 1) for i in range(len(rows[0]))]
+    first = rows[0][1]
+    has_header = not all(_is_number(cell) for cell in first)
+    header = [cell.strip() for cell in first] if has_header else [str(i + 1) for i in range(len(first))]
     body = rows[1:] if has_header else rows
-    first_line = 2 if has_header else 1
     if columns is None:
         if len(header) != 1:
-            raise SeriesError(f"{path}: has {len(header)} columns ({', '.join(header)}); choose one or more with {option('columns')}")
+            raise SeriesError(f"{path}: has {len(header):,} columns ({_names(header)}); choose one or more with "
+                              f"{option('columns')}")
         columns = header
     index = []
     for name in columns:
         if name not in header:
-            raise SeriesError(f"{path}: no column named {name!r} (the columns are: {', '.join(header)})")
+            raise SeriesError(f"{path}: no column named {name[:40]!r} (the columns are: {_names(header)})")
         index.append(header.index(name))
 
     values = np.empty((len(body), len(index)), np.float64)
-    for r, row in enumerate(body):
+    for r, (line, row) in enumerate(body):
         for c, column in enumerate(index):
-            where = f"{path}: line {first_line + r}, column {columns[c]!r}"
+            where = f"{path}: line {line}, column {columns[c][:40]!r}"
             if column >= len(row):
                 raise SeriesError(f"{where} is missing (the row has only {len(row)} fields)")
             values[r, c] = _parse(row[column], where)

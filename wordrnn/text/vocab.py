@@ -65,6 +65,11 @@ class Vocabulary:
             ((w, c) for w, c in counts.items() if c >= min_count and w not in SPECIALS),
             key=lambda wc: (-wc[1], wc[0]),
         )
+        if not ranked and any(w not in SPECIALS for w in counts):
+            top, seen = max(((w, c) for w, c in counts.items() if w not in SPECIALS), key=lambda wc: wc[1])
+            raise ConfigError(f"{option('min_count', min_count)} keeps no word but </s> and <unk>, so there would be "
+                              f"nothing to predict (the most frequent word, {top!r}, is seen {seen} times); choose "
+                              f"a {option('min_count')} of at most {seen}")
         if max_size is not None:
             ranked = ranked[: max_size - len(SPECIALS)]
         kept = {w for w, _ in ranked}

@@ -9,7 +9,7 @@ model. ``run_training`` is the part shared with numeric series.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from wordrnn.train.budget import budget_for, reserve_seconds
 from wordrnn.train.cluster import writes_model
 from wordrnn.train.recipe import Recipe
 from wordrnn.train.resources import check_memory, check_size
+from wordrnn.train.resuming import check_resumed_corpus, resumed_config, resuming_line
 from wordrnn.train.saving import read_checkpoint, saver
 from wordrnn.text.shards import is_dataset
 from wordrnn.text.tokenizer import Tokenizer
@@ -140,13 +141,16 @@ def train_text(
     recipe: Recipe | None = None,
     on_choices: Callable[[dict[str, Any]], None] = lambda choices: None,
     started: float | None = None,
+    options: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Train a next-word model on text files and save it to ``out_dir``.
 
     ``corpus`` may also be one directory made by ``wordrnn prepare``: its vocabulary and
     tokenizer settings are used and its token ids are read from memory-mapped shards.
     With ``resume`` the vocabulary and every setting come from the checkpoint in ``out_dir``
-    (a new ``time_budget`` applies to the resumed run).
+    (a new ``time_budget`` applies to the resumed run); ``options`` names the settings the caller
+    chose: those a resumed run cannot change are refused unless equal to the checkpoint's
+    (``resuming.resumed_config``).
     With a ``recipe`` (``recipe.Recipe``), the vocabulary cut, model size and schedule it does not
     leave to the caller are chosen from the corpus size; ``on_choices`` gets what was chosen
     before training starts (also in the summary as ``choices``). A time budget counts from
@@ -165,9 +169,11 @@ def train_text(
     with ckpt.claim_output(out_dir, force=force, resume=resume, writer=writes_model(strategy)):
         previous = SavedModel.load(out_dir, ckpt.CHECKPOINT_MANIFEST) if resume else None
         if previous is not None:
+            train_config, applied = resumed_config(previous, options, tokenizer_config=tokenizer_config,
+                                                   model_config=model_config, train_config=train_config,
+                                                   max_vocab=max_vocab, min_count=min_count)
             tokenizer_config, model_config, recipe = previous.tokenizer_config, previous.model_config, None
-            train_config = replace(previous.train_config, epochs=max(train_config.epochs, previous.train_config.epochs),
-                                   time_budget=train_config.time_budget)
+            on_stage(resuming_line(applied))
         begun = time.perf_counter()
         started = begun if started is None else started
 
@@ -185,7 +191,7 @@ def train_text(
                 chosen = {"min_count": pick_min_count(sum(vocab.counts)), **chosen}
             choices = {"train_tokens": int(len(ids)), "vocab_size": len(vocab), "chosen": chosen}
         check_size(len(ids), train_config)
-        _check_resumed_corpus(previous, len(ids))
+        check_resumed_corpus(previous, len(ids))
         if choices is not None:
             on_choices(choices)
         corpus_info = {"files": [str(p) for p in corpus], "train_tokens": int(len(ids)),
@@ -248,15 +254,6 @@ def _split_valid(ids: Any, valid: Sequence[str | Path] | None, tokenizer: Tokeni
     if train_config.valid_fraction:
         return split_tail(ids, train_config.valid_fraction, min_steps=train_config.window + 1)
     return ids, None
-
-
-def _check_resumed_corpus(previous: SavedModel | None, train_tokens: int) -> None:
-    """Refuse to resume on a corpus of another length: the saved stream position would point elsewhere."""
-    described = previous.manifest.get("corpus") if previous is not None else None
-    trained_on = described.get("train_tokens") if isinstance(described, dict) else None
-    if trained_on is not None and trained_on != train_tokens:
-        raise CorpusError(f"the corpus has {train_tokens} training tokens but the checkpoint was trained on "
-                          f"{trained_on}; resume with the same files and options, or start anew with {option('force', True)}")
 
 
 def train_series(

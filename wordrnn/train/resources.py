@@ -1,4 +1,4 @@
-"""What a training run needs before it starts: enough text for its streams, and enough memory.
+"""What a training run needs before it starts: enough text for its streams (and targets), and enough memory.
 
 Both checks run before anything is written, so a run that cannot work fails at once with a
 message saying what to change, instead of in the middle of training.
@@ -7,18 +7,26 @@ message saying what to change, instead of in the middle of training.
 from __future__ import annotations
 
 from wordrnn.config import ModelConfig, TrainConfig
-from wordrnn.errors import CorpusError, option
+from wordrnn.errors import ConfigError, CorpusError, ResourceError, option
 from wordrnn.nn.size import available_memory, check_fits, parameter_count
 
 
 def check_size(steps: int, config: TrainConfig, what: str = "tokens") -> None:
-    """Refuse a sequence too short for one full window in every stream."""
+    """Refuse a sequence too short for one full window in every stream, or for any target after
+    the warm-up steps (a run that trains nothing: "loss 0.0000, 0 tok/s")."""
     needed = config.batch_size * config.window + 1
     if steps < needed:
         raise CorpusError(
             f"the training text has {steps} {what} but {option('batch_size', config.batch_size)} x "
             f"{option('window', config.window)} needs at least {needed}; use more text or lower "
             f"{option('batch_size')}/{option('window')}"
+        )
+    shortest = (steps - 1) // config.batch_size  # the streams' lengths differ by at most one
+    if config.warmup_steps >= shortest:  # warm-up counts from each epoch's reset, across windows
+        raise ConfigError(
+            f"{option('warmup_steps', config.warmup_steps)} covers every training stream: each of the "
+            f"{config.batch_size} streams is {shortest} steps long, so no target would carry a loss; "
+            f"choose a {option('warmup_steps')} below {shortest}"
         )
 
 

@@ -11,8 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from wordrnn.config import ModelConfig, TrainConfig
-from wordrnn.errors import ModelFormatError, option
+from wordrnn.errors import ConfigError, ModelFormatError, option
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.train.batching import StreamBatches
 
@@ -46,12 +48,24 @@ def read_checkpoint(out_dir: Path, batches: StreamBatches, model_config: ModelCo
     return snapshot
 
 
+def check_finite(snap: Snapshot) -> None:
+    """Refuse to save weights that are NaN or infinite: training diverged, and such a model would load
+    and then suggest ``</s>`` and ``<unk>`` for every context. The last good save stays as it is."""
+    bad = [name for name, array in snap.weights.items() if not np.isfinite(array).all()]
+    if bad:
+        raise ConfigError(f"training diverged: after step {snap.position.get('step', '?')} the weights ({bad[0]}"
+                          f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}) are no longer finite numbers, so "
+                          f"they were not saved; lower {option('learning_rate')} or set {option('clipnorm')}, "
+                          "then train again")
+
+
 def saver(out_dir: Path, files: dict[str, Any], meta: dict[str, Any], has_valid: bool) -> Callable[[str, Snapshot], None]:
     """The ``save`` callable ``Engine.fit`` calls: "last" goes to the resumable checkpoint, the model
     manifest gets "best" (every save without validation text, and the first one in any case, so an
     interrupted run always leaves a loadable model)."""
 
     def save(kind: str, snap: Snapshot) -> None:
+        check_finite(snap)
         common = {**files, "weights.npz": snap.weights, "history.json": snap.history}
         if kind == "last":
             ckpt.write_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST, {**meta, "position": snap.position},
