@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from wordrnn.store import checkpoint as ckpt
 from wordrnn.config import ModelConfig
 from wordrnn.errors import ExportError, ModelFormatError, option
 from wordrnn.store.saved import SavedModel

@@ -7,7 +7,7 @@ message saying what to change, instead of in the middle of training.
 from __future__ import annotations
 
 from wordrnn.config import ModelConfig, TrainConfig
-from wordrnn.errors import ConfigError, CorpusError, ResourceError, option
+from wordrnn.errors import ConfigError, CorpusError, option
 from wordrnn.nn.size import available_memory, check_fits, parameter_count
 
 
