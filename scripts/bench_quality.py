@@ -44,6 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench_mixture import split_halves  # noqa: E402  (the dev half is tuned on, the report half measured on)
 BROWN = ROOT.parent / "shared" / "corpora" / "brown"
 WORDRNN = [sys.executable, "-m", "wordrnn"]
 
@@ -87,16 +89,6 @@ def short(path: Path | str) -> str:
 def display(args: list[str]) -> str:
     """A command as the reports show it: ``wordrnn ...``, paths shortened."""
     return short(shlex.join(["wordrnn", *args[len(WORDRNN):]]))
-
-
-def split_halves(valid: Path, out: Path, lines: int | None) -> tuple[Path, Path]:
-    """The validation text's lines in two halves: ``dev`` (tuned on) and ``report`` (measured on)."""
-    text = valid.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]
-    half = len(text) // 2
-    dev, report = out / "valid-dev.txt", out / "valid-report.txt"
-    dev.write_text("".join(text[:half]), encoding="utf-8")
-    report.write_text("".join(text[half:]), encoding="utf-8")
-    return dev, report
 
 
 def head(source: Path, lines: int, target: Path) -> Path:

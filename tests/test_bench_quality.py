@@ -24,9 +24,9 @@ def test_smoke_mode_reports_every_system_on_the_half_nothing_was_tuned_on():
                                               "trigram", "trigram+lexicon"]
     assert len({r["tokens"] for r in systems}) == 1  # the same text for every system
     for row in systems:
-        assert row["tuned_on"].endswith("valid-dev.txt") and row["reported_on"].endswith("valid-report.txt")
+        assert row["tuned_on"].endswith("valid-half1.txt") and row["reported_on"].endswith("valid-half2.txt")
         assert 1 < row["ppl"] < 1000 and 0 <= row["top1"] <= row["top3"] <= 1
     assert all("ppl_open" in r for r in systems if r["system"].endswith("+lexicon"))
-    assert "--valid" in systems[0]["command"] and "valid-dev.txt" in systems[0]["interpolate_command"]
+    assert "--valid" in systems[0]["command"] and "valid-half1.txt" in systems[0]["interpolate_command"]
     assert summary["summary"] and isinstance(summary["targets_met"], bool)
     assert {"ppl_ratio", "top3_gain_points", "ksr3_gain_points", "ksr3_gain_points_lexicon"} <= summary.keys()
