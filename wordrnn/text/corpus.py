@@ -113,7 +113,7 @@ def iter_pieces(
     ``start`` is the byte offset at which ``stream`` begins inside the file (``wordrnn prepare``
     reads files in ranges), so error offsets stay true; a BOM is only dropped at offset 0.
     """
-    name = "<stdin>" if str(path) == STDIN else str(path)
+    name = "standard input" if str(path) == STDIN else str(path)
     if stream is None and isinstance(path, SpooledInput):
         stream = path.rewound()
     try:
