@@ -70,8 +70,7 @@ def rank(probs: np.ndarray, vocab: Vocabulary, prefix: str = "", k: int = 3,
     p = np.asarray(probs, dtype=np.float64).reshape(-1)
     extra = dict(extra or {})
     if prefix:
-        ids = vocab.prefix_ids(prefix)
-        ids = ids[vocab.typeable_mask()[ids]] if len(ids) else ids
+        ids = _offered_ids(vocab, prefix)
         weights = p[ids]
         total = float(weights.sum()) + (sum(extra.values()) if extra_mass is None else extra_mass)
         if not len(ids) and not extra:
@@ -98,10 +97,15 @@ def ends_on_finished_word(vocab: Vocabulary, prefix: str, completions: list[tupl
     return bool(prefix and completions) and vocab.knows(prefix) and completions[0][0].casefold() == prefix.casefold()
 
 
+def _offered_ids(vocab: Vocabulary, prefix: str) -> np.ndarray:
+    """Ids of the vocabulary words starting with ``prefix`` that a suggestion may offer (typeable ones)."""
+    ids = vocab.prefix_ids(prefix)
+    return ids[vocab.typeable_mask()[ids]] if len(ids) else ids
+
+
 def best_completion(probs: np.ndarray, vocab: Vocabulary, prefix: str) -> tuple[str, float] | None:
     """The most probable typeable vocabulary word starting with ``prefix`` and its (unnormalised) probability."""
-    ids = vocab.prefix_ids(prefix)
-    ids = ids[vocab.typeable_mask()[ids]] if len(ids) else ids
+    ids = _offered_ids(vocab, prefix)
     if not len(ids):
         return None
     best = int(ids[int(np.argmax(np.asarray(probs)[ids]))])
