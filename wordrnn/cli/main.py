@@ -1,16 +1,51 @@
-"""The ``wordrnn`` entry point: imports every command module so each registers itself on ``app``.
+"""The ``wordrnn`` entry point: imports the command modules, each of which registers its commands on ``app``.
 
 The app itself lives in ``cli.app``, which the command modules import; keeping the registration
 here is what keeps the imports one-way (no command module imports this one).
+
+A run imports only the module of the command it calls (``wordrnn complete`` needs neither the
+training nor the server code, and Typer then builds one command's options instead of sixteen):
+a cold ``complete`` is mostly start-up, so this is a fifth of it. Anything else (``--help``,
+``--version``, a misspelt command) gets every command, as does ``app`` imported from here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import Any
 
-from wordrnn.cli import evaluate, export, lexicon, predict, prepare, repl, serve, series, train  # noqa: F401 - registration
-from wordrnn.cli.app import app, quiet_tensorflow
+from wordrnn.cli.app import app as _app, quiet_tensorflow
+
+# Command -> the module of ``wordrnn.cli`` that defines it; the modules in the order their commands
+# are listed by ``--help``. A test checks this table against what the modules register.
+COMMAND_MODULES = {
+    "evaluate": "evaluate", "interpolate": "evaluate", "baseline": "evaluate", "export": "export",
+    "lexicon": "lexicon", "complete": "predict", "generate": "predict", "prepare": "prepare", "repl": "repl",
+    "serve": "serve", "sine": "series", "train-series": "series", "forecast": "series", "train": "train",
+    "info": "train",
+}
+
+
+def registered(command: str | None = None) -> Any:
+    """The Typer app with ``command``'s module imported (registered), or every module when it is None
+    or not a known command."""
+    modules = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else dict.fromkeys(COMMAND_MODULES.values())
+    for module in modules:
+        importlib.import_module(f"wordrnn.cli.{module}")
+    return _app
+
+
+def called_command(argv: list[str]) -> str | None:
+    """The command a command line calls: its first argument when that is not an option."""
+    return argv[0] if argv and not argv[0].startswith("-") else None
+
+
+def __getattr__(name: str) -> Any:  # ``from wordrnn.cli.main import app``: the app with every command
+    if name == "app":
+        return registered()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
@@ -18,6 +53,7 @@ def main() -> None:
 
     quiet_tensorflow()
     own_temporary_files()
+    app = registered(called_command(sys.argv[1:]))
     try:
         app(prog_name="wordrnn")
     except BrokenPipeError:

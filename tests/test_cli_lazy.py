@@ -1,0 +1,60 @@
+"""The entry point imports only the called command's module; the table it uses must match the modules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import typer
+
+from wordrnn.cli import main as cli_main
+
+
+def _registered_names() -> dict[str, str]:
+    """Command name -> defining module of every command on the fully registered app."""
+    app = cli_main.app  # every module imported
+    names = {}
+    for info in app.registered_commands:
+        names[info.name or info.callback.__name__.replace("_", "-")] = info.callback.__module__
+    for group in app.registered_groups:
+        callback = group.typer_instance.registered_commands[0].callback
+        names[group.name] = callback.__module__
+    return names
+
+
+def test_command_table_matches_what_each_module_registers():
+    expected = {name: f"wordrnn.cli.{module}" for name, module in cli_main.COMMAND_MODULES.items()}
+    assert _registered_names() == expected
+
+
+def test_called_command_is_the_first_argument_unless_an_option():
+    assert cli_main.called_command(["complete", "the next"]) == "complete"
+    assert cli_main.called_command(["--help"]) is None
+    assert cli_main.called_command([]) is None
+
+
+def _modules_after(argv: list[str]) -> set[str]:
+    code = ("import sys\nfrom wordrnn.cli import main\nmain.registered(main.called_command(sys.argv[1:]))\n"
+            "print(' '.join(m for m in sys.modules if m.startswith('wordrnn.cli.')))")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    return set(done.stdout.split())
+
+
+def test_complete_imports_only_its_own_command_module():
+    loaded = _modules_after(["complete", "the next"])
+    assert "wordrnn.cli.predict" in loaded
+    assert not loaded & {"wordrnn.cli.train", "wordrnn.cli.serve", "wordrnn.cli.evaluate", "wordrnn.cli.series"}
+
+
+def test_an_unknown_command_gets_every_command_for_its_message():
+    loaded = _modules_after(["complet"])
+    assert {f"wordrnn.cli.{m}" for m in cli_main.COMMAND_MODULES.values()} <= loaded
+
+
+def test_help_still_lists_every_command():
+    done = subprocess.run([sys.executable, "-c", "from wordrnn.cli.main import main; main()", "--help"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0
+    for name in cli_main.COMMAND_MODULES:
+        assert name in done.stdout, name
+    assert isinstance(cli_main.app, typer.Typer)
