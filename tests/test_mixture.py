@@ -270,9 +270,10 @@ def _frequencies(draw, n: int = 40_000, size: int = 6) -> np.ndarray:
     return np.bincount([draw() for _ in range(n)], minlength=size) / n
 
 
+@pytest.mark.parametrize("pruned", [1, 2])  # a pruned model keeps each context's full count apart
 @pytest.mark.parametrize("history", [(2, 3), (1, 1), (0, 5), (4, 4)])  # seen trigram contexts and unseen ones
-def test_sampling_the_ngram_level_by_level_draws_its_distribution(history):
-    kn = KneserNey.train(STREAM, 6)
+def test_sampling_the_ngram_level_by_level_draws_its_distribution(history, pruned):
+    kn = KneserNey.train(STREAM, 6, min_trigram_count=pruned)
     expected = kn.probabilities(np.array([history]))[0]
     rng = np.random.default_rng(5)
     found = _frequencies(lambda: kn.sample(*history, rng))
@@ -324,3 +325,58 @@ def test_the_two_level_draw_follows_the_weights_across_blocks_and_never_picks_a_
     expected = weights / weights.sum()
     assert np.abs(found - expected).max() < 5 * np.sqrt(expected.max() / n)
     assert _draw(np.array([0.0, 0.0, 2.0], np.float32), rng) == 2
+
+
+@pytest.mark.parametrize("pruned", [1, 2])
+def test_the_scalar_paths_of_generation_agree_with_the_batch_ones(pruned):
+    """``parts`` works one stream in scalars; its history counts and weights are the batch ones."""
+    kn = KneserNey.train(STREAM, 6, min_trigram_count=pruned)
+    settings = Interpolation(edges=(1, 3), bucket_cache=(0.0, 0.3, 0.1), bucket_ngram=(0.05, 0.2, 0.6))
+    histories = np.array([(u, v) for u in range(6) for v in range(6)])
+    counts = kn.history_counts(histories)
+    assert [kn.history_count(u, v) for u, v in histories] == counts.tolist()
+    a, b = settings.row_weights(counts, len(counts))
+    assert [settings.weights_for(c) for c in counts] == list(zip(a.tolist(), b.tolist()))
+
+
+class _TableRunner:
+    """A NumPy stand-in for a network: the next-word distribution is a fixed row per input word,
+    nudged by a one-number state (so state is carried and checked)."""
+
+    state_sizes = [1]
+    input_kind = "tokens"
+
+    def __init__(self, vocab_size: int) -> None:
+        rng = np.random.default_rng(4)
+        self.rows = rng.dirichlet(np.ones(vocab_size), size=vocab_size).astype(np.float32)
+
+    def zero_state(self, batch: int = 1):
+        return [np.zeros((batch, 1), np.float32)]
+
+    def step(self, inputs, state):
+        inputs = np.asarray(inputs).reshape(-1)
+        s = state[0] * 0.5 + 1.0
+        probs = self.rows[inputs] * (1.0 + 0.1 * s)
+        return probs / probs.sum(axis=1, keepdims=True), [s]
+
+
+@pytest.mark.parametrize("rescale", [False, True])
+def test_a_parts_stream_gives_the_runner_s_mixed_distributions_word_after_word(monkeypatch, rescale):
+    """Generation's stream keeps the cache unscaled and in place; its distributions are ``MixtureRunner.step``'s."""
+    from wordrnn.runtime import parts as runtime_parts
+
+    if rescale:  # fold the scale back at every word, as a long text does every few thousand
+        monkeypatch.setattr(runtime_parts, "_RESCALE", 1.0)
+    kn = KneserNey.train(STREAM, 6)
+    settings = Interpolation(cache_decay=0.9, cache_fill=2.0, edges=(1, 3), bucket_cache=(0.2, 0.3, 0.1),
+                             bucket_ngram=(0.05, 0.2, 0.6))
+    runner = MixtureRunner(_TableRunner(6), Mixer(settings, 6, kn))
+    probs, state = runner.step(np.array([2]), runner.zero_state(1))
+    start, kept = state, [s.copy() for s in state]
+    stream = runner.parts_stream(probs[0], state)
+    for word in [3, 4, 0, 2, 5, 5, 1, 3, 0, 0, 4, 2, 3]:
+        np.testing.assert_allclose(stream.parts.dense(), probs[0], rtol=2e-5, atol=1e-7)
+        stream.feed(word)
+        probs, state = runner.step(np.array([word]), state)
+    for before, now in zip(kept, start):  # the starting state was not touched
+        np.testing.assert_array_equal(before, now)

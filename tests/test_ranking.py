@@ -64,3 +64,22 @@ def test_a_typed_word_is_finished_only_when_it_is_its_own_best_completion():
     assert not ends_on_finished_word(VOCAB, "you", [("young", 0.6), ("you", 0.3)])  # still typing "young"
     assert not ends_on_finished_word(VOCAB, "yo", [("yo", 0.9)])  # not a vocabulary word
     assert not ends_on_finished_word(VOCAB, "", [("you", 0.9)]) and not ends_on_finished_word(VOCAB, "you", [])
+
+
+def test_top_typeable_matches_ranking_over_the_whole_vocabulary():
+    """The widening search finds what masking every word would, even when most top words are punctuation."""
+    from wordrnn.predict.ranking import top_typeable
+    from wordrnn.text.vocab import Vocabulary
+
+    rng = np.random.default_rng(5)
+    words = ["</s>", "<unk>"] + [("," * (i + 1)) if i % 3 else f"w{i}" for i in range(600)]
+    vocab = Vocabulary(words)
+    typeable = np.array([i >= 2 and any(c.isalnum() for c in w) for i, w in enumerate(words)])
+    for trial in range(40):
+        p = rng.random(len(words)) ** 8
+        if trial % 2:
+            p[~typeable] += 1.0  # every punctuation token beats every word
+        k = int(rng.integers(1, 30))
+        expected = [i for i in np.lexsort((np.arange(len(p)), -p)) if typeable[i]][:k]
+        assert top_typeable(p, Vocabulary(words), k).tolist() == expected
+        assert vocab.typeable(np.array(expected)).all()

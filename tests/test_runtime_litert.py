@@ -228,7 +228,34 @@ def test_an_export_whose_embedding_table_is_missing_is_refused(exported, tmp_pat
     import shutil
 
     copy = shutil.copytree(exported, tmp_path / "copy")
+    info = ckpt.read_manifest(copy)["litert"]
+    ckpt.update_files(copy, ckpt.MODEL_MANIFEST, {}, {"litert": {**info, runtime_litert.TABLE_KEY: None}})
     saved = SavedModel.load(copy)
     saved._weights = {k: v for k, v in saved.weights.items() if k != runtime_litert.EMBEDDING_WEIGHTS}
     with pytest.raises(ExportError, match="embedding table"):
         LiteRTStep(saved)
+
+
+def test_a_tied_model_reads_its_embedding_table_from_the_export_not_the_weights(tmp_path):
+    directory = make_untrained(tmp_path / "m", vocab_size=60, tied=True, embedding=16)
+    info = export_model(directory)
+    assert info[runtime_litert.TABLE_KEY]  # the output matrix, checked equal to the table at export
+    saved = SavedModel.load(directory)
+    step = LiteRTStep(saved)
+    assert saved._weights is None  # the weights file (as large as the export) was never read
+    assert np.array_equal(step._table, saved.weights[runtime_litert.EMBEDDING_WEIGHTS])
+    worst, _, _ = _run_both(step, KerasStep(saved), [np.array([i % 60]) for i in range(20)], 1)
+    assert worst <= 1e-5
+
+
+def test_an_untied_export_names_no_table_and_reads_the_weights(exported):
+    assert runtime_litert.TABLE_KEY not in ckpt.read_manifest(exported)["litert"]
+
+
+def test_a_manifest_naming_a_tensor_the_export_lacks_is_refused(tmp_path):
+    directory = make_untrained(tmp_path / "m", vocab_size=60, tied=True, embedding=16)
+    info = export_model(directory)
+    ckpt.update_files(directory, ckpt.MODEL_MANIFEST, {}, {"litert": {**info, runtime_litert.TABLE_KEY: "no/such"}})
+    with pytest.raises(ExportError, match="lacks the embedding table"):
+        LiteRTStep(SavedModel.load(directory))
+    _assert_falls_back(directory, "lacks the embedding table")

@@ -35,18 +35,16 @@ def prime(runner: StepRunner, inputs: Iterable[np.ndarray | int | float], state:
 
 
 def feedback(runner: StepRunner, output: Any, state: list[np.ndarray], steps: int,
-             choose: Callable[[Any], np.ndarray], step: Callable | None = None) -> Iterator[np.ndarray]:
+             choose: Callable[[Any], np.ndarray]) -> Iterator[np.ndarray]:
     """Generate ``steps`` inputs recursively: ``choose`` turns each output into the next input.
 
     Yields each chosen input as soon as it is known (so callers can stream words), after which
-    it is fed back to produce the next output. ``step`` replaces ``runner.step`` (e.g. a mixture's
-    ``step_parts``, whose outputs a sampler draws from without the full vector).
+    it is fed back to produce the next output.
     """
-    step = runner.step if step is None else step
     for _ in range(steps):
         chosen = choose(output)
         yield chosen
-        output, state = step(np.asarray(chosen), state)
+        output, state = runner.step(np.asarray(chosen), state)
 
 
 def mean_state_before(runner: StepRunner, ids: np.ndarray, token: int, streams: int = 32) -> list[np.ndarray]:

@@ -80,10 +80,23 @@ def rank(probs: np.ndarray, vocab: Vocabulary, prefix: str = "", k: int = 3,
         found = [(vocab.shown(vocab.words[ids[i]]), float(weights[i])) for i in top_ids(weights, k)] if len(ids) else []
         found = _merged(found, extra.items(), k)
         return [(match_case(w, typed or prefix), q / total) for w, q in found]
-    weights = np.where(vocab.typeable_mask(), p, -1.0)
-    shown = min(k, int(vocab.typeable_mask().sum()))
-    found = [(vocab.shown(vocab.words[i]), float(p[i])) for i in top_ids(weights, shown)] if shown else []
+    found = [(vocab.shown(vocab.words[i]), float(p[i])) for i in top_typeable(p, vocab, k)]
     return _merged(found, extra.items(), k)
+
+
+def top_typeable(p: np.ndarray, vocab: Vocabulary, k: int) -> np.ndarray:
+    """Ids of the ``k`` most probable typeable words, best first (ties: lower id first).
+
+    Looks at the best candidates only, widening the search while too few of them are typeable,
+    rather than classifying all of a large vocabulary for three suggestions.
+    """
+    wanted = k + 16
+    while True:
+        candidates = top_ids(p, min(wanted, len(p)))
+        kept = candidates[vocab.typeable(candidates)]
+        if len(kept) >= k or len(candidates) == len(p):
+            return kept[:k]
+        wanted *= 4
 
 
 def ends_on_finished_word(vocab: Vocabulary, prefix: str, completions: list[tuple[str, float]]) -> bool:
@@ -100,7 +113,7 @@ def ends_on_finished_word(vocab: Vocabulary, prefix: str, completions: list[tupl
 def _offered_ids(vocab: Vocabulary, prefix: str) -> np.ndarray:
     """Ids of the vocabulary words starting with ``prefix`` that a suggestion may offer (typeable ones)."""
     ids = vocab.prefix_ids(prefix)
-    return ids[vocab.typeable_mask()[ids]] if len(ids) else ids
+    return ids[vocab.typeable(ids)] if len(ids) else ids
 
 
 def best_completion(probs: np.ndarray, vocab: Vocabulary, prefix: str) -> tuple[str, float] | None:

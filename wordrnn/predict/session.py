@@ -259,10 +259,18 @@ class Session:
 
     def _generate(self, n_words: int, sampler: Sampler, stop_at_eos: bool) -> Iterator[str]:
         words = self.vocab.words
-        # plain sampling from a mixture draws from its parts, never adding three (V,) vectors a word
-        parts = getattr(self.runner, "step_parts", None) if sampler.plain else None
+        if sampler.plain and hasattr(self.runner, "parts_stream"):
+            # plain sampling from a mixture draws from its parts, never adding three (V,) vectors a word
+            stream = self.runner.parts_stream(self._probs, self.state)
+            for _ in range(n_words):
+                chosen = sampler(stream.parts)
+                if stop_at_eos and chosen == EOS_ID:
+                    return
+                yield words[chosen]
+                stream.feed(chosen)
+            return
         for chosen in feedback(self.runner, self._probs[None], self.state, n_words,
-                               lambda output: np.array([sampler(output)]), parts):
+                               lambda output: np.array([sampler(output)])):
             if stop_at_eos and int(chosen[0]) == EOS_ID:
                 return
             yield words[int(chosen[0])]

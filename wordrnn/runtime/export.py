@@ -41,7 +41,7 @@ from wordrnn import __version__
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.errors import ConfigError, ExportError, option
 from wordrnn.runtime.keras import KerasStep
-from wordrnn.runtime.litert import EXPORT_STEM, INPUT_NAME, OUTPUT_NAME, LiteRTStep, state_name
+from wordrnn.runtime.litert import EXPORT_STEM, INPUT_NAME, OUTPUT_NAME, TABLE_KEY, LiteRTStep, state_name
 from wordrnn.store.saved import SavedModel
 from wordrnn.nn.tfimport import quiet_stderr, tensorflow
 
@@ -184,7 +184,8 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
     tf = tensorflow()
     keras_model = saved.build_keras()
     content = convert(keras_model, saved.model_config, quantize)
-    check = compare(KerasStep(saved, keras_model), LiteRTStep(saved, content), saved.model_config)
+    fresh = LiteRTStep(saved, content)
+    check = compare(KerasStep(saved, keras_model), fresh, saved.model_config)
     if quantize == "none" and check["max_abs_diff"] > FLOAT_TOLERANCE:
         raise ExportError(
             f"{directory}: the converted step differs from the Keras model by {check['max_abs_diff']:.2g} "
@@ -196,6 +197,7 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
         "bytes": len(content),
         "input_kind": saved.model_config.input_kind,
         "check": check,
+        **({TABLE_KEY: table} if (table := fresh.embedding_tensor()) else {}),
         "tensorflow_version": tf.__version__,
         "wordrnn_version": __version__,
     }

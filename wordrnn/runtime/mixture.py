@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from wordrnn.errors import ModelFormatError
-from wordrnn.runtime.draw import draw
+from wordrnn.runtime.parts import MixtureParts, PartsStream
 from wordrnn.runtime.mixture_settings import Interpolation
 from wordrnn.text.vocab import EOS_ID
 
@@ -57,14 +57,16 @@ class Mixer:
         return [np.zeros((batch, size), np.float32) for size in self.state_sizes]
 
     def advance(self, inputs: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
-        """The state after reading ``inputs`` (B,) word ids."""
+        """The state after reading ``inputs`` (B,) word ids (new arrays: a state may be kept for undo)."""
         history, cache = state
         inputs = np.asarray(inputs, np.int64).reshape(-1)
-        history = np.stack([history[:, 1], inputs.astype(np.float32)], axis=1)
+        shifted = np.empty_like(history)
+        shifted[:, 0] = history[:, 1]
+        shifted[:, 1] = inputs
         cache = cache * np.float32(self.settings.cache_decay)
-        words = inputs != EOS_ID  # sentence ends carry no topic
-        cache[np.flatnonzero(words), inputs[words]] += 1.0
-        return [history, cache]
+        rows = np.flatnonzero(inputs != EOS_ID)  # sentence ends carry no topic
+        cache[rows, inputs[rows]] += 1.0
+        return [shifted, cache]
 
     def weights(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(cache a, n-gram b) per row, (B,) each: the bucket of each row's history count, or the global pair."""
@@ -88,44 +90,22 @@ class Mixer:
             mixed += share * cache / np.maximum(totals, 1e-30)[:, None]
         return mixed.astype(np.float32)
 
+    def part_weights(self, u: int, v: int, total: float) -> tuple[float, float, float]:
+        """The weights of network, cache and n-gram for one stream with history (u, v) and a cache
+        holding ``total`` (decayed) words: ``mix``'s, worked out in scalars."""
+        settings = self.settings
+        if not settings.active:
+            return 1.0, 0.0, 0.0
+        a, b = settings.weights_for(self.ngram.history_count(u, v) if settings.edges else None)
+        share = a * total / max(total + settings.cache_fill, 1e-30) if total > 0 else 0.0  # ``cache_share``
+        return 1.0 - share - b, share, b
+
     def parts(self, probs: np.ndarray, state: list[np.ndarray]) -> MixtureParts:
-        """One stream's (V,) network distribution and mixer state as ``MixtureParts`` (the weights of ``mix``)."""
+        """One stream's (V,) network distribution and mixer state as ``MixtureParts``."""
         history, cache = state
-        history = history.astype(np.int64)
-        if not self.settings.active:
-            return MixtureParts(probs, (1.0, 0.0, 0.0), cache[0], self.ngram, (0, 0), self, state)
-        a, b = self.weights(history)
+        u, v = int(history[0, 0]), int(history[0, 1])
         total = float(cache[0].sum())  # float32's pairwise sum: exact enough for counts below 1e4
-        share = float(cache_share(a, np.array([total]), self.settings.cache_fill)[0]) if total > 0 else 0.0
-        weights = (1.0 - share - float(b[0]), share, float(b[0]))
-        return MixtureParts(probs, weights, cache[0], self.ngram, (int(history[0, 0]), int(history[0, 1])), self, state)
-
-
-class MixtureParts:
-    """One interpolated next-word distribution kept as its parts, for sampling.
-
-    ``Mixer.mix`` adds three (V,) vectors; a sampler needs one word, so it can pick a part with
-    probability equal to its weight and then a word from that part: the same distribution, at the
-    cost of one cumulative sum (the network's, or the cache's) or two n-gram rows.
-    """
-
-    def __init__(self, net: np.ndarray, weights: tuple[float, float, float], cache: np.ndarray,
-                 ngram: Any, history: tuple[int, int], mixer: Mixer, state: list[np.ndarray]) -> None:
-        self.net, self.weights, self.cache, self.ngram, self.history = net, weights, cache, ngram, history
-        self._mixer, self._state = mixer, state
-
-    def sample(self, rng: np.random.Generator) -> int:
-        net, cache, ngram = self.weights
-        pick = rng.random() * (net + cache + ngram)
-        if pick < cache:
-            return draw(self.cache, rng)
-        if pick < cache + ngram:
-            return self.ngram.sample(*self.history, rng)
-        return draw(self.net, rng)
-
-    def dense(self) -> np.ndarray:
-        """The (V,) distribution itself (``Mixer.mix``), for samplers that reshape it (temperature...)."""
-        return self._mixer.mix(self.net[None], self._state)[0]
+        return MixtureParts(probs, self.part_weights(u, v, total), cache[0], total, self.ngram, (u, v))
 
 
 class MixtureRunner:
@@ -153,11 +133,9 @@ class MixtureRunner:
         mix_state = self.mixer.advance(inputs, state[self._split:])
         return self.mixer.mix(probs, mix_state), [*base_state, *mix_state]
 
-    def step_parts(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[MixtureParts, list[np.ndarray]]:
-        """``step`` for one stream (batch 1), the distribution kept as its parts (for sampling)."""
-        probs, base_state = self.base.step(inputs, state[: self._split])
-        mix_state = self.mixer.advance(inputs, state[self._split:])
-        return self.mixer.parts(probs[0], mix_state), [*base_state, *mix_state]
+    def parts_stream(self, probs: np.ndarray, state: list[np.ndarray]) -> PartsStream:
+        """A stream of generation from ``(probs, state)`` whose distributions are kept as parts (for sampling)."""
+        return PartsStream(self, probs, state)
 
     def sequence(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Every step's distribution for (B, T) inputs: the network runs the window at once."""

@@ -20,9 +20,11 @@ uses, and the fallback the fitting gave to buckets with too few positions.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -81,7 +83,7 @@ class Interpolation:
         if any(low >= high for low, high in zip(self.edges, self.edges[1:])) or (self.edges and self.edges[0] < 1):
             raise _damaged("bucket edges are not increasing counts of 1 or more")
 
-    @property
+    @cached_property  # asked at every generated word
     def active(self) -> bool:
         """Whether the mixture changes the network's distribution at all."""
         return any(w > 0 for w in (self.cache, self.ngram, *self.bucket_cache, *self.bucket_ngram))
@@ -101,6 +103,13 @@ class Interpolation:
             return np.full(rows, self.cache), np.full(rows, self.ngram)
         bucket = self.bucket_of(counts)
         return np.asarray(self.bucket_cache)[bucket], np.asarray(self.bucket_ngram)[bucket]
+
+    def weights_for(self, count: float | None) -> tuple[float, float]:
+        """``row_weights`` for one context with history count ``count`` (None: no buckets)."""
+        if not self.edges:
+            return self.cache, self.ngram
+        bucket = bisect.bisect_right(self.edges, count)
+        return self.bucket_cache[bucket], self.bucket_ngram[bucket]
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"cache": self.cache, "ngram": self.ngram, "cache_decay": self.cache_decay,

@@ -43,19 +43,20 @@ class Vocabulary:
                  display: Mapping[str, str] | None = None) -> None:
         if tuple(words[:2]) != SPECIALS:
             raise ModelFormatError("vocabulary must start with </s> and <unk>; the model directory is damaged")
-        if len(set(words)) != len(words):
-            raise ModelFormatError("vocabulary has duplicate words; the model directory is damaged")
         self.words: tuple[str, ...] = tuple(words)
         self.counts: tuple[int, ...] = tuple(map(int, counts)) if counts is not None else (0,) * len(words)
         if len(self.counts) != len(self.words):
             raise ModelFormatError("vocabulary counts do not match its words; the model directory is damaged")
-        self._ids = {w: i for i, w in enumerate(self.words)}
+        self._ids = dict(zip(self.words, range(len(self.words))))
+        if len(self._ids) != len(self.words):
+            raise ModelFormatError("vocabulary has duplicate words; the model directory is damaged")
         self.display = {w: d for w, d in (display or {}).items() if w in self._ids and d.casefold() == w.casefold()}
-        folded = [w.casefold() for w in self.words]
-        order = sorted(range(len(folded)), key=folded.__getitem__)  # stable: ties keep id order
-        self._folded = [folded[i] for i in order]
-        self._folded_ids = np.asarray(order, dtype=np.int64)
-        self._typeable: np.ndarray | None = None
+        # Built on first use (a cold ``complete "the next"`` needs neither): the case-folded sorted
+        # index of ``prefix_ids``, and which words are typeable (-1: not yet known).
+        self._folded: list[str] | None = None
+        self._folded_ids = np.zeros(0, np.int64)
+        self._typeable = np.full(len(self.words), -1, np.int8)
+        self._typeable[: len(SPECIALS)] = 0
 
     @classmethod
     def build(cls, counts: Counter[str], max_size: int | None = None, min_count: int = 1) -> Vocabulary:
@@ -110,17 +111,22 @@ class Vocabulary:
         """
         return self.lookup(word) != UNK_ID
 
-    def typeable_mask(self) -> np.ndarray:
-        """(V,) True for words a person types: not ``</s>``/``<unk>``, with at least one letter or digit.
+    def typeable(self, ids: np.ndarray) -> np.ndarray:
+        """For each of ``ids``, whether it is a word a person types: not ``</s>``/``<unk>``, with at
+        least one letter or digit.
 
-        Punctuation and corpus artefacts (``--``, Brown's quote tokens) are read as context and
-        may be generated, but never offered as a suggestion.
+        Punctuation and corpus artefacts (``--``, Brown's quote tokens) are read as context and may
+        be generated, but never offered as a suggestion. Only the words asked about are looked at
+        (each once), so three suggestions never classify a whole vocabulary.
         """
-        if self._typeable is None:
-            search = _LETTER_OR_DIGIT.search
-            self._typeable = np.fromiter((search(w) is not None for w in self.words), bool, len(self.words))
-            self._typeable[: len(SPECIALS)] = False
-        return self._typeable
+        ids = np.asarray(ids, np.int64)
+        known = self._typeable[ids]
+        if (known < 0).any():
+            search, words = _LETTER_OR_DIGIT.search, self.words
+            for i in np.unique(ids[known < 0]).tolist():
+                self._typeable[i] = search(words[i]) is not None
+            known = self._typeable[ids]
+        return known.astype(bool)
 
     def encode(self, words: Iterable[str]) -> list[int]:
         """Ids of training words (exact spelling)."""
@@ -136,6 +142,11 @@ class Vocabulary:
         When the prefix has capitals, only words with exactly that prefix are kept.
         """
         folded = prefix.casefold()
+        if self._folded is None:
+            casefolded = [w.casefold() for w in self.words]
+            order = sorted(range(len(casefolded)), key=casefolded.__getitem__)  # stable: ties keep id order
+            self._folded = [casefolded[i] for i in order]
+            self._folded_ids = np.asarray(order, dtype=np.int64)
         lo = bisect.bisect_left(self._folded, folded)
         hi = bisect.bisect_left(self._folded, folded + "\U0010ffff")
         ids = self._folded_ids[lo:hi]
