@@ -102,3 +102,18 @@ def test_tokenizing_does_not_import_nltk():
     code = ("import sys; from wordrnn.text.tokenizer import Tokenizer; Tokenizer().tokenize(\"don't stop\\nnow\"); "
             "print('nltk' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127), max_size=60)
+       | st.lists(st.sampled_from(["don't", "3.14", "--", "...", "http://x.io/a?b=1", "a-b", " ", "\n", "\r\n",
+                                   "'", "!?", "10:30", "1,000", "_", "x_y", "\t", "''", "``"]), max_size=12).map("".join))
+def test_ascii_text_splits_as_the_grapheme_aware_pattern_does(text):
+    """ASCII context is split with ``re`` (no ``regex`` import); it must split exactly as ``regex`` does."""
+    import regex
+
+    from wordrnn.text import tokenizer as tok
+
+    full = regex.compile(tok._PATTERN, regex.UNICODE | regex.MULTILINE | regex.DOTALL)
+    text = Tokenizer().normalize(text)  # what is split: control characters are gone (re and regex differ on \x1c-\x1f)
+    assert tok._ascii_pattern().findall(text) == full.findall(text)
