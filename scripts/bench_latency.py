@@ -47,7 +47,9 @@ sys.path.insert(0, str(ROOT))
 from wordrnn.errors import WordRNNWarning  # noqa: E402
 BROWN = ROOT.parent / "shared" / "corpora" / "brown"
 WORDRNN = Path(sys.executable).parent / "wordrnn"
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+# Timed commands run as an installed wordrnn does: with Python's compiled bytecode (an environment
+# that forbids writing it would recompile every module of wordrnn at each start).
+ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "TF_CPP_MIN_LOG_LEVEL": "2"}
 CONTEXT = "the next"
 
 # The plain-Keras reference process: load the .keras file, look the context up, model.predict once.
@@ -163,9 +165,11 @@ def generation_rows(methods: dict, reference, n_words: int, reference_words: int
     sample = ""
     for index in range(slices):
         for name, predictor in methods.items():
+            time.sleep(0.5)  # the previous slice's worker threads (TensorFlow's spin) go idle first
             took, words = generation(predictor, n_words // slices, seed=index + 1)
             seconds[name] += took
             sample = sample or " ".join(words[:12])
+        time.sleep(0.5)
         seconds["model.predict loop"] += predict_loop(reference, max(reference_words // slices, 1), seed=index + 1)
     reference_rate = slices * max(reference_words // slices, 1) / seconds["model.predict loop"]
     for name, took in seconds.items():
@@ -245,12 +249,15 @@ def cold_rows(model_dir: Path, keras_path: Path, vocab_path: Path, runs: int) ->
     """Start-up of ``--help``, the import floor, and a cold ``complete`` against the Keras process."""
     targets = {"--help": 0.15, "complete --help": None}
     for command in (["--help"], ["complete", "--help"]):
+        wall([str(WORDRNN), *command])  # untimed
         times = [wall([str(WORDRNN), *command]) for _ in range(runs)]
         emit({"bench": "startup", "command": " ".join(["wordrnn", *command]), **summary(times),
               "target_s": targets[" ".join(command)]})
     fast_cmd = [str(WORDRNN), "complete", CONTEXT, "--model", str(model_dir)]
     reference_cmd = [sys.executable, "-c", REFERENCE, str(keras_path), str(vocab_path), CONTEXT]
     fast, reference, floor = [], [], []
+    for command in (fast_cmd, reference_cmd):  # untimed: bytecode written, files in the page cache
+        wall(command)
     for _ in range(runs):
         floor.append(wall([sys.executable, "-c", FLOOR]))
         fast.append(wall(fast_cmd))
