@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -152,16 +153,27 @@ def smoke_corpus(folder: Path) -> tuple[Path, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("/work/runs/time-to-quality"))
+    parser.add_argument("--out", type=Path, help="keep the models here (default: a temporary directory, removed)")
     parser.add_argument("--minutes", type=float, default=5.0, help="the time budget given to wordrnn train")
     parser.add_argument("--reference-factor", type=float, default=3.5,
                         help="stop the plain fit at this many times wordrnn train's time to quality")
     parser.add_argument("--chunk-seconds", type=float, default=60.0, help="plain fit trains this long between validations")
     parser.add_argument("--smoke", action="store_true", help="synthetic corpus, tiny model, a minute (for tests)")
     args = parser.parse_args()
+    keep = args.out is not None
+    if not keep:
+        args.out = Path(tempfile.mkdtemp(prefix="wordrnn-t2q-"))
+    try:
+        measure_both(args)
+    finally:
+        if not keep:
+            shutil.rmtree(args.out, ignore_errors=True)
+
+
+def measure_both(args: argparse.Namespace) -> None:
+    """Time to quality of ``wordrnn train`` and of the plain fit, in ``args.out``."""
     extra: list[str] = []
     if args.smoke:
-        args.out = Path(tempfile.mkdtemp(prefix="t2q-smoke-"))
         train, valid = smoke_corpus(args.out)
         args.minutes, args.chunk_seconds, args.reference_factor = 0.25, 2.0, 0.5
         extra = ["--units", "16", "--embedding", "8", "--no-export"]

@@ -93,3 +93,24 @@ def test_saves_every_epoch_against_the_throttled_default(started):
     assert len(runs) == 2 and runs[0]["min_save_seconds"] == 0.0
     assert all(r["bench"] == "epoch_end_saves" and r["epochs"] == 5 and r["manifest_writes"] > 0 for r in runs)
     assert summary["summary"] and summary["same_final_loss"] and summary["speedup"] > 0
+
+
+def test_bench_all_knows_every_benchmark_script_and_records_what_it_skips(tmp_path):
+    """One run of every benchmark fills the README's table: none may be missing from bench_all's list."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import bench_all
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    scripts = {p.stem for p in SCRIPTS.glob("bench_*.py")} - {"bench_all"} | {"check_wheel"}
+    assert set(bench_all.BENCHES) == scripts
+    out = tmp_path / "all.jsonl"
+    done = subprocess.run([sys.executable, str(SCRIPTS / "bench_all.py"), "--smoke", "--only", "check_wheel",
+                           "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines == [{"bench_all": "skipped", "script": "check_wheel",
+                      "reason": "check_wheel.sh has no smoke mode (it builds and installs a wheel)"}]
+    bad = subprocess.run([sys.executable, str(SCRIPTS / "bench_all.py"), "--only", "bench_nope", "--out", str(out)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "unknown bench 'bench_nope'" in bad.stderr
