@@ -1,6 +1,6 @@
 """The benchmark scripts without a test of their own run end to end in ``--smoke`` mode (tiny models, seconds).
 
-bench_keystroke.py, bench_scale.py, bench_sine.py and bench_saves.py (those of the selected tests) start
+bench_keystroke.py, bench_scale.py, bench_sine.py, bench_saves.py and bench_budget.py (those of the selected tests) start
 together when the module's first test runs: each is mostly one process importing TensorFlow, so two cores
 overlap them well. Each test then waits for its script and checks that every JSON line parses and carries
 the figures the README quotes. ``pytest -m "not bench"`` leaves them out.
@@ -18,7 +18,7 @@ import pytest
 pytestmark = pytest.mark.bench
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-NAMES = ("bench_keystroke.py", "bench_scale.py", "bench_sine.py", "bench_saves.py")
+NAMES = ("bench_keystroke.py", "bench_scale.py", "bench_sine.py", "bench_saves.py", "bench_budget.py")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,15 @@ def test_keystroke_latency_and_adaptation(started):
         assert f"{figure}_with" in adapt and f"{figure}_without" in adapt
     assert adapt["smoke"] and adapt["train_steps"] == 3 and adapt["typed_tokens"] > 0
     assert len([r for r in lines if r["bench"] == "adapt_ksr_weight"]) == 5
+
+
+def test_budget_trains_with_default_flags_and_compares_with_the_trigram(started):
+    (row,) = rows(started, "bench_budget.py")
+    assert row["bench"] == "budget" and row["minutes"] == 0.25 and row["litert_export"]
+    assert row["recipe"].startswith("recipe for") and row["plan"].startswith("plan:")
+    assert row["network_ppl"] > 1 and row["kn_ppl"] > 1
+    assert row["ratio"] == pytest.approx(row["network_ppl"] / row["kn_ppl"], rel=0.01)  # of the rounded perplexities
+    assert row["wall_seconds"] < 60 * row["minutes"] + 30  # the budget, plus start-up and evaluation slack
 
 
 def test_scale_reports_the_whole_process_tree_and_a_full_epoch(started):

@@ -82,3 +82,21 @@ def test_passes_follow_from_the_cost_of_a_word():
     assert expected_passes(800_000, 34, cost) == pytest.approx(0.8 * 34 * 60 * 10_000 / 800_000)
     assert cost_per_word(brown, 17_715, 0) > 2 * cost  # the full softmax costs far more
     assert train_settings(800_000, 2_000, budget=False)["sampled_softmax"] == 0
+
+
+def test_a_vocabulary_up_to_ten_thousand_words_trains_with_the_full_softmax():
+    """Shakespeare's 5.1k words: a full-softmax step is cheaper than a sampled one and learns more."""
+    assert train_settings(258_037, 5_108, budget=True)["sampled_softmax"] == 0
+    assert train_settings(258_037, 10_000, budget=True)["sampled_softmax"] == 0
+    assert train_settings(258_037, 10_001, budget=True)["sampled_softmax"] == 1024
+
+
+def test_a_budget_run_starts_at_a_higher_learning_rate_unless_one_is_given():
+    """Its rate decays to a tenth by the end of the budget, so it can start at 3e-3 (2e-3 otherwise)."""
+    _, budgeted, chosen = configure(258_037, 5_108, budget=5.0)
+    assert budgeted.learning_rate == chosen["learning_rate"] == 3e-3
+    _, plain, _ = configure(258_037, 5_108)
+    assert plain.learning_rate == 2e-3
+    _, kept, chosen = Recipe(frozenset({"learning_rate"})).configure(
+        258_037, 5_108, ModelConfig(vocab_size=5_108), TrainConfig(time_budget=5.0, learning_rate=1e-3))
+    assert kept.learning_rate == 1e-3 and "learning_rate" not in chosen

@@ -48,7 +48,8 @@ def train(
     window: int = typer.Option(35, "--window", help="Truncated-BPTT window: steps between weight updates."),
     warmup_steps: int = typer.Option(0, "--warmup-steps", help="Outputs without loss after each state reset."),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
-    learning_rate: float = typer.Option(2e-3, "--learning-rate", "--lr", callback=finite, help="Initial learning rate."),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", callback=finite,
+                                                  help="Initial learning rate (default 2e-3; 3e-3 with --time-budget, whose decay ends inside it)."),
     clipnorm: float = typer.Option(5.0, "--clipnorm", callback=finite, help="Clip the global gradient norm (0: off)."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", callback=finite, help="Decoupled weight decay (AdamW)."),
     lr_patience: int = typer.Option(1, "--lr-patience", help="Halve the learning rate after this many epochs without improvement."),
@@ -79,14 +80,15 @@ def train(
     given = {name: value for name, value in (("min_count", min_count), ("layers", layers), ("units", units),
                                              ("embedding", embedding), ("dropout", dropout), ("tied", tied),
                                              ("epochs", epochs), ("lr_decay", lr_decay),
-                                             ("sampled_softmax", sampled_softmax), ("batch_size", batch_size))
+                                             ("sampled_softmax", sampled_softmax), ("batch_size", batch_size),
+                                             ("learning_rate", learning_rate))
              if value is not None}
     settings = {**PLACEHOLDERS, **given}
     model_config = ModelConfig(vocab_size=1, cell=cell, layers=settings["layers"], units=settings["units"],
                                embedding=settings["embedding"], dropout=settings["dropout"],
                                recurrent_dropout=recurrent_dropout, tied=settings["tied"])
     train_config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], window=window, warmup_steps=warmup_steps,
-                               optimizer=optimizer, learning_rate=learning_rate, clipnorm=clipnorm,
+                               optimizer=optimizer, learning_rate=settings["learning_rate"], clipnorm=clipnorm,
                                weight_decay=weight_decay, lr_patience=lr_patience, early_stopping=early_stopping,
                                valid_fraction=valid_fraction, seed=seed, checkpoint_every=checkpoint_every,
                                checkpoint_minutes=checkpoint_minutes, max_steps=max_steps, xla=xla,
@@ -112,7 +114,7 @@ def typed_options(ctx: typer.Context) -> frozenset[str]:
 
 # what a recipe setting is before the recipe sets it (any valid value: every one not given is replaced)
 PLACEHOLDERS = {"min_count": 1, "layers": 1, "units": 256, "embedding": 128, "dropout": 0.1, "tied": False,
-                "epochs": 10, "lr_decay": 1.0, "sampled_softmax": 0, "batch_size": 32}
+                "epochs": 10, "lr_decay": 1.0, "sampled_softmax": 0, "batch_size": 32, "learning_rate": 2e-3}
 
 
 def recipe_line(choices: dict[str, Any], budget: bool = False) -> str:
