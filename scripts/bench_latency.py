@@ -152,31 +152,84 @@ def predict_loop(model, n_words: int, seed: int = 1) -> float:  # noqa: ANN001
     return time.perf_counter() - started
 
 
-def generation_rows(methods: dict, reference, n_words: int, reference_words: int, slices: int = 4) -> None:  # noqa: ANN001
+class TensorFlowWorker:
+    """The TensorFlow-based methods, run in a child process on request (``--tf-worker``).
+
+    wordrnn's LiteRT path never imports TensorFlow, so it is measured in a process without it, as
+    `wordrnn generate` runs; with TensorFlow loaded, the garbage collector walks a far larger heap and
+    TensorFlow's threads share the cores, which would charge its costs to the LiteRT rows.
+    """
+
+    def __init__(self, model_dir: Path, keras_path: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--tf-worker", str(model_dir), str(keras_path)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV)
+        self.ask(do="ready")
+
+    def ask(self, **task) -> dict:  # noqa: ANN003
+        self.proc.stdin.write(json.dumps(task) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit("the TensorFlow worker died")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def tf_worker(model_dir: Path, keras_path: Path) -> None:
+    """The child of ``TensorFlowWorker``: one JSON answer per JSON task read from standard input."""
+    import keras
+
+    import wordrnn
+
+    predictor = wordrnn.load(model_dir, runtime="keras")
+    reference = keras.models.load_model(keras_path, compile=False)
+    predictor.generate("", 20, seed=0)  # warm-up (traces the Keras step)
+    predict_loop(reference, 2)
+    for line in sys.stdin:
+        task = json.loads(line)
+        if task["do"] == "keystrokes":
+            answer = keystrokes(predictor, validation_words(task["words"], predictor.vocab))
+        elif task["do"] == "keras step":
+            answer = {"seconds": generation(predictor, task["words"], task["seed"])[0]}
+        elif task["do"] == "model.predict loop":
+            answer = {"seconds": predict_loop(reference, task["words"], task["seed"])}
+        else:
+            answer = {"ready": True}
+        print(json.dumps(answer), flush=True)
+
+
+def generation_rows(methods: dict, worker: TensorFlowWorker, n_words: int, reference_words: int,
+                    slices: int = 4) -> None:
     """Words/s of each method and of the ``model.predict`` loop, measured in interleaved slices.
 
     Each slice runs every method once (ours on ``n_words / slices`` words, the slow reference on
-    ``reference_words / slices``), so a change in machine load hits them alike.
+    ``reference_words / slices``), so a change in machine load hits them alike. The TensorFlow
+    methods run in ``worker``'s process; each slice starts after a pause, once the previous one's
+    threads are idle.
     """
     for predictor in methods.values():
-        predictor.generate("", 20, seed=0)  # warm-up (traces the Keras step)
-    predict_loop(reference, 2)
-    seconds = {name: 0.0 for name in [*methods, "model.predict loop"]}
+        predictor.generate("", 20, seed=0)  # warm-up
+    tf_methods = {"keras step": n_words // slices, "model.predict loop": max(reference_words // slices, 1)}
+    seconds = {name: 0.0 for name in [*methods, *tf_methods]}
     sample = ""
     for index in range(slices):
         for name, predictor in methods.items():
-            time.sleep(0.5)  # the previous slice's worker threads (TensorFlow's spin) go idle first
+            time.sleep(0.5)
             took, words = generation(predictor, n_words // slices, seed=index + 1)
             seconds[name] += took
             sample = sample or " ".join(words[:12])
-        time.sleep(0.5)
-        seconds["model.predict loop"] += predict_loop(reference, max(reference_words // slices, 1), seed=index + 1)
-    reference_rate = slices * max(reference_words // slices, 1) / seconds["model.predict loop"]
+        for name, count in tf_methods.items():
+            time.sleep(0.5)
+            seconds[name] += worker.ask(do=name, words=count, seed=index + 1)["seconds"]
+    reference_rate = slices * tf_methods["model.predict loop"] / seconds["model.predict loop"]
     for name, took in seconds.items():
-        count = slices * (n_words // slices if name in methods else max(reference_words // slices, 1))
+        count = slices * (tf_methods["model.predict loop"] if name == "model.predict loop" else n_words // slices)
         row = {"bench": "generation", "method": name, "words": count, "seconds": round(took, 3),
-               "words_per_s": round(count / took, 1)}
-        if name in methods:
+               "words_per_s": round(count / took, 1), "process": "with TensorFlow" if name in tf_methods else "LiteRT only"}
+        if name != "model.predict loop":
             row["vs_predict_loop"] = round(count / took / reference_rate, 1)
         if name == "litert":
             row.update(target_words_per_s=6000, sample=sample)
@@ -280,7 +333,11 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=2000, help="words typed, and words generated")
     parser.add_argument("--reference-words", type=int, default=400, help="words of the model.predict loop")
     parser.add_argument("--smoke", action="store_true", help="a tiny model and a few runs, in seconds")
+    parser.add_argument("--tf-worker", nargs=2, type=Path, help=argparse.SUPPRESS)  # TensorFlowWorker's child
     args = parser.parse_args()
+    if args.tf_worker:
+        tf_worker(*args.tf_worker)
+        return
     if args.smoke:
         args.runs, args.words, args.reference_words = 1, 40, 4
 
@@ -318,13 +375,14 @@ def main() -> None:
         emit(generation_profile(litert, args.words))
         emit({"bench": "int8", **int8_check(model_dir, work, words)})
 
-        import keras
-
-        keras_runner = wordrnn.load(model_dir, runtime="keras")  # imports TensorFlow from here on
-        emit({"bench": "keystroke", "runtime": "keras", **keystrokes(keras_runner, words)})
-        methods = {"litert": litert, "litert network only": Predictor(litert.saved, getattr(litert.runner, "base", litert.runner)),
-                   "keras step": keras_runner}
-        generation_rows(methods, keras.models.load_model(keras_path, compile=False), args.words, args.reference_words)
+        worker = TensorFlowWorker(model_dir, keras_path)  # TensorFlow never loads in this process
+        try:
+            emit({"bench": "keystroke", "runtime": "keras", **worker.ask(do="keystrokes", words=args.words)})
+            methods = {"litert": litert,
+                       "litert network only": Predictor(litert.saved, getattr(litert.runner, "base", litert.runner))}
+            generation_rows(methods, worker, args.words, args.reference_words)
+        finally:
+            worker.close()
         emit({"bench": "load_average", "after": os.getloadavg()[0]})
     finally:
         shutil.rmtree(work, ignore_errors=True)

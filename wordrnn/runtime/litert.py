@@ -220,9 +220,10 @@ class LiteRTStep:
         return [np.zeros((batch, size), np.float32) for size in self.state_sizes]
 
     def step(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        inputs = np.ascontiguousarray(inputs, self._dtype)
         if self._table is not None:
-            inputs = self._table[inputs].astype(np.float32)  # (B,) ids -> (B, E) vectors
+            inputs = self._table[np.asarray(inputs).reshape(-1)].astype(np.float32)  # (B,) ids -> (B, E) vectors
+        else:
+            inputs = np.ascontiguousarray(inputs, self._dtype)
         if inputs.shape[0] != self._batch:
             self._resize(inputs.shape[0])
         interpreter = self._interpreter
