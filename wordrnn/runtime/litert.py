@@ -106,9 +106,10 @@ class LiteRTStep:
         self.input_kind = self.config.input_kind
         self.state_sizes = expected_state_sizes(self.config)
         self.quantize = "unsaved"
-        stored = content is None
-        if stored:
-            self.quantize = str(export_info(saved).get("quantize", "none"))
+        info: dict[str, Any] = {}
+        if content is None:
+            info = export_info(saved)
+            self.quantize = str(info.get("quantize", "none"))
             try:
                 content = saved.read_file(EXPORT_STEM)
             except ModelFormatError as exc:
@@ -132,7 +133,7 @@ class LiteRTStep:
         # XNNPACK delegate runs the whole step (3x faster with float16 weights). Older exports take ids.
         self._table = None
         if self.input_kind == "tokens" and np.dtype(inputs[INPUT_NAME]["dtype"]) == np.float32:
-            self._table = self._embedding_table(saved, export_info(saved).get(TABLE_KEY) if stored else None)
+            self._table = self._embedding_table(saved, info.get(TABLE_KEY))
         self._check_signature(saved, inputs, outputs)
         self._inputs = [inputs[INPUT_NAME]["index"]] + [inputs[state_name(i)]["index"] for i in range(len(self.state_sizes))]
         self._outputs = [outputs[OUTPUT_NAME]["index"]] + [outputs[state_name(i)]["index"] for i in range(len(self.state_sizes))]
@@ -161,13 +162,8 @@ class LiteRTStep:
 
     def constant(self, name: str) -> np.ndarray | None:
         """The value of the export's tensor called ``name`` (None when it has none, or no data)."""
-        for detail in self._interpreter.get_tensor_details():
-            if detail["name"] == name:
-                try:
-                    return self._interpreter.get_tensor(detail["index"])
-                except ValueError:  # an intermediate tensor: no data outside an invoke
-                    return None
-        return None
+        detail = next((d for d in self._interpreter.get_tensor_details() if d["name"] == name), None)
+        return None if detail is None else self._value(detail)
 
     def embedding_tensor(self) -> str | None:
         """The name of the export's constant tensor equal to the embedding table in use (a tied model's
@@ -177,10 +173,16 @@ class LiteRTStep:
             return None
         for detail in self._interpreter.get_tensor_details():
             if tuple(detail["shape"]) == table.shape and np.dtype(detail["dtype"]) == table.dtype:
-                value = self.constant(detail["name"])
+                value = self._value(detail)
                 if value is not None and np.array_equal(value, table):
                     return str(detail["name"])
         return None
+
+    def _value(self, detail: dict) -> np.ndarray | None:
+        try:
+            return self._interpreter.get_tensor(detail["index"])
+        except ValueError:  # an intermediate tensor: no data outside an invoke
+            return None
 
     def _check_signature(self, saved: SavedModel, inputs: dict, outputs: dict) -> None:
         names = {INPUT_NAME} | {state_name(i) for i in range(len(self.state_sizes))}
