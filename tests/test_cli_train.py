@@ -147,6 +147,8 @@ def test_bad_corpus_inputs(tmp_path, make, needles):
         ("--min-count", "0", "--min-count"),
         ("--eos", "sometimes", "eos"),
         ("--warmup-steps", "-3", "--warmup-steps"),
+        ("--ema", "1", "--ema"),
+        ("--ema", "nan", "--ema"),
     ],
 )
 def test_bad_hyper_parameters(tmp_path, corpus, option, value, needle):
@@ -296,3 +298,18 @@ def test_kill_9_while_reading_standard_input_leaves_no_copy_of_it(tmp_path):
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
     assert [p.name for p in temp.iterdir() if "stdin" in p.name] == []
+
+
+def test_ema_saves_the_weights_that_validated_better_and_a_resume_keeps_it(tmp_path, corpus):
+    from wordrnn.store.saved import SavedModel
+
+    out = tmp_path / "m"
+    at = TINY.index("--epochs")
+    tiny = TINY[:at] + TINY[at + 2:]
+    result = run("train", str(corpus), "-o", str(out), *tiny, "--epochs", "2", "--ema", "0.9", "--no-export")
+    assert result.exit_code == 0, result.output
+    saved = SavedModel.load(out)
+    assert saved.train_config.ema == 0.9
+    assert all({"val_loss_trained", "val_loss_averaged"} <= record.keys() for record in saved.history)
+    changed = run("train", str(corpus), "-o", str(out), *tiny, "--epochs", "3", "--ema", "0.5", "--resume")
+    assert_clean_error(changed, "--ema (0.5; the checkpoint has 0.9)")

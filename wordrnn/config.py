@@ -135,6 +135,10 @@ class TrainConfig:
         sampled_softmax: train token models with a sampled softmax over this many sampled words
             instead of the full vocabulary (0: full softmax); several times faster on large
             vocabularies. Validation, evaluation and prediction always use the full softmax.
+        ema: also keep an exponential moving average of the weights, with this momentum per step
+            (0: off; e.g. 0.999): each validation measures the trained and the averaged weights,
+            the better counts for the schedule and early stopping, and the best is what is saved.
+            Averaging smooths the last steps' noise for free (Polyak averaging).
     """
 
     epochs: int = 10
@@ -159,6 +163,7 @@ class TrainConfig:
     sampled_softmax: int = 0
     lr_decay: float = 1.0
     time_budget: float | None = None
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         _finite(self)
@@ -177,6 +182,8 @@ class TrainConfig:
         _in_range(option("valid_fraction"), self.valid_fraction, 0.0, 0.5)
         _in_range("lr_factor", self.lr_factor, 0.01, 1.0)
         _in_range(option("lr_decay"), self.lr_decay, 0.01, 1.0)
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"{option('ema')} must be 0 (off) or a momentum below 1 such as 0.999, got {self.ema!r}")
         for name in ("lr_patience", "early_stopping", "checkpoint_every", "checkpoint_minutes", "min_save_seconds", "max_steps", "until_loss",
                      "sampled_softmax"):
             if getattr(self, name) < 0:  # min_save_seconds is the one no flag sets: named as it is

@@ -62,6 +62,8 @@ def train(
     xla: bool = typer.Option(False, "--xla/--no-xla", help="Compile the training step with XLA (on 2 CPU cores it measured no faster than without; bench_train.py)."),
     lr_decay: Optional[float] = typer.Option(None, "--lr-decay", callback=finite, help="Multiply the learning rate by this after every epoch (1: constant; "
                                              "with --time-budget it replaces the budget's decay)." + RECIPE_HELP),
+    ema: float = typer.Option(0.0, "--ema", callback=finite, help="Also keep a moving average of the weights with this "
+                              "momentum per step (e.g. 0.999; 0: off); validation keeps the better of the two."),
     sampled_softmax: Optional[int] = typer.Option(None, "--sampled-softmax", help="Train with a softmax over this many sampled words "
                                                   "(0: full; faster on large vocabularies)." + RECIPE_HELP),
     force: ReplaceModel = False,
@@ -93,7 +95,7 @@ def train(
                                valid_fraction=valid_fraction, seed=seed, checkpoint_every=checkpoint_every,
                                checkpoint_minutes=checkpoint_minutes, max_steps=max_steps, xla=xla,
                                sampled_softmax=settings["sampled_softmax"], lr_decay=settings["lr_decay"],
-                               time_budget=time_budget)
+                               time_budget=time_budget, ema=ema)
     if time_budget is not None and epochs is not None and not quiet:
         err.print(f"[yellow]warning:[/] --time-budget decides how long training runs; --epochs {epochs} is ignored")
     from wordrnn.train.recipe import Recipe

@@ -15,7 +15,8 @@ changes, training stops and snapshots are saved.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ class Snapshot:
     position: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     seeds: list[np.ndarray] = field(default_factory=list)  # dropout's random-stream positions
+    model_weights: dict[str, np.ndarray] | None = None  # the model's, when not ``weights`` (averaged ones)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The optimizer variables, recurrent states and seed states as one flat dict of arrays.
@@ -70,7 +72,9 @@ SaveFn = Callable[[str, Snapshot], None]
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    clip = {"global_clipnorm": config.clipnorm} if config.clipnorm else {}
+    clip: dict[str, Any] = {"global_clipnorm": config.clipnorm} if config.clipnorm else {}
+    if config.ema:  # Keras keeps the average as optimizer variables: checkpointed, so a resume is exact
+        clip.update(use_ema=True, ema_momentum=config.ema)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=config.learning_rate, **clip)
     if config.weight_decay:
@@ -166,6 +170,33 @@ class Engine:
                 on_window(k)
         return total / max(count, 1.0)
 
+    def _averages(self) -> list[Any]:
+        """The optimizer's moving averages, one per trainable variable (empty without ``ema``)."""
+        return list(self.optimizer._model_variables_moving_average) if self.optimizer.use_ema else []
+
+    def averaged_weights(self) -> dict[str, np.ndarray] | None:
+        """Every weight by path with the trainable ones averaged (None without ``ema``)."""
+        averages = self._averages()
+        if not averages:
+            return None
+        arrays = get_weight_arrays(self.model)
+        for variable, average in zip(self.model.trainable_variables, averages):
+            arrays[variable.path] = keras.ops.convert_to_numpy(average)
+        return arrays
+
+    @contextlib.contextmanager
+    def averaged(self) -> Iterator[None]:
+        """The averaged weights in the model for the block (a validation), the trained ones back after."""
+        averages = self._averages()
+        trained = [keras.ops.convert_to_numpy(v) for v in self.model.trainable_variables] if averages else []
+        for variable, average in zip(self.model.trainable_variables, averages):
+            variable.assign(average)
+        try:
+            yield
+        finally:
+            for variable, value in zip(self.model.trainable_variables, trained):
+                variable.assign(value)
+
     @property
     def learning_rate(self) -> float:
         return float(np.asarray(self.optimizer.learning_rate))
@@ -178,7 +209,9 @@ class Engine:
         weights = {id(w) for w in self.model.weights}
         return [v for v in self.model.variables if id(v) not in weights]
 
-    def snapshot(self, states, position: dict[str, Any], history: list[dict[str, Any]]) -> Snapshot:
+    def snapshot(self, states, position: dict[str, Any], history: list[dict[str, Any]],
+                 averaged: bool = False) -> Snapshot:
+        """Where training stands; ``averaged``: the model to save is the averaged weights."""
         return Snapshot(
             weights=get_weight_arrays(self.model),
             optimizer=[np.asarray(v) for v in self.optimizer.variables],
@@ -186,6 +219,7 @@ class Engine:
             position=dict(position, learning_rate=self.learning_rate),
             history=list(history),
             seeds=[np.asarray(v) for v in self._seed_variables()],
+            model_weights=self.averaged_weights() if averaged else None,
         )
 
     def restore(self, snapshot: Snapshot) -> None:
@@ -223,7 +257,7 @@ class Engine:
 
     def snapshot_of(self, run: Run) -> Snapshot:
         """A snapshot of this engine at the point ``run`` stands (what a checkpoint of a fit saves)."""
-        return self.snapshot(run.states, run.position(), run.history)
+        return self.snapshot(run.states, run.position(), run.history, run.averaged_better)
 
     def fit(
         self,

@@ -53,6 +53,7 @@ class Run:
     loss_sum: float = 0.0  # the running epoch's, so a resumed epoch reports what an uninterrupted one would
     targets: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
+    averaged_better: bool = False  # the last validation preferred the averaged weights (``ema``)
 
     def position(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "window": self.window, "step": self.step, "best": self.best,
@@ -121,7 +122,7 @@ def fit(engine: Engine, train: StreamBatches, valid: StreamBatches | None, callb
     run = engine.start(train.batch_size, resume)
     emit = functools.partial(_emit, callbacks)
     if budget is not None:
-        budget.begin(engine.learning_rate, _validation_seconds(engine, valid))
+        budget.begin(engine.learning_rate, _validation_seconds(engine, valid) * (2 if engine.config.ema else 1))
     emit("on_train_begin", {"epochs": None if budget else engine.config.epochs, "windows": train.num_windows,
                             "epoch": run.epoch, "window": run.window, "step": run.step,
                             "targets_per_epoch": train.num_targets,
@@ -175,11 +176,12 @@ def _keep_if_best(engine: Engine, run: Run, valid: StreamBatches | None, saves: 
     run makes the decisions an uninterrupted one would. Every worker of a strategy validates
     (the pass is collective); only the chief, which has ``saves.save``, writes.
     """
-    monitored = engine.evaluate(valid) if valid is not None else None
+    monitored = _validate(engine, run, valid)[0] if valid is not None else None
     if saves.save is None:
         return monitored
     if monitored is not None and _improves(monitored, run.best):
-        saves.pending["best"] = engine.snapshot(run.states, {**run.position(), "val_loss": monitored}, run.history)
+        saves.pending["best"] = engine.snapshot(run.states, {**run.position(), "val_loss": monitored}, run.history,
+                                                run.averaged_better)
     saves.flush(engine.snapshot_of(run))
     return monitored
 
@@ -242,7 +244,8 @@ def _close_epoch(engine: Engine, run: Run, epoch_start: float, valid: StreamBatc
         record["windows"] = run.window
     monitored = record["loss"]
     if valid is not None:
-        record["val_loss"] = monitored = engine.evaluate(valid)
+        monitored, figures = _validate(engine, run, valid)
+        record.update(figures)
     improved = _improves(monitored, run.best)
     if improved:
         run.best, run.bad_epochs = monitored, 0
@@ -251,6 +254,23 @@ def _close_epoch(engine: Engine, run: Run, epoch_start: float, valid: StreamBatc
     run.history.append(record)
     run.epoch, run.window = run.epoch + 1, 0
     return record, improved
+
+
+def _validate(engine: Engine, run: Run, valid: StreamBatches) -> tuple[float, dict[str, float]]:
+    """The validation loss that counts, and the figures an epoch's record shows.
+
+    With ``ema`` both the trained and the averaged weights are measured and the better counts
+    (``run.averaged_better`` says which, so a snapshot saves those): early in a run the average
+    lags behind weights that improve fast, later it is usually the better.
+    """
+    trained = engine.evaluate(valid)
+    if not engine.config.ema:
+        return trained, {"val_loss": trained}
+    with engine.averaged():
+        averaged = engine.evaluate(valid)
+    run.averaged_better = averaged < trained
+    best = min(trained, averaged)
+    return best, {"val_loss": best, "val_loss_trained": trained, "val_loss_averaged": averaged}
 
 
 def _schedule(engine: Engine, run: Run, monitored: float, has_valid: bool, budget: Budget | None = None) -> str | None:

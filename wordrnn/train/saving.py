@@ -71,6 +71,7 @@ def saver(out_dir: Path, files: dict[str, Any], meta: dict[str, Any], has_valid:
             ckpt.write_manifest(out_dir, ckpt.CHECKPOINT_MANIFEST, {**meta, "position": snap.position},
                                 {**common, "state.npz": snap.state_arrays()})
         if kind == "best" or not has_valid or not (out_dir / ckpt.MODEL_MANIFEST).is_file():
-            ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, {**meta, "position": snap.position}, common)
+            model = {**common, "weights.npz": snap.model_weights} if snap.model_weights is not None else common
+            ckpt.write_manifest(out_dir, ckpt.MODEL_MANIFEST, {**meta, "position": snap.position}, model)
 
     return save

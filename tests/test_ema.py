@@ -1,0 +1,87 @@
+"""Weight averaging (``--ema``): validation measures both weight sets, the better is saved, a resume is exact."""
+
+import numpy as np
+import pytest
+
+from wordrnn.config import ModelConfig, TrainConfig
+from wordrnn.errors import ConfigError
+from wordrnn.nn.model import build_model, get_weight_arrays, loss_function, state_sizes
+from wordrnn.train.batching import StreamBatches
+from wordrnn.train.engine import Engine
+
+DATA = np.tile(np.arange(10), 30) % 20
+VALID = np.tile(np.arange(10), 6) % 20
+
+
+def _engine(**train):
+    import keras
+
+    keras.utils.set_random_seed(5)
+    config = ModelConfig(vocab_size=20, units=8, embedding=4)
+    cfg = TrainConfig(**{"epochs": 3, "batch_size": 3, "window": 5, "early_stopping": 0, "lr_patience": 0,
+                         "learning_rate": 0.02, "min_save_seconds": 0, "ema": 0.9, **train})
+    model = build_model(config)
+    return Engine(model, loss_function(config), cfg, state_sizes(config)), model
+
+
+def test_ema_must_be_a_momentum_below_one():
+    for bad in (-0.1, 1.0, 1.5):
+        with pytest.raises(ConfigError, match="--ema|ema"):
+            TrainConfig(ema=bad)
+
+
+def test_validation_measures_both_weight_sets_and_counts_the_better():
+    engine, _ = _engine()
+    summary = engine.fit(StreamBatches(DATA, 3, 5), StreamBatches(VALID, 3, 5))
+    for record in summary["history"]:
+        assert record["val_loss"] == min(record["val_loss_trained"], record["val_loss_averaged"])
+        assert record["val_loss_trained"] != record["val_loss_averaged"]
+
+
+def test_the_averaged_weights_are_a_moving_average_and_validation_leaves_the_trained_ones_in_place():
+    engine, model = _engine()
+    before = get_weight_arrays(model)
+    engine.fit(StreamBatches(DATA, 3, 5), StreamBatches(VALID, 3, 5))
+    trained, averaged = get_weight_arrays(model), engine.averaged_weights()
+    moved = [k for k in trained if not np.allclose(trained[k], averaged[k])]
+    assert moved, "the average must differ from the last weights"
+    for name in moved:  # an average of the path from the start: between the start and the end, roughly
+        assert np.abs(averaged[name] - before[name]).mean() <= np.abs(trained[name] - before[name]).mean() * 1.5
+    with engine.averaged():
+        inside = get_weight_arrays(model)
+    assert all(np.array_equal(inside[k], averaged[k]) for k in averaged)
+    assert all(np.array_equal(v, trained[k]) for k, v in get_weight_arrays(model).items())
+
+
+def test_the_best_snapshot_saves_the_weights_that_validated_better():
+    engine, _ = _engine()
+    saved = []
+    summary = engine.fit(StreamBatches(DATA, 3, 5), StreamBatches(VALID, 3, 5),
+                         save=lambda kind, snap: saved.append((kind, snap)))
+    best = [snap for kind, snap in saved if kind == "best"][-1]
+    record = summary["history"][best.position["epoch"] - 1]
+    if record["val_loss_averaged"] < record["val_loss_trained"]:
+        assert best.model_weights is not None
+        assert not all(np.array_equal(best.model_weights[k], best.weights[k]) for k in best.weights)
+    else:
+        assert best.model_weights is None
+
+
+def test_without_ema_nothing_changes():
+    engine, _ = _engine(ema=0.0)
+    summary = engine.fit(StreamBatches(DATA, 3, 5), StreamBatches(VALID, 3, 5))
+    assert engine.averaged_weights() is None
+    assert all("val_loss_averaged" not in r for r in summary["history"])
+
+
+def test_a_resumed_run_continues_the_same_average():
+    whole, whole_model = _engine()
+    whole.fit(StreamBatches(DATA, 3, 5))
+    stopped, _ = _engine()
+    saved, steps = [], iter(range(10**6))
+    stopped.fit(StreamBatches(DATA, 3, 5), save=lambda kind, snap: saved.append(snap), should_stop=lambda: next(steps) == 7)
+    resumed, _ = _engine()
+    resumed.fit(StreamBatches(DATA, 3, 5), resume=saved[-1])
+    reference, got = whole.averaged_weights(), resumed.averaged_weights()
+    for name in reference:
+        np.testing.assert_allclose(got[name], reference[name], rtol=1e-5, atol=1e-6)
