@@ -40,6 +40,11 @@ def export_command(
              "1/4 of the size; probabilities move by up to ~3e-3 and the top-3 words agree at >99% of positions.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the export's description as JSON."),
+    weights_in_export: bool = typer.Option(
+        False, "--weights-in-export",
+        help="Keep the weights once: those the export holds exactly are read from it, and the weights file keeps "
+             "only the rest (about half the directory's size; needs --quantize none for float32 weights, or float16 "
+             "for float16 weights)."),
 ) -> None:
     """Convert a model's single step to LiteRT so complete/generate/repl start without TensorFlow."""
     from wordrnn.runtime.export import QUANTIZE_MODES, export_model
@@ -49,11 +54,12 @@ def export_command(
 
         raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}, got {quantize!r}")
     quiet_tensorflow()
-    info = export_model(model, quantize)
+    info = export_model(model, quantize, weights_in_export=weights_in_export)
     if as_json:
         out.print_json(json_text(info))
         return
     check = info["check"]
     agreement = f", top-3 agreement {check['top3_agreement']:.1%}" if "top3_agreement" in check else ""
-    out.print(f"exported {model} ({quantize}): {info['bytes'] / 1e6:.2f} MB, "
+    kept = ", the weights kept in it" if info.get("weight_tensors") else ""
+    out.print(f"exported {model} ({quantize}): {info['bytes'] / 1e6:.2f} MB{kept}, "
               f"max difference from TensorFlow {check['max_abs_diff']:.1e}{agreement}")

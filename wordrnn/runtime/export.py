@@ -41,6 +41,7 @@ from wordrnn import __version__
 from wordrnn.store import checkpoint as ckpt
 from wordrnn.errors import ConfigError, ExportError, option
 from wordrnn.runtime.keras import KerasStep
+from wordrnn.store.exported import WEIGHTS_KEY, find_weight_tensors
 from wordrnn.runtime.litert import EXPORT_STEM, INPUT_NAME, OUTPUT_NAME, TABLE_KEY, LiteRTStep, state_name
 from wordrnn.store.saved import SavedModel
 from wordrnn.nn.tfimport import quiet_stderr, tensorflow
@@ -161,13 +162,18 @@ def text_agreement(reference: Any, candidate: Any, ids: list[int]) -> dict[str, 
     return {"top3_agreement": agree / max(len(ids), 1), "positions": len(ids), "max_prob_diff": worst}
 
 
-def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = True) -> dict[str, Any]:
+def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = True,
+                 weights_in_export: bool = False) -> dict[str, Any]:
     """Convert the saved model in ``directory`` and store the export in it (replacing any previous one).
 
     Args:
         quantize: "none" (float32), "float16" (half-size weights) or "dynamic" (int8 weights).
         lock: take the directory's training lock (pass False when called by the training job that
             already holds it, e.g. from ``after_save``).
+        weights_in_export: keep the weights once, in the export: record which export tensor holds
+            each weight and drop the weights file (``store.exported``). Refused unless the export
+            holds every weight exactly. A model already stored so stays so, and is refused an export
+            that would not hold its weights.
 
     Returns the manifest's description of the export (size, quantisation, agreement with Keras).
     """
@@ -179,8 +185,9 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
         if not os.access(directory, os.W_OK):
             raise ExportError(f"{directory}: not writable; copy the model directory somewhere writable and export that")
         with ckpt.TrainingLock(directory):
-            return export_model(directory, quantize, lock=False)
+            return export_model(directory, quantize, lock=False, weights_in_export=weights_in_export)
     saved = SavedModel.load(directory)
+    kept_before = WEIGHTS_KEY in (saved.manifest.get(EXPORT_STEM) or {})
     tf = tensorflow()
     keras_model = saved.build_keras()
     content = convert(keras_model, saved.model_config, quantize)
@@ -191,9 +198,15 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
             f"{directory}: the converted step differs from the Keras model by {check['max_abs_diff']:.2g} "
             f"(more than {FLOAT_TOLERANCE:g}); the export was not saved (run with {option('runtime', 'keras')})"
         )
+    mapping = find_weight_tensors(content, saved.weights) if weights_in_export or kept_before else {}
+    if weights_in_export and not mapping:
+        raise ExportError(f"{directory}: an export with {option('quantize', quantize)} holds none of the "
+                          f"{next(iter(saved.weights.values())).dtype} weights exactly, so none can be kept in it; use "
+                          f"{option('quantize', 'none')} for float32 weights or float16 for float16 ones")
     info = {
         "quantize": quantize,
         "weights": saved.manifest["files"]["weights"],
+        **({WEIGHTS_KEY: mapping} if mapping else {}),
         "bytes": len(content),
         "input_kind": saved.model_config.input_kind,
         "check": check,
@@ -201,5 +214,9 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
         "tensorflow_version": tf.__version__,
         "wordrnn_version": __version__,
     }
-    ckpt.update_files(directory, ckpt.MODEL_MANIFEST, {f"{EXPORT_STEM}.tflite": content}, {EXPORT_STEM: info})
-    return info
+    files: dict[str, Any] = {f"{EXPORT_STEM}.tflite": content}
+    if weights_in_export or kept_before:  # the weights file holds what the export does not (all, if nothing)
+        files["weights.npz"] = {k: v for k, v in saved.weights.items() if k not in mapping}
+    manifest = ckpt.update_files(directory, ckpt.MODEL_MANIFEST, files,
+                                 lambda names: {EXPORT_STEM: {**info, "weights": names.get("weights", info["weights"])}})
+    return manifest[EXPORT_STEM]

@@ -21,9 +21,9 @@ import numpy as np
 
 from wordrnn.config import ModelConfig
 from wordrnn.errors import ExportError, ModelFormatError, option
+from wordrnn.store.exported import EXPORT_STEM  # files["litert"], manifest["litert"]
 from wordrnn.store.saved import SavedModel
 
-EXPORT_STEM = "litert"  # files["litert"] -> litert-NNNNNN.tflite; manifest["litert"] -> what it is
 INPUT_NAME = "inputs"
 OUTPUT_NAME = "outputs"
 SIGNATURE = "serving_default"

@@ -25,7 +25,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -154,21 +154,21 @@ def _update_lock(directory: Path) -> Iterator[None]:
 
 
 def update_files(directory: Path, manifest_name: str, files: Mapping[str, Payload | None],
-                 meta: Mapping[str, Any] | None = None) -> dict:
+                 meta: Mapping[str, Any] | Callable[[dict[str, str]], Mapping[str, Any]] | None = None) -> dict:
     """Add, replace or (with a ``None`` payload) drop files of an existing manifest, atomically.
 
     Used for what is derived from a saved model after training (the LiteRT export, evaluation
     metrics): new files get a new generation, then the manifest is replaced in one ``os.replace``,
     so a crash leaves the old manifest and its files untouched. Files of other roles keep their
-    names and checksums. ``meta`` fields are merged into the manifest (``None`` removes a field).
+    names and checksums. ``meta`` fields are merged into the manifest (``None`` removes a field);
+    ``meta`` may be a function of the new files' names (stem -> file name), for fields that name them.
 
     Raises:
         ModelFormatError: ``directory`` holds no valid ``manifest_name``.
     """
     directory = Path(directory)
-    reserved = {"format", "format_version", "files", "checksums", "generation", "written"} & set(meta or {})
-    if reserved:
-        raise ValueError(f"update_files cannot set the manifest's own fields {sorted(reserved)}")
+    if not callable(meta):
+        _check_meta(meta)
     with _update_lock(directory):
         manifest = read_manifest(directory, manifest_name)
         generation = _generation(directory)
@@ -179,6 +179,14 @@ def update_files(directory: Path, manifest_name: str, files: Mapping[str, Payloa
         new_names, new_checksums = _write_files(
             directory, generation, {role: payload for role, payload in files.items() if payload is not None}
         )
+        if callable(meta):
+            try:
+                meta = meta(dict(new_names))
+                _check_meta(meta)
+            except BaseException:  # no manifest will name the new files: drop them now
+                for name in new_names.values():
+                    (directory / name).unlink(missing_ok=True)
+                raise
         manifest.update({k: v for k, v in (meta or {}).items() if v is not None})
         for key in [k for k, v in (meta or {}).items() if v is None]:
             manifest.pop(key, None)
@@ -191,6 +199,12 @@ def update_files(directory: Path, manifest_name: str, files: Mapping[str, Payloa
         _write_manifest_file(directory, manifest_name, manifest, new_names.values())
         _collect_garbage(directory)
     return manifest
+
+
+def _check_meta(meta: Mapping[str, Any] | None) -> None:
+    reserved = {"format", "format_version", "files", "checksums", "generation", "written"} & set(meta or {})
+    if reserved:
+        raise ValueError(f"update_files cannot set the manifest's own fields {sorted(reserved)}")
 
 
 def collect_garbage(directory: Path) -> None:

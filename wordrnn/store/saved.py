@@ -122,12 +122,29 @@ class SavedModel:
 
     @property
     def weights(self) -> dict[str, np.ndarray]:
-        """Weight arrays by path (read and checksum-verified on first use)."""
+        """Weight arrays by path (read and checksum-verified on first use).
+
+        A model stored with ``wordrnn export --weights-in-export`` keeps most of them in its LiteRT
+        export, read by the tensor names its manifest records (``store.exported``), and the rest in
+        its weights file.
+        """
         if self._weights is None:
             weights = self.read_arrays("weights", array_limits(self.model_config))
+            weights = {**self._weights_in_export(), **weights}
             check_weight_shapes(self.path, self.model_config, weights)
             self._weights = weights
         return self._weights
+
+    def _weights_in_export(self) -> dict[str, np.ndarray]:
+        """The weights the LiteRT export keeps for this model (none unless it was exported with
+        ``--weights-in-export`` from these very weights)."""
+        from wordrnn.store import exported
+
+        info = self.manifest.get(exported.EXPORT_STEM)
+        if not isinstance(info, dict) or exported.WEIGHTS_KEY not in info or \
+                info.get("weights") != self.manifest["files"].get("weights"):
+            return {}
+        return exported.read_weights(self.read_file(exported.EXPORT_STEM), info[exported.WEIGHTS_KEY], str(self.path))
 
     def optional_json(self, stem: str, default: Any = None) -> Any:
         if stem not in self.manifest.get("files", {}):
