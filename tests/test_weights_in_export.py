@@ -100,6 +100,8 @@ def test_cli_export_weights_in_export(tmp_path):
     result = runner.invoke(app, ["export", str(directory), "--quantize", "float16", "--weights-in-export", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[WEIGHTS_KEY]
+    info = runner.invoke(app, ["info", str(directory)])
+    assert info.exit_code == 0 and "weight arrays" in info.stdout, info.output
     refused = runner.invoke(app, ["export", str(make_untrained(tmp_path / "f32")), "--quantize", "float16",
                                   "--weights-in-export"])
     assert_clean_error(refused, "holds none of the float32 weights", "--quantize none")

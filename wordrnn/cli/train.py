@@ -197,8 +197,10 @@ def _model_table(description: dict[str, Any]) -> Table:
         agreement = export.get("check", {}).get("top3_agreement")
         kind = {"none": "float32", "float16": "float16 weights",
                 "dynamic": "int8 weights (dynamic range)"}.get(export.get("quantize"), str(export.get("quantize")))
+        kept = export.get("weight_tensors")
         table.add_row("litert export", f"{kind}, {export.get('bytes', 0) / 1e6:.1f} MB"
-                      + (f", top-3 agreement with TensorFlow {agreement:.1%}" if agreement is not None else ""))
+                      + (f", top-3 agreement with TensorFlow {agreement:.1%}" if agreement is not None else "")
+                      + (f"; keeps {len(kept)} weight arrays (the weights file: the rest)" if kept else ""))
     for section, values in (description["config"] or {}).items():
         table.add_row(section, ", ".join(f"{k}={v}" for k, v in values.items()))
     for key, value in (description["corpus"] or {}).items():
