@@ -6,19 +6,23 @@ test parts of every source (scripts/build_default_corpus.py). Each step is a rea
 or library call, so the bundle is made like any user's model:
 
 1. ``wordrnn train`` on train.txt, early stopping on dev.txt, within ``--minutes`` (or reuse a
-   finished run with ``--from-run DIR``).
-2. The bundle: float16 weights (stored once more in the float16 LiteRT export), the vocabulary
+   finished run with ``--from-run DIR``); ``--resume-epochs N`` then continues it to N epochs.
+2. The bundle: float16 weights, the vocabulary
    with display forms learned from the cased sources' training parts ("i" -> "I"), the learned
    start state (the mean state at sentence ends).
 3. ``wordrnn interpolate`` fits the cache / trigram mixture, by trigram history count, on dev.txt
    with a pruned Kneser-Ney trigram of train.txt; ``wordrnn lexicon`` adds wordfreq's 100k words
-   and the training words outside the vocabulary; ``wordrnn export`` writes the float16 step.
+   and the training words outside the vocabulary; ``wordrnn export --weights-in-export`` writes the
+   float16 step, which then keeps the weights once (the weights file keeps only the two biases the
+   converter folds into the output layer).
 4. The card's figures come from scripts/bench_ood.py on text nothing was trained or tuned on: the
    held-out test part of every source, Switchboard telephone conversations and tinyshakespeare,
    each beside a Kneser-Ney trigram from the same train.txt with the same vocabulary.
 5. Installs it as data/default by an atomic rename when it fits the size cap.
 
-Usage: nice python scripts/train_default_model.py --work /work/runs/default [--from-run DIR]
+Usage: nice python scripts/train_default_model.py --work /work/runs/default [--from-run DIR] [--resume-epochs N]
+The shipped model: trained with ``--minutes 90`` (stopped by that limit early in epoch 10, still
+improving), then continued with ``--resume-epochs 16``; its card records both commands.
 Prints one JSON line describing the installed model.
 """
 
@@ -130,20 +134,37 @@ def install(staging: Path, target: Path) -> None:
 
 def train(args: argparse.Namespace, corpus: Path, log: Path) -> tuple[Path, dict]:
     """The trained network (trained now, or reused with --from-run) and how it was made."""
-    model = args.work / "model"
+    model = args.from_run or args.work / "model"
     command = [*WORDRNN, "train", str(corpus / "train.txt"), "--valid", str(corpus / "dev.txt"), "-o", str(model),
                *RECIPE, "--epochs", str(args.epochs), "--force", "-q"]
-    seconds = None
-    if args.from_run:
-        model = args.from_run
-    else:
-        _, seconds = run(command, log, time.perf_counter() + 60 * args.minutes)
+    if not args.from_run:
+        run(command, log, time.perf_counter() + 60 * args.minutes)
+    info = {"command": display(command)}
+    if args.resume_epochs:
+        info["continued"] = display(continue_run(model, corpus, args.resume_epochs, log))
     history = SavedModel.load(model).history
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
-    return model, {"command": display(command),
-                   "corpus": "scripts/build_default_corpus.py --out CORPUS", "epochs_run": len(history),
+    return model, {**info, "corpus": "scripts/build_default_corpus.py --out CORPUS", "epochs_run": len(history),
                    "best_epoch": best + 1, "dev_ppl": round(float(np.exp(history[best]["val_loss"])), 2),
-                   "train_seconds": round(seconds, 1) if seconds else sum(h.get("seconds", 0) for h in history) or None}
+                   "train_seconds": round(sum(h.get("seconds", 0) for h in history), 1) or None}
+
+
+def continue_run(model: Path, corpus: Path, epochs: int, log: Path) -> list[str]:
+    """``wordrnn train --resume --epochs N`` on ``model``: a run that ended at its time limit while
+    still improving goes on, its learning-rate schedule and early stopping continuing where they were.
+
+    A run that already ended (``epochs`` epochs trained, or early stopping, e.g. continued by hand
+    with this very command) is not trained again; the command is returned either way so the card
+    records it.
+    """
+    command = [*WORDRNN, "train", str(corpus / "train.txt"), "--valid", str(corpus / "dev.txt"), "-o", str(model),
+               "--pretokenized", "--lowercase", "--resume", "--epochs", str(epochs), "-q"]
+    saved = SavedModel.load(model)
+    patience = saved.train_config.early_stopping
+    stopped = patience and saved.manifest.get("position", {}).get("bad_epochs", 0) >= patience
+    if len(saved.history) < epochs and not stopped:
+        run(command, log)
+    return command
 
 
 def finish(staging: Path, corpus: Path, log: Path, args: argparse.Namespace) -> dict:
@@ -154,7 +175,7 @@ def finish(staging: Path, corpus: Path, log: Path, args: argparse.Namespace) -> 
                           "--json", "-q"],
         "lexicon": [*WORDRNN, "lexicon", str(staging), "--corpus", str(corpus / "train.txt"), "--pretokenized",
                     "--words", str(args.lexicon_words), "--json"],
-        "export": [*WORDRNN, "export", str(staging), "--quantize", "float16", "--json"],
+        "export": [*WORDRNN, "export", str(staging), "--quantize", "float16", "--weights-in-export", "--json"],
     }
     done = {}
     for name, command in steps.items():
@@ -170,6 +191,7 @@ def main() -> None:
     parser.add_argument("--from-run", type=Path, help="reuse this trained network instead of training it")
     parser.add_argument("--minutes", type=float, default=90.0, help="training wall-time budget")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--resume-epochs", type=int, help="then continue the network to this many epochs (--resume)")
     parser.add_argument("--ngram-min-count", type=int, default=3, help="trigram count cut-off (size)")
     parser.add_argument("--lexicon-words", type=int, default=100_000)
     parser.add_argument("--limit", type=int, default=40_000, help="tokens per measurement text")
@@ -217,6 +239,14 @@ def metrics_by_text(rows: list[dict]) -> dict[str, dict[str, dict]]:
     return table
 
 
+def stored_once(saved: SavedModel, export: dict) -> str:
+    """Where the card's weights are: which the LiteRT export keeps (``--weights-in-export``), which the file."""
+    kept = export.get("weight_tensors", {})
+    rest = sorted(set(saved.weights) - set(kept))
+    return (f"once: {len(kept)} of {len(saved.weights)} weight arrays in the float16 LiteRT export, "
+            f"the rest ({', '.join(rest) or 'none'}) in the weights file")
+
+
 def model_card(staging: Path, train_info: dict, steps: dict, rows: list[dict]) -> dict:
     """What the shipped model is, what it was made from (licences as the sources state them), how it does."""
     saved = SavedModel.load(staging)
@@ -236,10 +266,12 @@ def model_card(staging: Path, train_info: dict, steps: dict, rows: list[dict]) -
         "interpolation": {k: v for k, v in steps["interpolation"].items() if k not in ("contexts", "warning")},
         "lexicon": steps["lexicon"],
         "export": {k: steps["export"].get(k) for k in ("quantize", "bytes", "check")},
+        "weights_stored": stored_once(saved, steps["export"]),
         "metrics": metrics_by_text(rows),
         "metrics_note": "scripts/bench_ood.py: 'model' is the network + cache + trigram mixture as it predicts; "
                         "'trigram' is a Kneser-Ney trigram from the same training text and vocabulary; '+lexicon' "
-                        "lets unknown words be completed (KSR@3) and spreads the <unk> mass over it (ppl_open)",
+                        "lets unknown words be completed (KSR@3) and spreads the <unk> mass over it (ppl_open); KSR@3's "
+                        "bar shows words a person types only, as complete's does (punctuation is typed)",
         "parameters": saved.parameter_count(),
         "weights_dtype": "float16 (cast to float32 on load)",
     }

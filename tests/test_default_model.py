@@ -47,6 +47,17 @@ def test_size_is_within_the_cap(bundled):
     assert not (bundled.path / ckpt.CHECKPOINT_MANIFEST).exists(), "the bundle carries no resumable checkpoint"
 
 
+def test_each_weight_is_stored_once(bundled):
+    from wordrnn.store.exported import WEIGHTS_KEY
+
+    kept = bundled.manifest["litert"][WEIGHTS_KEY]
+    rest = bundled.read_arrays("weights")
+    assert set(kept) | set(rest) == set(bundled.weights) and not set(kept) & set(rest)
+    files = bundled.manifest["files"]
+    assert (bundled.path / files["weights"]).stat().st_size < 0.02 * (bundled.path / files["litert"]).stat().st_size
+    assert "once" in bundled.optional_json("card")["weights_stored"]
+
+
 def test_card_matches_the_files(bundled):
     card = bundled.optional_json("card")
     assert card, "the bundle has no model card"

@@ -9,7 +9,9 @@ From each target's full next-word distribution:
   among the k most probable words; ``<unk>``/``</s>`` are never candidates, an
   ``<unk>`` target is a miss; equal probabilities rank the lower (more frequent) id first;
 - **KSR@3**: keystroke savings with a three-word suggestion bar, typing each word's
-  original spelling letter by letter (``1 - keys pressed / keys needed``);
+  original spelling letter by letter (``1 - keys pressed / keys needed``). The bar is the one
+  ``complete`` and the REPL show (``predict.ranking``): words a person types only, so punctuation
+  and corpus artefacts never take a place on it and are typed key by key;
 - the out-of-vocabulary rate over words (``</s>`` excluded).
 
 Networks and n-grams alike hand (probabilities, target positions) pairs to ``score``
@@ -51,6 +53,7 @@ class MetricAccumulator:
         self.oov_in_lexicon = 0
         self._words = np.asarray(vocab.words, dtype=object)
         self._candidates: dict[str, np.ndarray] = {}
+        self._typeable = vocab.typeable(np.arange(len(vocab)))  # what the bar may show
         self.tokens = 0
         self.nll = 0.0
         self.words = 0
@@ -60,11 +63,12 @@ class MetricAccumulator:
         self.cost = 0
 
     def candidates(self, prefix: str) -> np.ndarray:
-        """Vocabulary ids (specials excluded) whose spelling starts with ``prefix`` exactly."""
+        """Vocabulary ids the bar may show (specials and untypeable tokens excluded) whose spelling
+        starts with ``prefix`` exactly."""
         found = self._candidates.get(prefix)
         if found is None:
             ids = self.vocab.prefix_ids(prefix)
-            keep = [w.startswith(prefix) for w in self._words[ids]] if len(ids) else []
+            keep = [w.startswith(prefix) and t for w, t in zip(self._words[ids], self._typeable[ids])] if len(ids) else []
             found = self._candidates[prefix] = ids[np.asarray(keep, bool)] if len(ids) else ids
         return found
 
@@ -85,23 +89,31 @@ class MetricAccumulator:
         ranks = self._ranks(probs[known], targets[known], target_p[known])
         for k in TOP_KS:
             self.hits[k] += int((ranks < k).sum())
-        rank_of = dict(zip(np.flatnonzero(known).tolist(), ranks.tolist()))
+        shown = known & self._typeable[targets]
+        bar = self._ranks(probs[shown], targets[shown], target_p[shown], self._typeable)
+        bar_rank = dict(zip(np.flatnonzero(shown).tolist(), bar.tolist()))
         for i in np.flatnonzero(word).tolist():
             spelling = spellings[i]
             self.keys += len(spelling) + 1
-            rank = rank_of.get(i)
+            if known[i] and not shown[i]:  # punctuation, an artefact: never on the bar, typed in full
+                self.cost += len(spelling) + 1
+                continue
+            rank = bar_rank.get(i)
             self.cost += self._keystrokes(probs[i], int(targets[i]), float(target_p[i]), spelling, rank)
 
     @staticmethod
-    def _ranks(probs: np.ndarray, targets: np.ndarray, target_p: np.ndarray) -> np.ndarray:
-        """Rank of each target among the non-special words: more probable first, then lower id."""
+    def _ranks(probs: np.ndarray, targets: np.ndarray, target_p: np.ndarray,
+               among: np.ndarray | None = None) -> np.ndarray:
+        """Rank of each target among the non-special words (only those ``among`` marks, if given):
+        more probable first, then lower id."""
         if not len(targets):
             return np.zeros(0, np.int64)
         words = probs[:, len(SPECIALS):]
         ids = np.arange(len(SPECIALS), probs.shape[1])
-        above = (words > target_p[:, None]).sum(axis=1)
-        tied = ((words == target_p[:, None]) & (ids[None, :] < targets[:, None])).sum(axis=1)
-        return above + tied
+        counted = (words > target_p[:, None]) | ((words == target_p[:, None]) & (ids[None, :] < targets[:, None]))
+        if among is not None:
+            counted &= among[len(SPECIALS):][None, :]
+        return counted.sum(axis=1)
 
     def _add_open(self, target_p: np.ndarray, targets: np.ndarray, spellings: Sequence[str]) -> None:
         """Open-vocabulary log-loss: an unknown word gets ``p(<unk>) p_lexicon(word)`` (floored)."""
@@ -123,7 +135,8 @@ class MetricAccumulator:
         return int(len(found) - np.searchsorted(found, threshold, side="right"))
 
     def _keystrokes(self, probs: np.ndarray, target: int, target_p: float, spelling: str, rank: int | None) -> int:
-        """Keys pressed to enter ``spelling`` and its space with a 3-word bar (``rank``: overall rank or None).
+        """Keys pressed to enter ``spelling`` and its space with a 3-word bar (``rank``: its rank
+        among the words the bar may show, or None for ``<unk>``).
 
         The bar without a prefix offers vocabulary words only; once a letter is typed, lexicon
         words (if any) compete too, and an unknown target in the lexicon can be tapped.
