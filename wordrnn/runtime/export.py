@@ -170,10 +170,10 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
         quantize: "none" (float32), "float16" (half-size weights) or "dynamic" (int8 weights).
         lock: take the directory's training lock (pass False when called by the training job that
             already holds it, e.g. from ``after_save``).
-        weights_in_export: keep the weights once, in the export: record which export tensor holds
-            each weight and drop the weights file (``store.exported``). Refused unless the export
-            holds every weight exactly. A model already stored so stays so, and is refused an export
-            that would not hold its weights.
+        weights_in_export: keep the weights once: record which export tensor holds each weight
+            exactly and rewrite the weights file with only the rest (``store.exported``). Refused
+            when the export holds none of them. A model already stored so stays so: a new export
+            of another kind gets back into the weights file whatever it no longer holds.
 
     Returns the manifest's description of the export (size, quantisation, agreement with Keras).
     """

@@ -171,7 +171,11 @@ class Engine:
         return total / max(count, 1.0)
 
     def _averages(self) -> list[Any]:
-        """The optimizer's moving averages, one per trainable variable (empty without ``ema``)."""
+        """The optimizer's moving averages, one per trainable variable (empty without ``ema``).
+
+        Keras keeps them in a private list aligned with the variables its ``build`` was given (the
+        model's trainable variables); ``tests/test_ema.py`` checks they are the average.
+        """
         return list(self.optimizer._model_variables_moving_average) if self.optimizer.use_ema else []
 
     def averaged_weights(self) -> dict[str, np.ndarray] | None:
