@@ -42,7 +42,8 @@ from wordrnn.store import checkpoint as ckpt
 from wordrnn.errors import ConfigError, ExportError, option
 from wordrnn.runtime.keras import KerasStep
 from wordrnn.store.exported import WEIGHTS_KEY, find_weight_tensors
-from wordrnn.runtime.litert import EXPORT_STEM, INPUT_NAME, OUTPUT_NAME, TABLE_KEY, LiteRTStep, state_name
+from wordrnn.runtime.litert import (EMBEDDING_WEIGHTS, EXPORT_STEM, INPUT_NAME, OUTPUT_NAME, TABLE_KEY, LiteRTStep,
+                                    state_name)
 from wordrnn.store.saved import SavedModel
 from wordrnn.nn.tfimport import quiet_stderr, tensorflow
 
@@ -198,7 +199,11 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
             f"{directory}: the converted step differs from the Keras model by {check['max_abs_diff']:.2g} "
             f"(more than {FLOAT_TOLERANCE:g}); the export was not saved (run with {option('runtime', 'keras')})"
         )
-    mapping = find_weight_tensors(content, saved.weights) if weights_in_export or kept_before else {}
+    # which export tensor holds each weight exactly: the runner's embedding table (a tied model's
+    # output matrix, named so a cold start reads it from the export) and the weights kept once
+    found = find_weight_tensors(content, saved.weights)
+    table = found.get(EMBEDDING_WEIGHTS) if fresh.reads_table else None
+    mapping = found if weights_in_export or kept_before else {}
     if weights_in_export and not mapping:
         raise ExportError(f"{directory}: an export with {option('quantize', quantize)} holds none of the "
                           f"{next(iter(saved.weights.values())).dtype} weights exactly, so none can be kept in it; use "
@@ -210,7 +215,7 @@ def export_model(directory: str | Path, quantize: str = "none", *, lock: bool = 
         "bytes": len(content),
         "input_kind": saved.model_config.input_kind,
         "check": check,
-        **({TABLE_KEY: table} if (table := fresh.embedding_tensor()) else {}),
+        **({TABLE_KEY: table[0]} if table and not table[1] else {}),
         "tensorflow_version": tf.__version__,
         "wordrnn_version": __version__,
     }

@@ -165,18 +165,10 @@ class LiteRTStep:
         detail = next((d for d in self._interpreter.get_tensor_details() if d["name"] == name), None)
         return None if detail is None else self._value(detail)
 
-    def embedding_tensor(self) -> str | None:
-        """The name of the export's constant tensor equal to the embedding table in use (a tied model's
-        output matrix), for the manifest; None when the export has none."""
-        table = self._table
-        if table is None:
-            return None
-        for detail in self._interpreter.get_tensor_details():
-            if tuple(detail["shape"]) == table.shape and np.dtype(detail["dtype"]) == table.dtype:
-                value = self._value(detail)
-                if value is not None and np.array_equal(value, table):
-                    return str(detail["name"])
-        return None
+    @property
+    def reads_table(self) -> bool:
+        """Whether this runner looks words up in an embedding table itself (the export takes vectors)."""
+        return self._table is not None
 
     def _value(self, detail: dict) -> np.ndarray | None:
         try:
