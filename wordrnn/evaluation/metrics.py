@@ -86,12 +86,11 @@ class MetricAccumulator:
         known = word & (targets != UNK_ID)
         self.words += int(word.sum())
         self.oov += int((targets == UNK_ID).sum())
-        ranks = self._ranks(probs[known], targets[known], target_p[known])
+        ranks, bar = self._ranks(probs[known], targets[known], target_p[known], self._typeable)
         for k in TOP_KS:
             self.hits[k] += int((ranks < k).sum())
         shown = known & self._typeable[targets]
-        bar = self._ranks(probs[shown], targets[shown], target_p[shown], self._typeable)
-        bar_rank = dict(zip(np.flatnonzero(shown).tolist(), bar.tolist()))
+        bar_rank = dict(zip(np.flatnonzero(known).tolist(), bar.tolist()))
         for i in np.flatnonzero(word).tolist():
             spelling = spellings[i]
             self.keys += len(spelling) + 1
@@ -103,17 +102,15 @@ class MetricAccumulator:
 
     @staticmethod
     def _ranks(probs: np.ndarray, targets: np.ndarray, target_p: np.ndarray,
-               among: np.ndarray | None = None) -> np.ndarray:
-        """Rank of each target among the non-special words (only those ``among`` marks, if given):
-        more probable first, then lower id."""
+               typeable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each target's rank among the non-special words, and among the typeable ones (its place on
+        the bar): more probable first, then lower id. One comparison of the (n, V) rows serves both."""
         if not len(targets):
-            return np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         words = probs[:, len(SPECIALS):]
         ids = np.arange(len(SPECIALS), probs.shape[1])
         counted = (words > target_p[:, None]) | ((words == target_p[:, None]) & (ids[None, :] < targets[:, None]))
-        if among is not None:
-            counted &= among[len(SPECIALS):][None, :]
-        return counted.sum(axis=1)
+        return counted.sum(axis=1), (counted & typeable[len(SPECIALS):][None, :]).sum(axis=1)
 
     def _add_open(self, target_p: np.ndarray, targets: np.ndarray, spellings: Sequence[str]) -> None:
         """Open-vocabulary log-loss: an unknown word gets ``p(<unk>) p_lexicon(word)`` (floored)."""
