@@ -31,7 +31,7 @@ WORDRNN = Path(sys.executable).parent / "wordrnn"
 
 # In the order the README's table lists them; the long ones last.
 BENCHES = ("bench_latency", "bench_keystroke", "bench_serve", "bench_sine", "bench_saves", "bench_mixture",
-           "bench_ood", "bench_train", "check_wheel", "bench_budget", "bench_time_to_quality", "bench_scale",
+           "bench_ood", "bench_train", "bench_state", "check_wheel", "bench_budget", "bench_time_to_quality", "bench_scale",
            "bench_quality")
 
 

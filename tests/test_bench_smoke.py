@@ -1,6 +1,6 @@
 """The benchmark scripts without a test of their own run end to end in ``--smoke`` mode (tiny models, seconds).
 
-bench_keystroke.py, bench_scale.py, bench_sine.py, bench_saves.py and bench_budget.py (those of the selected tests) start
+bench_keystroke.py, bench_scale.py, bench_sine.py, bench_saves.py, bench_budget.py and bench_state.py (those of the selected tests) start
 together when the module's first test runs: each is mostly one process importing TensorFlow, so two cores
 overlap them well. Each test then waits for its script and checks that every JSON line parses and carries
 the figures the README quotes. ``pytest -m "not bench"`` leaves them out.
@@ -18,7 +18,7 @@ import pytest
 pytestmark = pytest.mark.bench
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-NAMES = ("bench_keystroke.py", "bench_scale.py", "bench_sine.py", "bench_saves.py", "bench_budget.py")
+NAMES = ("bench_keystroke.py", "bench_scale.py", "bench_sine.py", "bench_saves.py", "bench_budget.py", "bench_state.py")
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +96,13 @@ def test_sine_both_methods_with_medians_and_a_comparison(started):
     (comparison,) = [r for r in lines if r["method"] == "comparison"]
     assert comparison["mse_ratio"] > 0 and comparison["wall_speedup"] > 0 and isinstance(comparison["target_met"], bool)
     assert all(r["bench"] == "sine" and r["smoke"] for r in lines)
+
+
+def test_state_carried_fresh_and_fit_from_the_same_weights(started):
+    lines = rows(started, "bench_state.py")
+    assert [r["method"] for r in lines] == ["carried", "fresh", "fit"]
+    assert all(r["bench"] == "state" and r["smoke"] and r["steps"] == 5 and r["valid_ppl"] > 1 for r in lines)
+    assert all(len(r["mean_abs_cell_state"]) == 2 for r in lines[:2]) and "mean_abs_cell_state" not in lines[2]
 
 
 def test_saves_every_epoch_against_the_throttled_default(started):

@@ -149,6 +149,8 @@ def test_bad_corpus_inputs(tmp_path, make, needles):
         ("--warmup-steps", "-3", "--warmup-steps"),
         ("--ema", "1", "--ema"),
         ("--ema", "nan", "--ema"),
+        ("--fresh-state", "1.5", "--fresh-state"),
+        ("--fresh-state", "-0.5", "--fresh-state"),
     ],
 )
 def test_bad_hyper_parameters(tmp_path, corpus, option, value, needle):
@@ -300,16 +302,27 @@ def test_kill_9_while_reading_standard_input_leaves_no_copy_of_it(tmp_path):
     assert [p.name for p in temp.iterdir() if "stdin" in p.name] == []
 
 
-def test_ema_saves_the_weights_that_validated_better_and_a_resume_keeps_it(tmp_path, corpus):
+def _trained_then_resumed_with(tmp_path, corpus, option: str, first: str, second: str):
+    """Train 2 tiny epochs with ``option first``, then ask to resume for 3 with ``option second``:
+    the saved model and the resume's result."""
     from wordrnn.store.saved import SavedModel
 
     out = tmp_path / "m"
     at = TINY.index("--epochs")
     tiny = TINY[:at] + TINY[at + 2:]
-    result = run("train", str(corpus), "-o", str(out), *tiny, "--epochs", "2", "--ema", "0.9", "--no-export")
+    result = run("train", str(corpus), "-o", str(out), *tiny, "--epochs", "2", option, first, "--no-export")
     assert result.exit_code == 0, result.output
-    saved = SavedModel.load(out)
+    return SavedModel.load(out), run("train", str(corpus), "-o", str(out), *tiny, "--epochs", "3", option, second, "--resume")
+
+
+def test_fresh_state_is_recorded_and_a_resume_keeps_it(tmp_path, corpus):
+    saved, changed = _trained_then_resumed_with(tmp_path, corpus, "--fresh-state", "0.5", "0")
+    assert saved.train_config.fresh_state == 0.5
+    assert_clean_error(changed, "--fresh-state (0.0; the checkpoint has 0.5)")
+
+
+def test_ema_saves_the_weights_that_validated_better_and_a_resume_keeps_it(tmp_path, corpus):
+    saved, changed = _trained_then_resumed_with(tmp_path, corpus, "--ema", "0.9", "0.5")
     assert saved.train_config.ema == 0.9
     assert all({"val_loss_trained", "val_loss_averaged"} <= record.keys() for record in saved.history)
-    changed = run("train", str(corpus), "-o", str(out), *tiny, "--epochs", "3", "--ema", "0.5", "--resume")
     assert_clean_error(changed, "--ema (0.5; the checkpoint has 0.9)")

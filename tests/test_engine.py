@@ -42,6 +42,60 @@ def test_state_flows_from_window_to_window_and_resets_each_epoch():
             assert any(np.any(s != 0) for s in states_in)
 
 
+def _states_seen(engine) -> list[list[np.ndarray]]:
+    """Record the state each training step starts from."""
+    seen, real = [], engine._train_step
+
+    def spy(x, y, w, states):
+        seen.append([np.asarray(s) for s in states])
+        return real(x, y, w, states)
+
+    engine._train_step = spy
+    return seen
+
+
+def test_fresh_state_starts_the_first_part_of_training_from_zero_then_carries():
+    """``fresh_state=0.5`` of 2 epochs: every window of the first epoch starts at zero, the second carries."""
+    engine, _ = _engine(fresh_state=0.5)
+    seen = _states_seen(engine)
+    batches = StreamBatches(np.arange(61) % 20, 3, 5)
+    engine.fit(batches)
+    per_epoch = batches.num_windows
+    assert all(np.all(s == 0) for states in seen[:per_epoch] for s in states)
+    carried = seen[per_epoch + 1:]
+    assert carried and all(any(np.any(s != 0) for s in states) for states in carried)
+
+
+def test_fresh_state_follows_a_budgets_time():
+    """Under a time budget the fraction is of its training time: with a step a second and 20 seconds,
+    the first 10 steps start from zero, later ones carry (except at an epoch start, as always)."""
+    from wordrnn.train.budget import Budget
+
+    engine, _ = _engine(fresh_state=0.5, time_budget=1.0)
+    seen = _states_seen(engine)
+    now = [0.0]
+    step = engine.train_window
+
+    def ticking(*args):
+        now[0] += 1.0
+        return step(*args)
+
+    engine.train_window = ticking
+    batches = StreamBatches(np.arange(61) % 20, 3, 5)
+    engine.fit(batches, budget=Budget(deadline=20.0, clock=lambda: now[0]))
+    zero = [all(np.all(s == 0) for s in states) for states in seen]
+    assert len(zero) == 20
+    assert zero == [k < 10 or k % batches.num_windows == 0 for k in range(20)]
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.5])
+def test_fresh_state_outside_zero_to_one_is_refused(fraction):
+    from wordrnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fresh_state"):
+        TrainConfig(fresh_state=fraction)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru", "elman", "jordan"])
 def test_windowed_evaluation_equals_one_pass_over_the_whole_stream(cell):
     """Carrying the state across windows is the same computation as reading everything at once."""

@@ -75,9 +75,12 @@ class Budget:
         """The rate for the next step (None: leave the optimizer's rate alone)."""
         if not self.decay:
             return None
+        return self.lr_start * FINAL_LR**self.progress() * self.cuts
+
+    def progress(self) -> float:
+        """The fraction of the training time spent (0 to 1)."""
         span = max(self.train_end - self.start, 1e-9)
-        done = min(max((self.clock() - self.start) / span, 0.0), 1.0)
-        return self.lr_start * FINAL_LR**done * self.cuts
+        return min(max((self.clock() - self.start) / span, 0.0), 1.0)
 
     def after_step(self, step: int, windows: int) -> dict[str, Any] | None:
         """Called after every step; once, after ``CALIBRATION`` timed steps, returns the plan.

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from wordrnn.config import TrainConfig
     from wordrnn.train.batching import StreamBatches
     from wordrnn.train.budget import Budget
     from wordrnn.train.engine import Engine, SaveFn, Snapshot
@@ -199,6 +200,8 @@ def _train_epoch(engine: Engine, train: StreamBatches, run: Run, saves: _Saves, 
     while run.window < train.num_windows:
         if budget is not None and (rate := budget.learning_rate()) is not None:
             engine.set_learning_rate(rate)
+        if _fresh_state(cfg, run, train.num_windows, budget):
+            run.states = engine.zero_states(train.batch_size)
         t, c, run.states = engine.train_window(*train.batch(run.window), run.states)
         run.window += 1
         run.step += 1
@@ -221,6 +224,15 @@ def _train_epoch(engine: Engine, train: StreamBatches, run: Run, saves: _Saves, 
         if budget is not None and budget.out_of_time():
             return "time_budget"
     return None
+
+
+def _fresh_state(cfg: TrainConfig, run: Run, windows: int, budget: Budget | None) -> bool:
+    """Whether the next window starts from a zero state: during the first ``fresh_state`` of the
+    training (of a budget's time, else of its ``epochs`` x ``windows`` steps)."""
+    if not cfg.fresh_state:
+        return False
+    done = budget.progress() if budget is not None else run.step / max(cfg.epochs * windows, 1)
+    return done < cfg.fresh_state
 
 
 def _close_epoch(engine: Engine, run: Run, epoch_start: float, valid: StreamBatches | None,
