@@ -58,3 +58,22 @@ def test_help_still_lists_every_command():
     for name in cli_main.COMMAND_MODULES:
         assert name in done.stdout, name
     assert isinstance(cli_main.app, typer.Typer)
+
+
+def test_the_console_script_pauses_the_collector_for_start_up_and_only_complete_runs_without_it():
+    """``cli.entry`` starts with the cyclic collector off (start-up frees nothing); ``cli.main`` turns
+    it back on for every command but a one-shot ``complete``."""
+    check = ("import gc, sys\nfrom wordrnn.cli.entry import main\nsys.argv = ['wordrnn', *sys.argv[1:]]\n"
+             "import atexit\natexit.register(lambda: print('collector', gc.isenabled()))\nmain()\n")
+    results = {}
+    for args in (["complete", "the next", "-m", "/nonexistent"], ["--version"], ["info", "/nonexistent"]):
+        done = subprocess.run([sys.executable, "-c", check, *args], capture_output=True, text=True, timeout=120)
+        results[args[0]] = done.stdout.strip().splitlines()[-1]
+    assert results == {"complete": "collector False", "--version": "collector True", "info": "collector True"}
+
+
+def test_the_installed_console_script_is_the_entry_module():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "wordrnn"]
+    assert script.value == "wordrnn.cli.entry:main"
