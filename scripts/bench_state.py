@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_train import keras_reference  # noqa: E402  (imports TensorFlow quietly)
+from bench_train import keras_reference, stateless_windows  # noqa: E402  (imports TensorFlow quietly)
 
 import keras  # noqa: E402
 
@@ -53,12 +53,9 @@ BATCH, WINDOW = 32, 35
 def corpus(smoke: bool, folder: Path) -> tuple[np.ndarray, np.ndarray, int]:
     """Training and validation ids (words seen at least 3 times; pre-tokenized Brown) and the vocabulary size."""
     if smoke:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from conftest import make_text
+        from bench_time_to_quality import smoke_corpus
 
-        train, valid = folder / "train.txt", folder / "valid.txt"
-        train.write_text(make_text(3000, seed=1), encoding="utf-8")
-        valid.write_text(make_text(300, seed=2), encoding="utf-8")
+        train, valid = smoke_corpus(folder)
     else:
         train, valid = BROWN / "train.txt", BROWN / "valid.txt"
     tokenizer = Tokenizer(TokenizerConfig(pretokenized=True))
@@ -89,8 +86,7 @@ def train_engine(engine: Engine, ids: np.ndarray, steps: int, carried: bool) -> 
 def train_fit(config: ModelConfig, train: TrainConfig, weights: list[np.ndarray], ids: np.ndarray,
               steps: int) -> list[np.ndarray]:
     """Plain ``fit`` on ``steps`` batches of shuffled windows; returns its weights."""
-    usable = (len(ids) - 1) // WINDOW * WINDOW
-    x, y = ids[:usable].reshape(-1, WINDOW), ids[1:usable + 1].reshape(-1, WINDOW)
+    x, y = stateless_windows(ids, WINDOW)
     rows = np.random.default_rng(1).permutation(len(x))
     rows = np.resize(rows, steps * BATCH)  # wraps round for a text shorter than the steps asked for
     model = keras_reference(config, WINDOW)

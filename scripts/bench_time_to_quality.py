@@ -90,7 +90,7 @@ def reference_fit(train: Path, valid: Path, model_dir: Path, target: float, limi
     """Plain Keras ``fit`` on our model's network and vocabulary until it validates at ``target`` or runs out of time."""
     started = time.perf_counter()
     sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_train import keras_reference
+    from bench_train import keras_reference, stateless_windows
 
     import keras
 
@@ -108,8 +108,7 @@ def reference_fit(train: Path, valid: Path, model_dir: Path, target: float, limi
     ids = encode_corpus([train], tokenizer, saved.vocab).astype(np.int32)
     valid_ids = encode_corpus([valid], tokenizer, saved.vocab).astype(np.int32)
     window, batch = train_config.window, train_config.batch_size
-    usable = (len(ids) - 1) // window * window
-    x, y = ids[:usable].reshape(-1, window), ids[1:usable + 1].reshape(-1, window)
+    x, y = stateless_windows(ids, window)
     keras.utils.set_random_seed(1)
     model = keras_reference(config, window)
     model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate, global_clipnorm=train_config.clipnorm),

@@ -54,6 +54,13 @@ def recipe_configs(tokens: int, vocab_size: int) -> tuple[ModelConfig, TrainConf
     return model, train
 
 
+def stateless_windows(ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The whole ``window``-word (inputs, targets) windows of a token sequence, one per row: what
+    plain ``fit`` trains on, each window from a zero state."""
+    usable = (len(ids) - 1) // window * window
+    return ids[:usable].reshape(-1, window), ids[1:usable + 1].reshape(-1, window)
+
+
 def keras_reference(config: ModelConfig, window: int | None = None) -> keras.Model:
     """Plain Keras: the same layers as ``build_model`` in a functional model, no explicit state.
 
