@@ -321,8 +321,25 @@ def test_fresh_state_is_recorded_and_a_resume_keeps_it(tmp_path, corpus):
     assert_clean_error(changed, "--fresh-state (0.0; the checkpoint has 0.5)")
 
 
-def test_ema_saves_the_weights_that_validated_better_and_a_resume_keeps_it(tmp_path, corpus):
+def test_ema_saves_the_weights_that_validated_better_and_a_resume_can_change_its_momentum(tmp_path, corpus):
+    from wordrnn.store.saved import SavedModel
+
     saved, changed = _trained_then_resumed_with(tmp_path, corpus, "--ema", "0.9", "0.5")
     assert saved.train_config.ema == 0.9
     assert all({"val_loss_trained", "val_loss_averaged"} <= record.keys() for record in saved.history)
-    assert_clean_error(changed, "--ema (0.5; the checkpoint has 0.9)")
+    assert changed.exit_code == 0, changed.output
+    assert SavedModel.load(tmp_path / "m").train_config.ema == 0.5
+
+
+def test_a_resume_can_start_averaging_but_not_stop_it(tmp_path, corpus):
+    from wordrnn.store.saved import SavedModel
+
+    saved, started = _trained_then_resumed_with(tmp_path, corpus, "--ema", "0", "0.9")
+    assert saved.train_config.ema == 0.0
+    assert started.exit_code == 0, started.output
+    resumed = SavedModel.load(tmp_path / "m")
+    assert resumed.train_config.ema == 0.9 and len(resumed.history) == 3
+    assert "val_loss_averaged" not in resumed.history[1] and "val_loss_averaged" in resumed.history[2]
+    stop = run("train", str(corpus), "-o", str(tmp_path / "m"), *TINY[:TINY.index("--epochs")],
+               *TINY[TINY.index("--epochs") + 2:], "--epochs", "4", "--ema", "0", "--resume")
+    assert_clean_error(stop, "--ema (0, off; the checkpoint averages with 0.9")

@@ -85,3 +85,18 @@ def test_a_resumed_run_continues_the_same_average():
     reference, got = whole.averaged_weights(), resumed.averaged_weights()
     for name in reference:
         np.testing.assert_allclose(got[name], reference[name], rtol=1e-5, atol=1e-6)
+
+
+def test_averaging_can_start_when_a_run_is_resumed():
+    plain, _ = _engine(ema=0.0)
+    saved, steps = [], iter(range(10**6))
+    plain.fit(StreamBatches(DATA, 3, 5), save=lambda kind, snap: saved.append(snap), should_stop=lambda: next(steps) == 7)
+    resumed, model = _engine()
+    resumed.restore(saved[-1])
+    trained, averaged = get_weight_arrays(model), resumed.averaged_weights()
+    assert all(np.array_equal(averaged[k], trained[k]) for k in trained), "the averages begin at the restored weights"
+    kept = [v for v in resumed.optimizer.variables if id(v) not in {id(a) for a in resumed._averages()}]
+    for variable, value in zip(kept, saved[-1].optimizer, strict=True):  # iteration, moments: the checkpoint's
+        np.testing.assert_array_equal(np.asarray(variable), value)
+    resumed.fit(StreamBatches(DATA, 3, 5), resume=saved[-1])
+    assert not all(np.allclose(resumed.averaged_weights()[k], v) for k, v in get_weight_arrays(model).items())

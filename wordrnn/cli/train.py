@@ -63,7 +63,8 @@ def train(
     lr_decay: Optional[float] = typer.Option(None, "--lr-decay", callback=finite, help="Multiply the learning rate by this after every epoch (1: constant; "
                                              "with --time-budget it replaces the budget's decay)." + RECIPE_HELP),
     ema: float = typer.Option(0.0, "--ema", callback=finite, help="Also keep a moving average of the weights with this "
-                              "momentum per step (e.g. 0.999; 0: off); validation keeps the better of the two."),
+                              "momentum per step (e.g. 0.999; 0: off); validation keeps the better of the two. "
+                              "--resume may turn it on late in a run."),
     fresh_state: float = typer.Option(0.0, "--fresh-state", metavar="FRACTION", callback=finite,
                                       help="For this first fraction of the training every window starts from a zero state, "
                                       "then the state carries (0: carried from the start; see the README)."),

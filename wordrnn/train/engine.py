@@ -226,16 +226,32 @@ class Engine:
             model_weights=self.averaged_weights() if averaged else None,
         )
 
-    def restore(self, snapshot: Snapshot) -> None:
-        set_weight_arrays(self.model, snapshot.weights, "checkpoint weights")
+    def _restore_optimizer(self, saved: list[np.ndarray]) -> None:
+        """Put a checkpoint's optimizer state back, starting the averages if the checkpoint had none.
+
+        ``--ema`` may be turned on when a run is resumed (averaging late in a run, as averaged SGD
+        does): the checkpoint then lacks the averages, and they begin at the weights just restored
+        (Keras' own first step does the same at iteration 0). Every other variable keeps its order.
+        """
         variables = self.optimizer.variables
-        if len(variables) != len(snapshot.optimizer):
+        averages = {id(v) for v in self._averages()}
+        if len(saved) == len(variables) - len(averages) and averages:
+            for variable, value in zip([v for v in variables if id(v) not in averages], saved):
+                variable.assign(value)
+            for variable, average in zip(self.model.trainable_variables, self._averages()):
+                average.assign(variable)
+            return
+        if len(variables) != len(saved):
             from wordrnn.errors import ModelFormatError, option
 
             raise ModelFormatError(f"the checkpoint's optimizer state does not match {option('optimizer')}; "
                                    "resume with the same settings")
-        for variable, value in zip(variables, snapshot.optimizer):
+        for variable, value in zip(variables, saved):
             variable.assign(value)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        set_weight_arrays(self.model, snapshot.weights, "checkpoint weights")
+        self._restore_optimizer(snapshot.optimizer)
         self.optimizer.learning_rate.assign(snapshot.position.get("learning_rate", self.config.learning_rate))
         seeds = self._seed_variables()
         if len(snapshot.seeds) == len(seeds):  # older checkpoints have none: training goes on with fresh draws

@@ -2,9 +2,11 @@
 
 A checkpoint fixes the network (its weights have that shape), how the text is read and cut into
 streams (its position points into those streams), and the optimisation (its optimizer state and
-schedule belong to those settings). A resumed run may only change how long it goes on and how
-often it saves. Options the caller chose that would change anything else are refused by name
-rather than silently ignored, and the ones that do change something are said.
+schedule belong to those settings). A resumed run may only change how long it goes on, how often
+it saves, and weight averaging, which may start late in a run as averaged SGD does (its averages
+then begin at the checkpoint's weights) but not stop, since the saved model may be the average.
+Options the caller chose that would change anything else are refused by name rather than
+silently ignored, and the ones that do change something are said.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from wordrnn.errors import ConfigError, CorpusError, option
 from wordrnn.store.saved import SavedModel
 
 # the settings a resumed run takes from the caller (time_budget always: a new budget counts from now)
-RESUMABLE = ("epochs", "time_budget", "max_steps", "checkpoint_every", "checkpoint_minutes", "xla")
+RESUMABLE = ("epochs", "time_budget", "max_steps", "checkpoint_every", "checkpoint_minutes", "xla", "ema")
 
 
 def resumed_config(previous: SavedModel, options: Collection[str] | None, *, tokenizer_config: TokenizerConfig,
@@ -43,6 +45,9 @@ def resumed_config(previous: SavedModel, options: Collection[str] | None, *, tok
     conflicts = [f"{option(name)} ({asked[name]!r}; the checkpoint has {kept[name]!r})" for name in sorted(options)
                  if name in kept and name not in RESUMABLE and asked[name] != kept[name]]
     conflicts += _vocabulary_conflicts(previous, options, max_vocab, min_count)
+    if "ema" in options and saved.ema and not train_config.ema:
+        conflicts.append(f"{option('ema')} (0, off; the checkpoint averages with {saved.ema!r}, and a resumed run "
+                         "can change its momentum but not stop averaging)")
     applied = [name for name in RESUMABLE if name in options]
     if conflicts:
         can = ", ".join(option(name) for name in RESUMABLE)
