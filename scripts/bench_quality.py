@@ -7,7 +7,9 @@ second (``report``) is only ever measured. Each step is the real command line:
 
 1. ``wordrnn train`` on brown/train.txt (pre-tokenized, case kept, words seen >= 3 times) with the
    recipe below, validated on the dev half, within ``--minutes`` (``--time-budget``: the learning
-   rate decays over the budget and the run ends with the best weights);
+   rate decays over the budget and the run ends with the best weights); each ``--continue
+   EPOCHS[:EMA]`` then resumes it to that many epochs, averaging the weights from there when EMA
+   is given (``wordrnn train --resume --ema``);
 2. ``wordrnn interpolate``: fits the weights of the word cache and of a Kneser-Ney trigram of
    brown/train.txt (every trigram kept: ``--ngram-min-count 1`` beat 2 on the dev half), one pair
    per bucket of the trigram's history count, on the dev half;
@@ -23,7 +25,7 @@ One JSON object per row on stdout, then a summary row: the ratios and gains agai
 ``targets_met`` for issue 15 (top-3 and KSR@3 at least 4 points over the trigram, perplexity at
 most 0.6x; KSR@3 both without and with the lexicon).
 
-Usage: nice -n 5 python scripts/bench_quality.py --out /work/runs/brown-quality [--minutes 75]
+Usage: nice -n 5 python scripts/bench_quality.py --out /work/runs/brown-quality [--minutes 75] [--continue 20:0.999]
        python scripts/bench_quality.py --smoke        # a tiny model on the first lines, a test
 The model stays in OUT/model (the trigram in OUT/trigram, logs in OUT/*.log); OUT/train.json records
 the training command and time, so ``--reuse`` redoes steps 2-5 on the same trained network.
@@ -49,11 +51,13 @@ from bench_mixture import split_halves  # noqa: E402  (the dev half is tuned on,
 BROWN = ROOT.parent / "shared" / "corpora" / "brown"
 WORDRNN = [sys.executable, "-m", "wordrnn"]
 
-RECIPE = ["--pretokenized", "--keep-case", "--min-count", "3", "--max-vocab", "20000",
+READING = ["--pretokenized", "--keep-case"]  # how the recipe reads Brown (a resume reads it the same way)
+RECIPE = [*READING, "--min-count", "3", "--max-vocab", "20000",
           "--layers", "2", "--units", "320", "--embedding", "128", "--tied", "--dropout", "0.3",
           "--optimizer", "adam", "--learning-rate", "0.002", "--clipnorm", "5",
           "--batch-size", "32", "--window", "35", "--sampled-softmax", "1024", "--early-stopping", "2"]
-SMOKE_RECIPE = ["--pretokenized", "--min-count", "2", "--max-vocab", "200", "--layers", "1", "--units", "16",
+SMOKE_READING = ["--pretokenized"]
+SMOKE_RECIPE = [*SMOKE_READING, "--min-count", "2", "--max-vocab", "200", "--layers", "1", "--units", "16",
                 "--embedding", "16", "--tied", "--dropout", "0", "--batch-size", "8", "--window", "10",
                 "--sampled-softmax", "0", "--epochs", "1", "--no-export"]
 SMOKE_LINES = {"train": 400, "valid": 120}
@@ -79,6 +83,35 @@ def run(args: list[str], log: Path, deadline: float | None = None) -> tuple[str,
     if proc.returncode != 0:
         raise SystemExit(f"{shlex.join(args)} failed with exit code {proc.returncode}; see {log}")
     return out, time.perf_counter() - started
+
+
+def continuation(text: str) -> tuple[int, float | None]:
+    """A ``--continue`` value: ``20`` or ``20:0.999`` (epochs, and the weight-averaging momentum)."""
+    epochs, _, ema = text.partition(":")
+    try:
+        return int(epochs), float(ema) if ema else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected EPOCHS or EPOCHS:EMA such as 20:0.999, got {text!r}") from None
+
+
+def continue_run(model: Path, train: Path, valid: Path, reading: list[str], epochs: int, ema: float | None,
+                 log: Path) -> list[str]:
+    """``wordrnn train --resume --epochs N [--ema M]`` on ``model``: a run that ended at its limit
+    while still improving goes on, its schedule and early stopping continuing where they were.
+
+    ``reading``: the corpus-reading flags the run was trained with. A run already that far (or
+    stopped early) is not trained again; the command is returned either way so a report records it.
+    """
+    from wordrnn.store.saved import SavedModel
+
+    command = [*WORDRNN, "train", str(train), "--valid", str(valid), "-o", str(model), *reading, "--resume",
+               "--epochs", str(epochs), "-q", *(["--ema", str(ema)] if ema else [])]
+    saved = SavedModel.load(model)
+    patience = saved.train_config.early_stopping
+    stopped = patience and saved.manifest.get("position", {}).get("bad_epochs", 0) >= patience
+    if len(saved.history) < epochs and not stopped:
+        run(command, log)
+    return command
 
 
 def short(path: Path | str) -> str:
@@ -138,6 +171,9 @@ def main() -> None:
     parser.add_argument("--lexicon-words", type=int, default=100_000, help="wordfreq words in the lexicon")
     parser.add_argument("--extra", default="", help="extra `wordrnn train` options (quoted)")
     parser.add_argument("--reuse", action="store_true", help="skip training: reuse OUT/model and OUT/train.json")
+    parser.add_argument("--continue", dest="continue_to", type=continuation, action="append", metavar="EPOCHS[:EMA]",
+                        default=[], help="then resume the network to this many epochs, averaging its weights with "
+                                         "momentum EMA if given (repeatable, in order)")
     parser.add_argument("--smoke", action="store_true", help="a tiny model on the first lines (a test of this script)")
     args = parser.parse_args()
     if not args.train.is_file() or not args.valid.is_file():
@@ -160,7 +196,11 @@ def main() -> None:
     else:  # the budget ends the run; SIGINT five minutes later only if it somehow did not
         _, train_seconds = run(train_cmd, args.out / "train.log", time.perf_counter() + 60 * (args.minutes + 5))
         train_display = display(train_cmd)
-        record.write_text(json.dumps({"train_seconds": train_seconds, "command": train_display}), encoding="utf-8")
+        epochs = len(json.loads(run([*WORDRNN, "info", str(model), "--json"], args.out / "info.log")[0])["history"])
+        record.write_text(json.dumps({"train_seconds": train_seconds, "command": train_display, "epochs": epochs}),
+                          encoding="utf-8")
+    continued = [display(continue_run(model, train, dev, SMOKE_READING if args.smoke else READING, epochs, ema, args.out / "train.log"))
+                 for epochs, ema in args.continue_to]
 
     tune_cmd = [*WORDRNN, "interpolate", str(model), "--valid", str(dev), "--ngram", str(train),
                 "--ngram-min-count", str(args.ngram_min_count), "--ngram-buckets", str(args.ngram_buckets),
@@ -176,12 +216,15 @@ def main() -> None:
     from bench_ood import measure  # TensorFlow loads here, once
 
     history = info.get("history") or []
+    if continued:  # the continuations' epochs: those past the first run's (train.json), from the history
+        train_seconds += sum(h.get("seconds", 0.0) for h in history[json.loads(record.read_text())["epochs"]:])
     best = min(history, key=lambda h: h.get("val_loss", float("inf")), default={})
     fitted = json.loads(tuned)
     common = {"bench": "quality", "smoke": args.smoke, "trained_on": short(train),
               "tuned_on": short(dev), "reported_on": short(report)}
     details = {
-        "model": {"train_seconds": round(train_seconds, 1), "command": train_display, "epochs": len(history),
+        "model": {"train_seconds": round(train_seconds, 1), "command": train_display, "continued": continued,
+                  "epochs": len(history),
                   "best_epoch": best.get("epoch"), "parameters": info.get("parameters"),
                   "vocab_size": info.get("vocab_size"), "interpolate_seconds": round(tune_seconds, 1),
                   "interpolate_command": display(tune_cmd), "lexicon_command": display(lexicon_cmd),

@@ -6,7 +6,8 @@ test parts of every source (scripts/build_default_corpus.py). Each step is a rea
 or library call, so the bundle is made like any user's model:
 
 1. ``wordrnn train`` on train.txt, early stopping on dev.txt, within ``--minutes`` (or reuse a
-   finished run with ``--from-run DIR``); ``--resume-epochs N`` then continues it to N epochs.
+   finished run with ``--from-run DIR``); each ``--continue EPOCHS[:EMA]`` then continues it to that
+   many epochs (``wordrnn train --resume``), with weight averaging from then on when EMA is given.
 2. The bundle: float16 weights, the vocabulary
    with display forms learned from the cased sources' training parts ("i" -> "I"), the learned
    start state (the mean state at sentence ends).
@@ -20,9 +21,10 @@ or library call, so the bundle is made like any user's model:
    each beside a Kneser-Ney trigram from the same train.txt with the same vocabulary.
 5. Installs it as data/default by an atomic rename when it fits the size cap.
 
-Usage: nice python scripts/train_default_model.py --work /work/runs/default [--from-run DIR] [--resume-epochs N]
+Usage: nice python scripts/train_default_model.py --work /work/runs/default [--from-run DIR] [--continue N[:EMA] ...]
 The shipped model: trained with ``--minutes 90`` (stopped by that limit early in epoch 10, still
-improving), then continued with ``--resume-epochs 16``; its card records both commands.
+improving), then ``--continue 16 --continue 22:0.9995`` (to 16 epochs, then to 22 with the weights
+averaged, momentum 0.9995, as averaged SGD does late in a run); its card records every command.
 Prints one JSON line describing the installed model.
 """
 
@@ -43,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_ood import measure, texts  # noqa: E402
-from bench_quality import WORDRNN, display, run  # noqa: E402
+from bench_quality import WORDRNN, continuation, continue_run, display, run  # noqa: E402
 from build_default_corpus import build  # noqa: E402
 
 from wordrnn.store import checkpoint as ckpt  # noqa: E402
@@ -140,31 +142,15 @@ def train(args: argparse.Namespace, corpus: Path, log: Path) -> tuple[Path, dict
     if not args.from_run:
         run(command, log, time.perf_counter() + 60 * args.minutes)
     info = {"command": display(command)}
-    if args.resume_epochs:
-        info["continued"] = display(continue_run(model, corpus, args.resume_epochs, log))
+    if args.continue_to:
+        reading = ["--pretokenized", "--lowercase"]
+        info["continued"] = [display(continue_run(model, corpus / "train.txt", corpus / "dev.txt", reading, epochs, ema,
+                                                  log)) for epochs, ema in args.continue_to]
     history = SavedModel.load(model).history
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
     return model, {**info, "corpus": "scripts/build_default_corpus.py --out CORPUS", "epochs_run": len(history),
                    "best_epoch": best + 1, "dev_ppl": round(float(np.exp(history[best]["val_loss"])), 2),
                    "train_seconds": round(sum(h.get("seconds", 0) for h in history), 1) or None}
-
-
-def continue_run(model: Path, corpus: Path, epochs: int, log: Path) -> list[str]:
-    """``wordrnn train --resume --epochs N`` on ``model``: a run that ended at its time limit while
-    still improving goes on, its learning-rate schedule and early stopping continuing where they were.
-
-    A run that already ended (``epochs`` epochs trained, or early stopping, e.g. continued by hand
-    with this very command) is not trained again; the command is returned either way so the card
-    records it.
-    """
-    command = [*WORDRNN, "train", str(corpus / "train.txt"), "--valid", str(corpus / "dev.txt"), "-o", str(model),
-               "--pretokenized", "--lowercase", "--resume", "--epochs", str(epochs), "-q"]
-    saved = SavedModel.load(model)
-    patience = saved.train_config.early_stopping
-    stopped = patience and saved.manifest.get("position", {}).get("bad_epochs", 0) >= patience
-    if len(saved.history) < epochs and not stopped:
-        run(command, log)
-    return command
 
 
 def finish(staging: Path, corpus: Path, log: Path, args: argparse.Namespace) -> dict:
@@ -191,7 +177,9 @@ def main() -> None:
     parser.add_argument("--from-run", type=Path, help="reuse this trained network instead of training it")
     parser.add_argument("--minutes", type=float, default=90.0, help="training wall-time budget")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--resume-epochs", type=int, help="then continue the network to this many epochs (--resume)")
+    parser.add_argument("--continue", dest="continue_to", type=continuation, action="append", metavar="EPOCHS[:EMA]",
+                        help="then continue the network to this many epochs (--resume), averaging its weights "
+                             "with momentum EMA if given; repeat for each continuation, in order")
     parser.add_argument("--ngram-min-count", type=int, default=3, help="trigram count cut-off (size)")
     parser.add_argument("--lexicon-words", type=int, default=100_000)
     parser.add_argument("--limit", type=int, default=40_000, help="tokens per measurement text")
