@@ -343,3 +343,9 @@ def test_a_resume_can_start_averaging_but_not_stop_it(tmp_path, corpus):
     stop = run("train", str(corpus), "-o", str(tmp_path / "m"), *TINY[:TINY.index("--epochs")],
                *TINY[TINY.index("--epochs") + 2:], "--epochs", "4", "--ema", "0", "--resume")
     assert_clean_error(stop, "--ema (0, off; the checkpoint averages with 0.9")
+
+
+def test_ema_start_without_ema_is_refused_before_any_work(tmp_path, corpus):
+    result = run("train", str(corpus), "-o", str(tmp_path / "m"), *TINY, "--ema-start", "0.5")
+    assert_clean_error(result, "--ema-start")
+    assert not (tmp_path / "m").exists()

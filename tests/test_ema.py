@@ -100,3 +100,40 @@ def test_averaging_can_start_when_a_run_is_resumed():
         np.testing.assert_array_equal(np.asarray(variable), value)
     resumed.fit(StreamBatches(DATA, 3, 5), resume=saved[-1])
     assert not all(np.allclose(resumed.averaged_weights()[k], v) for k, v in get_weight_arrays(model).items())
+
+
+def test_ema_start_is_a_fraction_below_one_and_needs_ema():
+    for bad in (-0.1, 1.0, 2.0):
+        with pytest.raises(ConfigError, match="ema.start"):
+            TrainConfig(ema=0.9, ema_start=bad)
+    with pytest.raises(ConfigError, match="ema.start.*ema"):
+        TrainConfig(ema_start=0.5)
+
+
+def _fit_with_start(stop_at: int | None = None, resume=None):
+    """3 epochs of 20 windows, averaging from half-way (step 30); stopped after step ``stop_at``."""
+    engine, model = _engine(ema_start=0.5)
+    saved, steps = [], iter(range(1, 10**6))
+    summary = engine.fit(StreamBatches(DATA, 3, 5), StreamBatches(VALID, 3, 5), resume=resume,
+                         save=lambda kind, snap: saved.append(snap),
+                         should_stop=(lambda: next(steps) == stop_at) if stop_at else (lambda: False))
+    return engine, summary, saved
+
+
+def test_averaging_begins_at_ema_start_and_only_then_is_validated():
+    engine, summary, saved = _fit_with_start()
+    windows = StreamBatches(DATA, 3, 5).num_windows
+    start = round(0.5 * 3 * windows)
+    assert saved[-1].position["averaging_from"] == start
+    for record in summary["history"]:
+        assert ("val_loss_averaged" in record) == (record["step"] > start), record
+
+
+@pytest.mark.parametrize("stop_at", [10, 40])  # before averaging began, and after
+def test_a_resumed_run_with_ema_start_averages_as_an_uninterrupted_one(stop_at):
+    whole, _, _ = _fit_with_start()
+    _, _, saved = _fit_with_start(stop_at)
+    resumed, _, _ = _fit_with_start(resume=saved[-1])
+    reference, got = whole.averaged_weights(), resumed.averaged_weights()
+    for name in reference:
+        np.testing.assert_allclose(got[name], reference[name], rtol=1e-5, atol=1e-6)

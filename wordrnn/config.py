@@ -139,6 +139,10 @@ class TrainConfig:
             (0: off; e.g. 0.999): each validation measures the trained and the averaged weights,
             the better counts for the schedule and early stopping, and the best is what is saved.
             Averaging smooths the last steps' noise for free (Polyak averaging).
+        ema_start: with ``ema``, begin averaging after this fraction of the training (of its
+            planned steps; of a time budget's time), the averages starting at the weights of that
+            moment, as averaged SGD does (0: from the first step). Until then validation measures
+            the trained weights only, so early epochs do not pay for a second pass.
         fresh_state: for this first fraction of the training (of its planned steps; of a time
             budget's time) every window starts from a zero state; after it the state carries from
             window to window (0: carried from the first step). With the full softmax on Brown,
@@ -170,6 +174,7 @@ class TrainConfig:
     lr_decay: float = 1.0
     time_budget: float | None = None
     ema: float = 0.0
+    ema_start: float = 0.0
     fresh_state: float = 0.0
 
     def __post_init__(self) -> None:
@@ -192,6 +197,12 @@ class TrainConfig:
         _in_range(option("fresh_state"), self.fresh_state, 0.0, 1.0)
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"{option('ema')} must be 0 (off) or a momentum below 1 such as 0.999, got {self.ema!r}")
+        if not 0.0 <= self.ema_start < 1.0:
+            raise ConfigError(f"{option('ema_start')} must be a fraction of the training from 0 up to (not "
+                              f"including) 1, got {self.ema_start!r}")
+        if self.ema_start and not self.ema:
+            raise ConfigError(f"{option('ema_start')} says when weight averaging begins, but it is off; "
+                              f"give {option('ema')} a momentum such as 0.999 too")
         for name in ("lr_patience", "early_stopping", "checkpoint_every", "checkpoint_minutes", "min_save_seconds", "max_steps", "until_loss",
                      "sampled_softmax"):
             if getattr(self, name) < 0:  # min_save_seconds is the one no flag sets: named as it is

@@ -65,6 +65,9 @@ def train(
     ema: float = typer.Option(0.0, "--ema", callback=finite, help="Also keep a moving average of the weights with this "
                               "momentum per step (e.g. 0.999; 0: off); validation keeps the better of the two. "
                               "--resume may turn it on late in a run."),
+    ema_start: float = typer.Option(0.0, "--ema-start", metavar="FRACTION", callback=finite,
+                                    help="With --ema: begin averaging after this fraction of the training (of a "
+                                    "budget's time, else of its epochs), from the weights of that moment (0: from the start)."),
     fresh_state: float = typer.Option(0.0, "--fresh-state", metavar="FRACTION", callback=finite,
                                       help="For this first fraction of the training every window starts from a zero state, "
                                       "then the state carries (0: carried from the start; see the README)."),
@@ -99,7 +102,8 @@ def train(
                                valid_fraction=valid_fraction, seed=seed, checkpoint_every=checkpoint_every,
                                checkpoint_minutes=checkpoint_minutes, max_steps=max_steps, xla=xla,
                                sampled_softmax=settings["sampled_softmax"], lr_decay=settings["lr_decay"],
-                               time_budget=time_budget, ema=ema, fresh_state=fresh_state)
+                               time_budget=time_budget, ema=ema, ema_start=ema_start,
+                               fresh_state=fresh_state)
     if time_budget is not None and epochs is not None and not quiet:
         err.print(f"[yellow]warning:[/] --time-budget decides how long training runs; --epochs {epochs} is ignored")
     from wordrnn.train.recipe import Recipe

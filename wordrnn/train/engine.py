@@ -226,6 +226,12 @@ class Engine:
             model_weights=self.averaged_weights() if averaged else None,
         )
 
+    def restart_averages(self) -> None:
+        """Begin the weight averages anew at the current weights (``ema_start``, or averaging turned on
+        when a run is resumed): what came before no longer counts."""
+        for variable, average in zip(self.model.trainable_variables, self._averages()):
+            average.assign(variable)
+
     def _restore_optimizer(self, saved: list[np.ndarray]) -> None:
         """Put a checkpoint's optimizer state back, starting the averages if the checkpoint had none.
 
@@ -238,8 +244,7 @@ class Engine:
         if len(saved) == len(variables) - len(averages) and averages:
             for variable, value in zip([v for v in variables if id(v) not in averages], saved):
                 variable.assign(value)
-            for variable, average in zip(self.model.trainable_variables, self._averages()):
-                average.assign(variable)
+            self.restart_averages()
             return
         if len(variables) != len(saved):
             from wordrnn.errors import ModelFormatError, option

@@ -55,10 +55,12 @@ class Run:
     targets: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
     averaged_better: bool = False  # the last validation preferred the averaged weights (``ema``)
+    averaging_from: int | None = None  # the step ``ema_start`` restarted the averages at (None: not yet)
 
     def position(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "window": self.window, "step": self.step, "best": self.best,
-                "bad_epochs": self.bad_epochs, "epoch_loss_sum": self.loss_sum, "epoch_targets": self.targets}
+                "bad_epochs": self.bad_epochs, "epoch_loss_sum": self.loss_sum, "epoch_targets": self.targets,
+                "averaging_from": self.averaging_from}
 
     @classmethod
     def resumed(cls, snapshot: Snapshot, states: list[Any]) -> Run:
@@ -66,7 +68,7 @@ class Run:
         snapshot) and the epoch's running loss only count mid-epoch: an epoch boundary starts from zeros."""
         pos = snapshot.position
         run = cls(states, pos["epoch"], pos["window"], pos["step"], pos.get("best", math.inf),
-                  pos.get("bad_epochs", 0), history=list(snapshot.history))
+                  pos.get("bad_epochs", 0), history=list(snapshot.history), averaging_from=pos.get("averaging_from"))
         if run.window:
             run.loss_sum, run.targets = float(pos.get("epoch_loss_sum", 0.0)), float(pos.get("epoch_targets", 0.0))
         return run
@@ -123,7 +125,8 @@ def fit(engine: Engine, train: StreamBatches, valid: StreamBatches | None, callb
     run = engine.start(train.batch_size, resume)
     emit = functools.partial(_emit, callbacks)
     if budget is not None:
-        budget.begin(engine.learning_rate, _validation_seconds(engine, valid) * (2 if engine.config.ema else 1))
+        doubled = 1.0 - engine.config.ema_start if engine.config.ema else 0.0  # validations that measure both weight sets
+        budget.begin(engine.learning_rate, _validation_seconds(engine, valid) * (1.0 + doubled))
     emit("on_train_begin", {"epochs": None if budget else engine.config.epochs, "windows": train.num_windows,
                             "epoch": run.epoch, "window": run.window, "step": run.step,
                             "targets_per_epoch": train.num_targets,
@@ -200,8 +203,12 @@ def _train_epoch(engine: Engine, train: StreamBatches, run: Run, saves: _Saves, 
     while run.window < train.num_windows:
         if budget is not None and (rate := budget.learning_rate()) is not None:
             engine.set_learning_rate(rate)
-        if _fresh_state(cfg, run, train.num_windows, budget):
+        done = _progress(cfg, run, train.num_windows, budget)
+        if done < cfg.fresh_state:
             run.states = engine.zero_states(train.batch_size)
+        if cfg.ema_start and run.averaging_from is None and done >= cfg.ema_start:
+            engine.restart_averages()
+            run.averaging_from = run.step
         t, c, run.states = engine.train_window(*train.batch(run.window), run.states)
         run.window += 1
         run.step += 1
@@ -226,13 +233,10 @@ def _train_epoch(engine: Engine, train: StreamBatches, run: Run, saves: _Saves, 
     return None
 
 
-def _fresh_state(cfg: TrainConfig, run: Run, windows: int, budget: Budget | None) -> bool:
-    """Whether the next window starts from a zero state: during the first ``fresh_state`` of the
-    training (of a budget's time, else of its ``epochs`` x ``windows`` steps)."""
-    if not cfg.fresh_state:
-        return False
-    done = budget.progress() if budget is not None else run.step / max(cfg.epochs * windows, 1)
-    return done < cfg.fresh_state
+def _progress(cfg: TrainConfig, run: Run, windows: int, budget: Budget | None) -> float:
+    """How far the training is, 0 to 1: of a budget's time, else of its ``epochs`` x ``windows`` steps
+    (when ``fresh_state`` ends and ``ema_start`` begins)."""
+    return budget.progress() if budget is not None else run.step / max(cfg.epochs * windows, 1)
 
 
 def _close_epoch(engine: Engine, run: Run, epoch_start: float, valid: StreamBatches | None,
@@ -273,10 +277,11 @@ def _validate(engine: Engine, run: Run, valid: StreamBatches) -> tuple[float, di
 
     With ``ema`` both the trained and the averaged weights are measured and the better counts
     (``run.averaged_better`` says which, so a snapshot saves those): early in a run the average
-    lags behind weights that improve fast, later it is usually the better.
+    lags behind weights that improve fast, later it is usually the better. Before ``ema_start``
+    the averages are not yet the model's, and only the trained weights are measured.
     """
     trained = engine.evaluate(valid)
-    if not engine.config.ema:
+    if not engine.config.ema or (engine.config.ema_start and run.averaging_from is None):
         return trained, {"val_loss": trained}
     with engine.averaged():
         averaged = engine.evaluate(valid)
