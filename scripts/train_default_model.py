@@ -25,6 +25,8 @@ Usage: nice python scripts/train_default_model.py --work /work/runs/default [--f
 The shipped model: trained with ``--minutes 90`` (stopped by that limit early in epoch 10, still
 improving), then ``--continue 16 --continue 22:0.9995`` (to 16 epochs, then to 22 with the weights
 averaged, momentum 0.9995, as averaged SGD does late in a run); its card records every command.
+(The second continuation was first started without ``--ema`` and stopped by Ctrl-C after 888
+windows of epoch 17; the averaging began from that checkpoint.)
 Prints one JSON line describing the installed model.
 """
 
