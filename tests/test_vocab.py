@@ -52,6 +52,22 @@ def test_prefix_ids_are_exactly_the_words_with_that_prefix():
     assert len(vocab.prefix_ids("zz")) == 0
 
 
+WORDS = st.lists(st.text(alphabet="aAbBßsStT-'", min_size=1, max_size=4), min_size=1, max_size=30, unique=True)
+
+
+@given(WORDS, st.lists(st.text(alphabet="aAbBßsStT", max_size=3), min_size=1, max_size=4))
+def test_the_first_prefix_query_scans_and_answers_as_the_index_does(words, prefixes):
+    """The first query is answered by a scan, later ones by the sorted index: the same ids, in the same order."""
+    counts = Counter({w: 1 + i % 3 for i, w in enumerate(words)})
+    for first in prefixes:
+        scanned = Vocabulary.build(counts)
+        by_scan = scanned.prefix_ids(first).tolist()
+        indexed = Vocabulary.build(counts)
+        indexed.prefix_ids("")  # the first query: the next ones use the index
+        assert indexed.prefix_ids(first).tolist() == by_scan
+        assert scanned.prefix_ids(first).tolist() == by_scan
+
+
 def test_json_round_trip_and_damage_detection():
     vocab = Vocabulary.build(Counter({"a": 2, "b": 1}))
     assert Vocabulary.from_json(vocab.to_json()).words == vocab.words

@@ -55,6 +55,7 @@ class Vocabulary:
         # index of ``prefix_ids``, and which words are typeable (-1: not yet known).
         self._folded: list[str] | None = None
         self._folded_ids = np.zeros(0, np.int64)
+        self._asked = False  # whether ``prefix_ids`` answered once (by a scan; the index comes with the second)
         self._typeable = np.full(len(self.words), -1, np.int8)
         self._typeable[: len(SPECIALS)] = 0
 
@@ -137,11 +138,27 @@ class Vocabulary:
         return [self.words[int(i)] for i in ids]
 
     def prefix_ids(self, prefix: str) -> np.ndarray:
-        """Ids of words starting with ``prefix`` (case-insensitive), specials excluded.
+        """Ids of words starting with ``prefix`` (case-insensitive), specials excluded, in the order
+        of their case-folded spelling (ties: lower id first).
 
-        When the prefix has capitals, only words with exactly that prefix are kept.
+        When the prefix has capitals, only words with exactly that prefix are kept. The first query
+        scans the words (a one-shot ``complete`` asks one, and a scan costs about half of building
+        the index); from the second on, a sorted index of the case-folded words answers by bisection.
         """
         folded = prefix.casefold()
+        if self._folded is None and not self._asked:
+            self._asked = True
+            matches = sorted((w, i) for i, w in enumerate(map(str.casefold, self.words)) if w.startswith(folded))
+            ids = np.asarray([i for _, i in matches], dtype=np.int64)
+        else:
+            ids = self._indexed(folded)
+        ids = ids[ids >= len(SPECIALS)]
+        if prefix != prefix.lower():
+            ids = np.asarray([i for i in ids if self.words[i].startswith(prefix)], dtype=np.int64)
+        return ids
+
+    def _indexed(self, folded: str) -> np.ndarray:
+        """``prefix_ids``'s answer for a case-folded prefix from the sorted index (built on first use)."""
         if self._folded is None:
             casefolded = [w.casefold() for w in self.words]
             order = sorted(range(len(casefolded)), key=casefolded.__getitem__)  # stable: ties keep id order
@@ -149,11 +166,7 @@ class Vocabulary:
             self._folded_ids = np.asarray(order, dtype=np.int64)
         lo = bisect.bisect_left(self._folded, folded)
         hi = bisect.bisect_left(self._folded, folded + "\U0010ffff")
-        ids = self._folded_ids[lo:hi]
-        ids = ids[ids >= len(SPECIALS)]
-        if prefix != prefix.lower():
-            ids = np.asarray([i for i in ids if self.words[i].startswith(prefix)], dtype=np.int64)
-        return ids
+        return self._folded_ids[lo:hi]
 
     def shown(self, word: str) -> str:
         """How a word is shown to the user: a case-folded model's word in its usual case ("i" -> "I")."""
