@@ -192,14 +192,19 @@ def main() -> None:
     record = args.out / "train.json"
     if args.reuse:
         trained = json.loads(record.read_text(encoding="utf-8"))
-        train_seconds, train_display = trained["train_seconds"], trained["command"]
+        train_seconds, train_display, first_epochs = trained["train_seconds"], trained["command"], trained.get("epochs")
     else:  # the budget ends the run; SIGINT five minutes later only if it somehow did not
+        from wordrnn.store.saved import SavedModel
+
         _, train_seconds = run(train_cmd, args.out / "train.log", time.perf_counter() + 60 * (args.minutes + 5))
-        train_display = display(train_cmd)
-        epochs = len(json.loads(run([*WORDRNN, "info", str(model), "--json"], args.out / "info.log")[0])["history"])
-        record.write_text(json.dumps({"train_seconds": train_seconds, "command": train_display, "epochs": epochs}),
-                          encoding="utf-8")
-    continued = [display(continue_run(model, train, dev, SMOKE_READING if args.smoke else READING, epochs, ema, args.out / "train.log"))
+        train_display, first_epochs = display(train_cmd), len(SavedModel.load(model).history)
+        record.write_text(json.dumps({"train_seconds": train_seconds, "command": train_display,
+                                      "epochs": first_epochs}), encoding="utf-8")
+    if args.continue_to and first_epochs is None:
+        raise SystemExit(f"{record} does not say how many epochs the first run trained, so the continuations' "
+                         "time cannot be told apart; run without --reuse")
+    reading = SMOKE_READING if args.smoke else READING
+    continued = [display(continue_run(model, train, dev, reading, epochs, ema, args.out / "train.log"))
                  for epochs, ema in args.continue_to]
 
     tune_cmd = [*WORDRNN, "interpolate", str(model), "--valid", str(dev), "--ngram", str(train),
@@ -216,8 +221,8 @@ def main() -> None:
     from bench_ood import measure  # TensorFlow loads here, once
 
     history = info.get("history") or []
-    if continued:  # the continuations' epochs: those past the first run's (train.json), from the history
-        train_seconds += sum(h.get("seconds", 0.0) for h in history[json.loads(record.read_text())["epochs"]:])
+    if continued:  # the continuations' epochs: those past the first run's, from the history
+        train_seconds += sum(h.get("seconds", 0.0) for h in history[first_epochs:])
     best = min(history, key=lambda h: h.get("val_loss", float("inf")), default={})
     fitted = json.loads(tuned)
     common = {"bench": "quality", "smoke": args.smoke, "trained_on": short(train),

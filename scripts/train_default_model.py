@@ -55,7 +55,8 @@ from wordrnn.store.saved import SavedModel  # noqa: E402
 
 CAP_BYTES = 16_000_000
 CASED_SOURCES = ("brown", "pros_cons", "inaugural")  # the lower-cased review sources say nothing of case
-RECIPE = ["--pretokenized", "--lowercase", "--min-count", "3", "--max-vocab", "20000",
+READING = ["--pretokenized", "--lowercase"]  # how the recipe reads the corpus (a resume reads it the same way)
+RECIPE = [*READING, "--min-count", "3", "--max-vocab", "20000",
           "--layers", "2", "--units", "256", "--embedding", "96", "--tied", "--dropout", "0.25",
           "--learning-rate", "0.002", "--lr-decay", "0.85", "--batch-size", "32", "--window", "35",
           "--sampled-softmax", "1024", "--early-stopping", "2", "--seed", "1"]
@@ -145,8 +146,7 @@ def train(args: argparse.Namespace, corpus: Path, log: Path) -> tuple[Path, dict
         run(command, log, time.perf_counter() + 60 * args.minutes)
     info = {"command": display(command)}
     if args.continue_to:
-        reading = ["--pretokenized", "--lowercase"]
-        info["continued"] = [display(continue_run(model, corpus / "train.txt", corpus / "dev.txt", reading, epochs, ema,
+        info["continued"] = [display(continue_run(model, corpus / "train.txt", corpus / "dev.txt", READING, epochs, ema,
                                                   log)) for epochs, ema in args.continue_to]
     history = SavedModel.load(model).history
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
