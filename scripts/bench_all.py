@@ -10,6 +10,11 @@ The out-of-domain bench needs the default model's training text and its trigram:
 directory ``build_default_corpus.py`` wrote with ``--default-corpus`` (the trigram is built there
 on first use); without it that bench is skipped, and says so.
 
+``--args NAME="ARGS"`` adds arguments to one script's command (repeatable), e.g. to measure the
+in-domain quality on a network trained earlier instead of training one for 72 minutes:
+``--args bench_quality="--out runs/brown-quality --reuse --continue 20:0.999"``; the start line
+records the whole command.
+
 Usage:
   python scripts/bench_all.py --out runs/all.jsonl [--only bench_latency,bench_serve] [--skip bench_quality]
   python scripts/bench_all.py --smoke --out /tmp/all.jsonl   # every script's --smoke mode (a test of this one)
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -49,6 +55,17 @@ def command_for(name: str, smoke: bool, corpus: Path | None) -> list[str] | str:
         return [*command, "--model", str(ROOT / "data" / "default"), "--trigram", str(trigram(corpus)),
                 "--heldout", str(corpus)]
     return command
+
+
+def script_args(values: list[str]) -> dict[str, list[str]]:
+    """``--args NAME=ARGS`` values as {bench: extra arguments}; an unknown bench or a value without ``=`` is refused."""
+    extra: dict[str, list[str]] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or name not in BENCHES:
+            raise SystemExit(f"--args expects NAME=ARGS with NAME one of {', '.join(BENCHES)}; got {value!r}")
+        extra.setdefault(name, []).extend(shlex.split(rest))
+    return extra
 
 
 def trigram(corpus: Path) -> Path:
@@ -91,8 +108,11 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated benches to run (default: all)")
     parser.add_argument("--skip", default="", help="comma-separated benches to leave out")
     parser.add_argument("--default-corpus", type=Path, help="build_default_corpus.py's output (for bench_ood)")
+    parser.add_argument("--args", action="append", default=[], metavar='NAME="ARGS"',
+                        help="more arguments for one script (repeatable)")
     parser.add_argument("--smoke", action="store_true", help="each script's --smoke mode")
     args = parser.parse_args()
+    extra = script_args(args.args)
     only = {n for n in args.only.split(",") if n}
     skip = {n for n in args.skip.split(",") if n}
     unknown = (only | skip) - set(BENCHES)
@@ -107,7 +127,7 @@ def main() -> None:
             if isinstance(command, str):
                 emit(out, {"bench_all": "skipped", "script": name, "reason": command})
                 continue
-            run(name, command, out)
+            run(name, [*command, *extra.get(name, [])], out)
 
 
 if __name__ == "__main__":

@@ -131,3 +131,18 @@ def test_bench_all_knows_every_benchmark_script_and_records_what_it_skips(tmp_pa
     bad = subprocess.run([sys.executable, str(SCRIPTS / "bench_all.py"), "--only", "bench_nope", "--out", str(out)],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "unknown bench 'bench_nope'" in bad.stderr
+
+
+def test_bench_all_passes_one_scripts_extra_arguments_and_refuses_an_unknown_name(tmp_path):
+    """``--args NAME=ARGS`` reaches that script's command line (the start line records it), and only that script's."""
+    out = tmp_path / "all.jsonl"
+    done = subprocess.run([sys.executable, str(SCRIPTS / "bench_all.py"), "--smoke", "--only", "bench_serve",
+                           "--args", "bench_serve=--help", "--args", "bench_sine=--seeds 1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    start, end = [json.loads(line) for line in out.read_text().splitlines()]
+    assert start["command"][-2:] == ["--smoke", "--help"] and end["exit"] == 0
+    for value in ("bench_nope=--x", "bench_serve"):
+        bad = subprocess.run([sys.executable, str(SCRIPTS / "bench_all.py"), "--args", value, "--out", str(out)],
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode != 0 and f"got {value!r}" in bad.stderr and "Traceback" not in bad.stderr
