@@ -1,10 +1,11 @@
 """Carried or fresh state: how much the same number of training steps learns (BENCHMARKS.md §3).
 
 Why ``wordrnn train`` learns less per epoch than plain Keras ``fit``: every method below trains the
-recipe's Brown network (2 x 200 LSTM, tied 96-wide embeddings, dropout 0.1, Adam at 3e-3 with the
-recipe's gradient clip) from the same initial weights for ``--steps`` steps of 32 windows of 35
-words, one method after another, and is then validated exactly as ``wordrnn train`` validates
-(Brown valid, the state carried across windows from a reset):
+recipe's Brown network (2 x 200 LSTM, tied 96-wide embeddings, dropout 0.1, Adam at a budget's
+starting rate ``recipe.BUDGET_LEARNING_RATE`` with the recipe's gradient clip) from the same initial
+weights for ``--steps`` steps of 32 windows of 35 words, one method after another, and is then
+validated exactly as ``wordrnn train`` validates (Brown valid, the state carried across windows from
+a reset):
 
 - ``carried``: wordrnn's engine over contiguous streams, the state carried from window to window
   (``--fresh-state 0``, stateful truncated BPTT from the first step);
@@ -17,7 +18,7 @@ so saturation alone does not explain the gap.
 ``--sampled N`` trains the two engine methods with the N-word sampled softmax instead (``fit`` has
 none). Prints one JSON line per method. ``--smoke``: a tiny model on a synthetic text, in seconds.
 
-    python scripts/bench_state.py [--steps 250] [--sampled 1024]
+    python scripts/bench_state.py [--steps 250] [--sampled 4096]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from wordrnn.text.tokenizer import Tokenizer  # noqa: E402
 from wordrnn.text.vocab import Vocabulary  # noqa: E402
 from wordrnn.train.batching import StreamBatches  # noqa: E402
 from wordrnn.train.engine import Engine  # noqa: E402
+from wordrnn.train.recipe import BUDGET_LEARNING_RATE  # noqa: E402
 
 BROWN = ROOT.parent / "shared" / "corpora" / "brown"
 BATCH, WINDOW = 32, 35
@@ -115,7 +117,8 @@ def main() -> None:
     units, embedding = (16, 8) if args.smoke else (200, 96)
     steps = 5 if args.smoke else args.steps
     config = ModelConfig(vocab_size=vocab_size, layers=2, units=units, embedding=embedding, tied=True, dropout=0.1)
-    train = TrainConfig(batch_size=BATCH, window=WINDOW, learning_rate=3e-3, sampled_softmax=args.sampled, seed=1)
+    train = TrainConfig(batch_size=BATCH, window=WINDOW, learning_rate=BUDGET_LEARNING_RATE,
+                        sampled_softmax=args.sampled, seed=1)
     keras.utils.set_random_seed(1)
     start = build_model(config).get_weights()
     judge = Engine(build_model(config), loss_function(config), TrainConfig(batch_size=BATCH, window=WINDOW),

@@ -75,6 +75,17 @@ def test_a_short_budget_regularises_less(minutes, dropout):
     assert "dropout" not in chosen
 
 
+def test_a_short_budget_samples_more_words_unless_told_or_the_softmax_is_full():
+    """Under 5 passes each step's learning counts most: 4096 sampled words instead of 1024."""
+    assert configure(800_000, 17_715, budget=5)[2]["sampled_softmax"] == 4096
+    assert configure(800_000, 17_715, budget=60)[2]["sampled_softmax"] == 1024
+    assert configure(800_000, 17_715)[2]["sampled_softmax"] == 1024
+    assert configure(258_037, 5_108, budget=1)[2]["sampled_softmax"] == 0  # the full softmax stays full
+    _, train, chosen = configure(800_000, 17_715, fixed={"sampled_softmax"}, budget=5)
+    assert "sampled_softmax" not in chosen and train.sampled_softmax == TrainConfig().sampled_softmax
+    assert chosen["dropout"] == 0.1
+
+
 def test_passes_follow_from_the_cost_of_a_word():
     brown = {**model_settings(800_000), "sampled_softmax": 1024}
     cost = cost_per_word(brown, 17_715, 1024)
@@ -92,9 +103,9 @@ def test_a_vocabulary_up_to_ten_thousand_words_trains_with_the_full_softmax():
 
 
 def test_a_budget_run_starts_at_a_higher_learning_rate_unless_one_is_given():
-    """Its rate decays to a tenth by the end of the budget, so it can start at 3e-3 (2e-3 otherwise)."""
+    """Its rate decays to a tenth by the end of the budget, so it can start at 7e-3 (2e-3 otherwise)."""
     _, budgeted, chosen = configure(258_037, 5_108, budget=5.0)
-    assert budgeted.learning_rate == chosen["learning_rate"] == 3e-3
+    assert budgeted.learning_rate == chosen["learning_rate"] == 7e-3
     _, plain, _ = configure(258_037, 5_108)
     assert plain.learning_rate == 2e-3
     _, kept, chosen = Recipe(frozenset({"learning_rate"})).configure(

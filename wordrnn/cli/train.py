@@ -49,7 +49,7 @@ def train(
     warmup_steps: int = typer.Option(0, "--warmup-steps", help="Outputs without loss after each state reset."),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam or sgd."),
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", callback=finite,
-                                                  help="Initial learning rate (default 2e-3; 3e-3 with --time-budget, whose decay ends inside it)."),
+                                                  help="Initial learning rate (default 2e-3; 7e-3 with --time-budget, whose decay ends inside it)."),
     clipnorm: float = typer.Option(5.0, "--clipnorm", callback=finite, help="Clip the global gradient norm (0: off)."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", callback=finite, help="Decoupled weight decay (AdamW)."),
     lr_patience: int = typer.Option(1, "--lr-patience", help="Halve the learning rate after this many epochs without improvement."),

@@ -15,16 +15,24 @@ seen at least 3 times; README "The quality recipe") and held on a broader 2.8M-w
   0.1 when a time budget allows fewer than 5 passes over the text (``expected_passes``), because
   a network that sees each word only a few times under-fits rather than over-fits;
 - 32 parallel streams (fewer for a text too short to give an epoch 8 windows of each stream);
-- a 1024-word sampled softmax when the vocabulary is over 10,000 words, else the full softmax:
+- a sampled softmax when the vocabulary is over 10,000 words, else the full softmax:
   on Shakespeare (5.1k words) a full-softmax step was cheaper than a sampled one (82 vs 94 ms:
   drawing the candidates has a cost of its own) and learned more (perplexity 0.94x the trigram's
-  in five minutes, against 0.96x); on Brown (17.7k words) it costs 1.7x a sampled step;
+  in five minutes, against 0.96x); on Brown (17.7k words) it costs 1.7x a sampled step. The
+  sample is 1024 words, but 4096 when a budget allows fewer than 5 passes, since a short run is
+  judged by what each step learns. On Brown in five minutes at 3e-3 (``bench_time_to_quality.py``'s command),
+  4096 words made a step about 1.3x as long but reached validation perplexity 176.3 instead of
+  193.4, and at 5e-3 163.0 where 8192 words (a step 1.9x as long) reached 183.3 (ad hoc runs, one
+  each); a long run keeps the 1024 of the 72-minute quality recipe it was proven with;
 - schedule: without a time budget, 0.9 per-epoch decay over round(20M / N) epochs kept within
   3..30 (about 20M token passes, which is where Brown's run stopped gaining), early stopping
   keeping the best epoch; with a budget, the budget sets the length and the learning rate decays
-  to a tenth over it (``budget.py``), so the per-epoch decay is off, and it starts at 3e-3 instead
-  of Adam's 2e-3: with the decay planned to end inside the budget the higher start is safe, and on
-  Shakespeare in five minutes it gave perplexity 70.4 against 74.5 (0.89x the trigram's, from 0.94x).
+  to a tenth over it (``budget.py``), so the per-epoch decay is off, and it starts at 7e-3 instead
+  of Adam's 2e-3: with the decay planned to end inside the budget the higher start is safe. In
+  five-minute runs 3e-3 beat 2e-3 on Shakespeare (perplexity 70.4 against 74.5), and 7e-3 beat 3e-3
+  on both texts: Brown (with the 4096-word sample) 146.8 against 176.3, 5e-3 giving 163.0 and
+  1e-2 144.6 but a first epoch worse than 5e-3's (330.5 against 273.8, 253.0 at 7e-3), and
+  Shakespeare 68.1 against 69.4 (ad hoc runs of the benchmarks' commands, one each).
 
 Every choice yields to a setting the caller fixed (``Recipe.fixed``); the CLI passes the flags
 the user gave.
@@ -41,7 +49,9 @@ MODEL_SETTINGS = ("layers", "units", "embedding", "tied", "dropout")
 TRAIN_SETTINGS = ("batch_size", "sampled_softmax", "lr_decay", "epochs", "learning_rate")
 SETTINGS = ("min_count", *MODEL_SETTINGS, *TRAIN_SETTINGS)
 SAMPLED = 1024
-BUDGET_LEARNING_RATE = 3e-3  # a budget's run starts here (its rate decays to a tenth by the end); else 2e-3
+SHORT_RUN_SAMPLED = 4096  # the sample of a budget allowing under SHORT_RUN_PASSES passes (see the docstring)
+SHORT_RUN_PASSES = 5.0
+BUDGET_LEARNING_RATE = 7e-3  # a budget's run starts here (its rate decays to a tenth by the end); else 2e-3
 FULL_SOFTMAX_WORDS = 10_000  # the largest vocabulary trained with the full softmax (see the docstring)
 
 
@@ -62,7 +72,7 @@ def model_settings(tokens: int) -> dict[str, Any]:
 # The Brown recipe trained at about 10,000 target words a second on 2 shared cores (26 epochs of
 # 800k words in 34 minutes, validation included); other models are estimated from their cost.
 REFERENCE_RATE = 10_000.0
-REFERENCE_COST = 4 * 200 * (96 + 200) + 4 * 200 * 400 + 200 * 96 + (SAMPLED + 1) * 96
+REFERENCE_COST = 4 * 200 * (96 + 200) + 4 * 200 * 400 + 200 * 96 + (1024 + 1) * 96  # measured with 1024 samples
 
 
 def cost_per_word(settings: dict[str, Any], vocab_size: int, sampled: int) -> int:
@@ -119,8 +129,10 @@ class Recipe:
         current = {**{k: getattr(model, k) for k in MODEL_SETTINGS}, "sampled_softmax": train.sampled_softmax}
         final = {**current, **{k: v for k, v in picks.items() if k not in self.fixed}}
         if train.time_budget is not None and expected_passes(
-                tokens, train.time_budget, cost_per_word(final, vocab_size, final["sampled_softmax"])) < 5:
-            picks["dropout"] = 0.1
+                tokens, train.time_budget, cost_per_word(final, vocab_size, final["sampled_softmax"])) < SHORT_RUN_PASSES:
+            picks["dropout"] = 0.1  # a short run: it under-fits, and what each step learns counts most
+            if picks["sampled_softmax"]:
+                picks["sampled_softmax"] = SHORT_RUN_SAMPLED
         chosen = {name: value for name, value in picks.items() if name not in self.fixed}
         model = replace(model, **{k: v for k, v in chosen.items() if k in MODEL_SETTINGS})
         train = replace(train, **{k: v for k, v in chosen.items() if k in TRAIN_SETTINGS})
