@@ -20,10 +20,11 @@ seen at least 3 times; README "The quality recipe") and held on a broader 2.8M-w
   drawing the candidates has a cost of its own) and learned more (perplexity 0.94x the trigram's
   in five minutes, against 0.96x); on Brown (17.7k words) it costs 1.7x a sampled step. The
   sample is 1024 words, but 4096 when a budget allows fewer than 5 passes, since a short run is
-  judged by what each step learns. On Brown in five minutes at 3e-3 (``bench_time_to_quality.py``'s command),
-  4096 words made a step about 1.3x as long but reached validation perplexity 176.3 instead of
-  193.4, and at 5e-3 163.0 where 8192 words (a step 1.9x as long) reached 183.3 (ad hoc runs, one
-  each); a long run keeps the 1024 of the 72-minute quality recipe it was proven with;
+  judged by what each step learns. On Brown in five minutes at 3e-3 (``bench_time_to_quality.py``'s
+  command), 4096 words made a step about 1.3x as long but reached validation perplexity 176.3 (ad
+  hoc, without the export) where that benchmark's run with 1024 ended at 193.4; at 5e-3, 4096
+  words reached 163.0 and 8192 (a step 1.9x as long) 183.3 (ad hoc, one run each); a long run
+  keeps the 1024 of the 72-minute quality recipe it was proven with;
 - schedule: without a time budget, 0.9 per-epoch decay over round(20M / N) epochs kept within
   3..30 (about 20M token passes, which is where Brown's run stopped gaining), early stopping
   keeping the best epoch; with a budget, the budget sets the length and the learning rate decays
@@ -72,7 +73,7 @@ def model_settings(tokens: int) -> dict[str, Any]:
 # The Brown recipe trained at about 10,000 target words a second on 2 shared cores (26 epochs of
 # 800k words in 34 minutes, validation included); other models are estimated from their cost.
 REFERENCE_RATE = 10_000.0
-REFERENCE_COST = 4 * 200 * (96 + 200) + 4 * 200 * 400 + 200 * 96 + (1024 + 1) * 96  # measured with 1024 samples
+REFERENCE_COST = 4 * 200 * (96 + 200) + 4 * 200 * 400 + 200 * 96 + (1024 + 1) * 96  # measured with 1024 sampled
 
 
 def cost_per_word(settings: dict[str, Any], vocab_size: int, sampled: int) -> int:
@@ -128,8 +129,8 @@ class Recipe:
         picks = {**model_settings(tokens), **train_settings(tokens, vocab_size, train.time_budget is not None, train.window)}
         current = {**{k: getattr(model, k) for k in MODEL_SETTINGS}, "sampled_softmax": train.sampled_softmax}
         final = {**current, **{k: v for k, v in picks.items() if k not in self.fixed}}
-        if train.time_budget is not None and expected_passes(
-                tokens, train.time_budget, cost_per_word(final, vocab_size, final["sampled_softmax"])) < SHORT_RUN_PASSES:
+        cost = cost_per_word(final, vocab_size, final["sampled_softmax"])
+        if train.time_budget is not None and expected_passes(tokens, train.time_budget, cost) < SHORT_RUN_PASSES:
             picks["dropout"] = 0.1  # a short run: it under-fits, and what each step learns counts most
             if picks["sampled_softmax"]:
                 picks["sampled_softmax"] = SHORT_RUN_SAMPLED
