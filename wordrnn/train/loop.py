@@ -203,12 +203,13 @@ def _train_epoch(engine: Engine, train: StreamBatches, run: Run, saves: _Saves, 
     while run.window < train.num_windows:
         if budget is not None and (rate := budget.learning_rate()) is not None:
             engine.set_learning_rate(rate)
-        done = _progress(cfg, run, train.num_windows, budget)
-        if done < cfg.fresh_state:
-            run.states = engine.zero_states(train.batch_size)
-        if cfg.ema_start and run.averaging_from is None and done >= cfg.ema_start:
-            engine.restart_averages()
-            run.averaging_from = run.step
+        if cfg.fresh_state or _awaiting_averages(cfg, run):  # the only settings that ask how far training is
+            done = _progress(cfg, run, train.num_windows, budget)
+            if done < cfg.fresh_state:
+                run.states = engine.zero_states(train.batch_size)
+            if _awaiting_averages(cfg, run) and done >= cfg.ema_start:
+                engine.restart_averages()
+                run.averaging_from = run.step
         t, c, run.states = engine.train_window(*train.batch(run.window), run.states)
         run.window += 1
         run.step += 1
@@ -231,6 +232,11 @@ def _train_epoch(engine: Engine, train: StreamBatches, run: Run, saves: _Saves, 
         if budget is not None and budget.out_of_time():
             return "time_budget"
     return None
+
+
+def _awaiting_averages(cfg: TrainConfig, run: Run) -> bool:
+    """Whether ``ema_start`` has yet to begin the averages (until then they are not the model's)."""
+    return bool(cfg.ema_start) and run.averaging_from is None
 
 
 def _progress(cfg: TrainConfig, run: Run, windows: int, budget: Budget | None) -> float:
@@ -281,7 +287,7 @@ def _validate(engine: Engine, run: Run, valid: StreamBatches) -> tuple[float, di
     the averages are not yet the model's, and only the trained weights are measured.
     """
     trained = engine.evaluate(valid)
-    if not engine.config.ema or (engine.config.ema_start and run.averaging_from is None):
+    if not engine.config.ema or _awaiting_averages(engine.config, run):
         return trained, {"val_loss": trained}
     with engine.averaged():
         averaged = engine.evaluate(valid)
