@@ -312,19 +312,31 @@ def test_a_plain_sampler_draws_from_parts_and_never_a_banned_word_while_reshapin
     assert greedy(parts) == int(np.argmax(expected))  # reshaped: decided on the dense vector
 
 
-def test_the_two_level_draw_follows_the_weights_across_blocks_and_never_picks_a_zero():
+@pytest.mark.parametrize("size", [300, 293, 50])
+def test_the_two_level_draw_follows_the_weights_across_blocks_and_never_picks_a_zero(size):
+    """300 words make two blocks of 150; 293 (a prime) two of 128 and a partial one; 50 only a partial one."""
     from wordrnn.runtime.draw import draw as _draw
 
     rng = np.random.default_rng(11)
-    weights = rng.dirichlet(np.full(300, 0.3)).astype(np.float32)  # three blocks, the last one partial
-    weights[rng.choice(300, 120, replace=False)] = 0.0
-    weights[256:] = 0.0  # a whole (partial) block without mass
+    weights = rng.dirichlet(np.full(size, 0.3)).astype(np.float32)
+    weights[rng.choice(size, size * 2 // 5, replace=False)] = 0.0
+    weights[size * 4 // 5:] = 0.0  # the last words (all of a partial block) without mass
     n = 60_000
-    found = np.bincount([_draw(weights, rng) for _ in range(n)], minlength=300) / n
+    found = np.bincount([_draw(weights, rng) for _ in range(n)], minlength=size) / n
     assert found[weights == 0].sum() == 0
     expected = weights / weights.sum()
     assert np.abs(found - expected).max() < 5 * np.sqrt(expected.max() / n)
     assert _draw(np.array([0.0, 0.0, 2.0], np.float32), rng) == 2
+    assert _draw(np.array([0, 3, 0, 1]), rng) in (1, 3)  # counts, not probabilities
+
+
+def test_the_draw_uses_whole_blocks_when_a_block_length_divides_the_vocabulary():
+    from wordrnn.runtime.draw import _layout
+
+    assert _layout(20_000) == (125, 20_000)
+    assert _layout(300) == (150, 300)
+    assert _layout(293) == (128, 256)
+    assert _layout(50) == (128, 0)
 
 
 @pytest.mark.parametrize("pruned", [1, 2])

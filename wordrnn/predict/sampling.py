@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from wordrnn.errors import ConfigError, option
+from wordrnn.runtime.draw import draw
 
 
 _REDRAWS = 64  # draws of a banned id before sampling from the dense vector instead (p(banned) ~ 1)
@@ -155,12 +156,12 @@ class Sampler:
         from directly when nothing reshapes it, a banned id being drawn again (which leaves
         exactly the distribution renormalised without it); otherwise its ``dense()`` vector is.
         """
-        if hasattr(probs, "sample"):
-            if self.plain:
-                for _ in range(_REDRAWS):
-                    index = probs.sample(self.rng)
-                    if index not in self._banned_set:
-                        return index
+        parts = hasattr(probs, "sample")
+        if self.plain:
+            index = self._plain(probs, parts)
+            if index is not None:
+                return index
+        if parts:
             probs = probs.dense()
         p = mask(probs, self.banned)
         if self.greedy:
@@ -169,9 +170,22 @@ class Sampler:
             p = filtered(p, self.temperature, self.top_k, self.top_p)
         if not p.sum() > 0:  # every allowed word underflowed to zero: take the first allowed one
             return int(np.argmax(p))
-        from wordrnn.runtime.draw import draw  # never a zero-probability id
-
         return draw(p, self.rng)
+
+    def _plain(self, probs: np.ndarray | Any, parts: bool) -> int | None:
+        """A draw from the distribution as it is, a banned id being drawn again (which leaves exactly
+        the distribution renormalised without it); None when banned ids hold nearly all the mass, or
+        (a dense vector) none has any, for the masked path to settle.
+
+        What generation does at every word: no (V,) copy or mask, one ``draw``.
+        """
+        rng = self.rng
+        flat = None if parts else np.asarray(probs).reshape(-1)
+        for _ in range(_REDRAWS):
+            index = probs.sample(rng) if parts else draw(flat, rng)
+            if index not in self._banned_set:
+                return index if parts or flat[index] > 0 else None
+        return None
 
 
 def greedy(probs: np.ndarray, banned: Sequence[int] = ()) -> int:
