@@ -15,7 +15,8 @@ Measures the bundled default model (or ``--model DIR``), printing one JSON objec
 - ``generation``: words/s generating ``--words`` words at batch 1 (model loaded) with the model's
   mixture (network + cache + trigram), for LiteRT, the network alone on LiteRT, and the Keras step;
   the reference is a ``model.predict``-per-word loop, measured in slices interleaved with ours.
-- ``generation_profile``: where a generated word's time goes (network step, mixing and sampling).
+- ``generation_profile``: where a generated word's time goes (the network's step back to back, its
+  ``invoke`` back to back and inside generation, and the Python around it).
 - ``int8``: size of the dynamic-range int8 export over the float one, and how often the int8 and
   float exports agree on the top-3 words over the validation text.
 
@@ -245,8 +246,35 @@ def generation_rows(methods: dict, worker: TensorFlowWorker, n_words: int, refer
         emit(row)
 
 
+class TimedInvoke:
+    """An interpreter whose ``invoke`` is timed (everything else passes through): how long the
+    network's own work takes inside generation, as opposed to back to back."""
+
+    def __init__(self, interpreter) -> None:  # noqa: ANN001
+        self.interpreter, self.seconds = interpreter, 0.0
+
+    def invoke(self) -> None:
+        started = time.perf_counter()
+        self.interpreter.invoke()
+        self.seconds += time.perf_counter() - started
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.interpreter, name)
+
+
 def generation_profile(predictor, n_words: int) -> dict:  # noqa: ANN001
-    """Where one generated word's time goes: the network's step alone, then everything else (mixing, sampling)."""
+    """Where one generated word's time goes.
+
+    - ``network_step_ms``: the runner's step alone, back to back (the network's arithmetic and
+      the copies in and out);
+    - ``invoke_back_to_back_ms`` and ``invoke_in_generation_ms``: the interpreter's ``invoke``
+      alone, back to back and inside generation (timed call by call). The difference is what the
+      pause between two steps costs the next one: XNNPACK's second thread goes to sleep once it
+      has waited about 10 microseconds for work, and waking it takes longer the longer it slept;
+    - ``python_ms``: everything else inside generation (reading the output, the mixture, the draw,
+      feeding the word back).
+    LiteRT runners only (``invoke_*`` are absent for another runner).
+    """
     runner = getattr(predictor.runner, "base", predictor.runner)
     state = runner.zero_state(1)
     token = np.array([0])
@@ -254,11 +282,26 @@ def generation_profile(predictor, n_words: int) -> dict:  # noqa: ANN001
     for _ in range(n_words):
         _, state = runner.step(token, state)
     step = (time.perf_counter() - started) / n_words
-    took, _ = generation(predictor, n_words)
+    row = {"bench": "generation_profile", "words": n_words, "network_step_ms": round(step * 1e3, 4)}
+    interpreter = getattr(runner, "_interpreter", None)
+    if interpreter is not None:
+        started = time.perf_counter()
+        for _ in range(n_words):
+            interpreter.invoke()
+        row["invoke_back_to_back_ms"] = round((time.perf_counter() - started) / n_words * 1e3, 4)
+        runner._interpreter = timed = TimedInvoke(interpreter)
+    try:
+        took, _ = generation(predictor, n_words)
+    finally:
+        if interpreter is not None:
+            runner._interpreter = interpreter
     per_word = took / n_words
-    return {"bench": "generation_profile", "words": n_words, "per_word_ms": round(per_word * 1e3, 4),
-            "network_step_ms": round(step * 1e3, 4), "mixing_and_sampling_ms": round((per_word - step) * 1e3, 4),
-            "network_share": round(step / per_word, 3)}
+    row.update(per_word_ms=round(per_word * 1e3, 4), mixing_and_sampling_ms=round((per_word - step) * 1e3, 4),
+               network_share=round(step / per_word, 3))
+    if interpreter is not None:
+        inside = timed.seconds / n_words
+        row.update(invoke_in_generation_ms=round(inside * 1e3, 4), python_ms=round((per_word - inside) * 1e3, 4))
+    return row
 
 
 def int8_check(model_dir: Path, work: Path, words: list[str]) -> dict:

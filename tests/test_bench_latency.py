@@ -26,5 +26,8 @@ def test_latency_smoke_prints_every_row():
     assert abs(generation["litert"]["vs_predict_loop"] - ratio) <= 0.02 * ratio  # rates are printed rounded
     profile = next(row for row in rows if row["bench"] == "generation_profile")
     assert 0 < profile["network_step_ms"] and 0 < profile["network_share"]
+    # the invoke timed inside generation and the Python around it add up to the word's time
+    assert 0 < profile["invoke_back_to_back_ms"] and 0 < profile["invoke_in_generation_ms"] < profile["per_word_ms"]
+    assert abs(profile["invoke_in_generation_ms"] + profile["python_ms"] - profile["per_word_ms"]) < 2e-4
     summary = next(row for row in rows if row["bench"] == "cold_complete_summary")
     assert isinstance(summary["pass"], bool) and summary["speedup_min"] > 0
