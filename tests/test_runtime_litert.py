@@ -58,6 +58,18 @@ def test_litert_matches_keras_over_many_steps_with_state_carried_across_calls(ex
         assert max(float(np.abs(x - y).max()) for x, y in zip(state_a, state_b)) <= 1e-4
 
 
+def test_a_first_step_of_one_row_runs_on_the_tensors_the_export_came_with(exported, monkeypatch):
+    """Re-planning the step costs milliseconds of a cold ``complete``: only a new batch size pays it."""
+    runner = LiteRTStep(SavedModel.load(exported))
+    resized = []
+    original = runner._resize
+    monkeypatch.setattr(runner, "_resize", lambda batch: (resized.append(batch), original(batch)))
+    for batch in (1, 1, 3, 3, 1):
+        probs, _ = runner.step(np.zeros(batch, np.int64), runner.zero_state(batch))
+        assert probs.shape == (batch, 120)
+    assert resized == [3, 1]
+
+
 def test_litert_probabilities_are_a_distribution(exported):
     step = LiteRTStep(SavedModel.load(exported))
     probs, state = step.step(np.array([0]), step.zero_state())

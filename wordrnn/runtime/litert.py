@@ -138,7 +138,7 @@ class LiteRTStep:
         self._inputs = [inputs[INPUT_NAME]["index"]] + [inputs[state_name(i)]["index"] for i in range(len(self.state_sizes))]
         self._outputs = [outputs[OUTPUT_NAME]["index"]] + [outputs[state_name(i)]["index"] for i in range(len(self.state_sizes))]
         self._dtype = np.int32 if self.input_kind == "tokens" else np.float32
-        self._batch = -1
+        self._batch = self._allocated_batch()
 
     def _embedding_table(self, saved: SavedModel, tensor: str | None = None) -> np.ndarray:
         """The (V, E) embedding table, as stored (float16 tables stay float16: rows widen per step).
@@ -197,16 +197,28 @@ class LiteRTStep:
                 f"recreate it with `wordrnn export {saved.path}`"
             )
 
-    def _resize(self, batch: int) -> None:
-        """Fit the interpreter to a batch size (only when it changes: re-planning costs ~1 ms)."""
-        interpreter = self._interpreter
+    def _shapes(self, batch: int) -> list[list[int]]:
+        """The shapes of the inputs (step input, then each state) for a batch size."""
         if self.input_kind == "tokens" and self._table is None:
-            shape = [batch]  # an older export that takes ids
+            first = [batch]  # an older export that takes ids
         else:
-            shape = [batch, self.config.embedding if self._table is not None else self.config.features]
-        interpreter.resize_tensor_input(self._inputs[0], shape)
-        for index, size in zip(self._inputs[1:], self.state_sizes):
-            interpreter.resize_tensor_input(index, [batch, size])
+            first = [batch, self.config.embedding if self._table is not None else self.config.features]
+        return [first, *([batch, size] for size in self.state_sizes)]
+
+    def _allocated_batch(self) -> int:
+        """The batch size the interpreter's tensors are allocated for (-1 when they fit none): an export's
+        inputs come allocated for one row, so a first step of one word needs no re-planning."""
+        details = {d["index"]: list(d["shape"]) for d in self._interpreter.get_input_details()}
+        batch = details[self._inputs[0]][0] if details[self._inputs[0]] else -1
+        shapes = self._shapes(batch)
+        return batch if all(details.get(index) == shape for index, shape in zip(self._inputs, shapes)) else -1
+
+    def _resize(self, batch: int) -> None:
+        """Fit the interpreter to a batch size (only when it changes: re-planning the step, its
+        XNNPACK weights included, costs several milliseconds, a tenth of a cold ``complete``)."""
+        interpreter = self._interpreter
+        for index, shape in zip(self._inputs, self._shapes(batch)):
+            interpreter.resize_tensor_input(index, shape)
         interpreter.allocate_tensors()
         self._batch = batch
 
