@@ -152,9 +152,9 @@ class Sampler:
     def __call__(self, probs: np.ndarray | Any) -> int:
         """One id from a (V,) or (1, V) probability vector, or from a distribution kept as parts.
 
-        A distribution with a ``sample(rng)`` method (``runtime.mixture.MixtureParts``) is sampled
-        from directly when nothing reshapes it, a banned id being drawn again (which leaves
-        exactly the distribution renormalised without it); otherwise its ``dense()`` vector is.
+        When nothing reshapes the distribution, it is drawn from as it is (``_plain``): a vector
+        directly, a distribution with a ``sample(rng)`` method (``runtime.mixture.MixtureParts``)
+        from its parts. Otherwise a masked copy of the vector (a ``dense()`` one for parts) is.
         """
         parts = hasattr(probs, "sample")
         if self.plain:

@@ -10,15 +10,15 @@ from functools import lru_cache
 import numpy as np
 
 _BLOCK = 128  # about this many words per block of ``draw``'s two-level search
-_ONES: dict[tuple[np.dtype, int], np.ndarray] = {}
 
 
 @lru_cache(maxsize=8)
 def _layout(size: int) -> tuple[int, int]:
     """(block, full) for a vector of ``size``: the block length, and how many words the whole blocks hold.
 
-    A block length that divides ``size`` (between 3/4 and 3/2 of ``_BLOCK``) leaves no partial last
-    block, whose separate sum would cost as much as all the others together (20,000 = 160 x 125).
+    A block length that divides ``size`` (from 3/4 to 5/4 of ``_BLOCK``, the nearest to it first)
+    leaves no partial last block, whose separate sum would cost as much as all the others together
+    (20,000 = 160 x 125).
     """
     for block in range(_BLOCK, _BLOCK * 3 // 4 - 1, -1):
         for length in (block, 2 * _BLOCK - block):
@@ -27,11 +27,10 @@ def _layout(size: int) -> tuple[int, int]:
     return _BLOCK, size - size % _BLOCK
 
 
+@lru_cache(maxsize=8)
 def _ones(dtype: np.dtype, block: int) -> np.ndarray:
-    ones = _ONES.get((dtype, block))
-    if ones is None:
-        ones = _ONES[dtype, block] = np.ones(block, dtype)
-    return ones
+    """The vector that turns blocks into their sums (shared: never written to)."""
+    return np.ones(block, dtype)
 
 
 def draw(weights: np.ndarray, rng: np.random.Generator) -> int:
