@@ -112,3 +112,17 @@ def test_json_output_never_holds_nan(nan_model):
     assert lines.exit_code == 0, lines.output
     replies = [_strict_json(line) for line in lines.stdout.splitlines()]
     assert replies and all(s["prob"] is None for s in replies[0]["suggestions"])
+
+
+def test_emoji_codes_in_paths_and_contexts_are_shown_as_typed(tmp_path, tiny_model):
+    """Rich would turn ":smile:" into an emoji; a path or a context must be printed as given."""
+    result = run("complete", "the", "-m", tmp_path / ":smile:")
+    assert_clean_error(result, ":smile:")
+    assert "😄" not in result.stderr
+    named = Path(shutil.copytree(tiny_model, tmp_path / ":thumbs_up:"))
+    result = run("complete", "the cat", "-m", named, "-k", "1")
+    assert result.exit_code == 0, result.output
+    edit_manifest(named, lambda manifest: manifest.update(format_version=99))
+    result = run("complete", "the", "-m", named)
+    assert_clean_error(result, ":thumbs_up:")
+    assert "👍" not in result.stderr

@@ -68,3 +68,28 @@ def test_tensorflow_leaves_no_generated_files_and_removes_those_of_killed_runs(t
     sine_with_plot(tmp_path, env)  # traces functions: autograph generates files while it runs
     assert not orphan.exists() and alive.is_dir() and stranger.is_dir()
     assert sorted(p.name for p in tmp.iterdir()) == sorted([alive.name, stranger.name])
+
+
+QUIET = """
+import os, sys
+from wordrnn.nn.tfimport import quiet_stderr
+with quiet_stderr():
+    os.write(2, b"native chatter\\n")
+print("after", flush=True)
+try:
+    with quiet_stderr():
+        os.write(2, b"native failure detail\\n")
+        raise RuntimeError("boom")
+except RuntimeError:
+    pass
+os.write(2, b"stderr works again\\n")
+"""
+
+
+def test_quiet_stderr_hides_native_output_and_replays_it_when_the_block_fails(tmp_path):
+    env, _ = clean_env(tmp_path)
+    done = subprocess.run([sys.executable, "-c", QUIET], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "after\n"
+    assert done.stderr == "native failure detail\nstderr works again\n"
+    assert files_under(tmp_path / "tmp") == []  # the capture left no file behind

@@ -23,8 +23,9 @@ from typer.core import TyperGroup
 from wordrnn import __version__
 from wordrnn.errors import Option, WordRNNError, WordRNNWarning, render
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: text people type or paths they give (":smile:") are shown as they are, never as emoji
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 # The library names options by their keyword arguments (``wordrnn.errors.option``); the CLI shows

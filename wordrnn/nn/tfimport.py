@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
+from typing import BinaryIO
 
 _loaded: ModuleType | None = None
 _private_dir: str | None = None
@@ -45,6 +45,7 @@ def _private() -> str:
     if _private_dir is None:
         import atexit
         import shutil
+        import tempfile
 
         _private_dir = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")  # a fresh name: nothing planted
         atexit.register(shutil.rmtree, _private_dir, ignore_errors=True)
@@ -54,6 +55,7 @@ def _private() -> str:
 def remove_orphans(root: str | None = None) -> list[str]:
     """Remove the private directories (ours: same owner) of wordrnn processes that no longer run."""
     import shutil
+    import tempfile
 
     root = root or tempfile.gettempdir()
     removed = []
@@ -98,6 +100,8 @@ def tensorflow() -> ModuleType:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     private_library_home("KERAS_HOME")
     if _own_temporary_files:
+        import tempfile
+
         remove_orphans()
         tempfile.tempdir = _private()  # autograph's generated files land here, not loose in /tmp
     with quiet_stderr():
@@ -109,6 +113,16 @@ def tensorflow() -> ModuleType:
     return tf
 
 
+def _capture_file() -> BinaryIO:
+    """Where the hidden output goes: an anonymous in-memory file on Linux (nothing touches a disk,
+    and a cold ``complete`` skips importing ``tempfile``), else an unnamed temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("wordrnn-stderr", os.MFD_CLOEXEC), "w+b")
+    import tempfile
+
+    return tempfile.TemporaryFile()
+
+
 @contextmanager
 def quiet_stderr() -> Iterator[None]:
     """Hide what native code writes to file descriptor 2 inside the block; replay it if the block fails.
@@ -117,7 +131,7 @@ def quiet_stderr() -> Iterator[None]:
     """
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
+    with _capture_file() as capture:
         os.dup2(capture.fileno(), 2)
         try:
             yield
