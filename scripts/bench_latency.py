@@ -2,13 +2,9 @@
 
 Measures the bundled default model (or ``--model DIR``), printing one JSON object per result line:
 
-- ``startup``: whole-process wall time of ``wordrnn --help`` and ``wordrnn complete --help``.
-- ``floor``: a process that only imports what ``complete`` cannot do without (Python, NumPy,
-  Typer/Rich and the LiteRT interpreter): how close the cold start is to the imports' own cost.
-- ``cold_complete``: whole-process wall time of ``wordrnn complete "the next" --model DIR`` (LiteRT
-  export, no TensorFlow) against a plain-Keras process that loads a ``.keras`` file of the same
-  network and calls ``model.predict`` on the context; runs alternate so machine load hits both alike.
-  Most of the reference's time is TensorFlow's import, which the ratio therefore mostly measures.
+- ``startup``, ``floor``, ``cold_complete`` and ``cold_profile``: whole processes started one after
+  another, a cold ``wordrnn complete "the next"`` against a plain-Keras load + ``model.predict``,
+  and where the cold start's time goes (``cold_start.py`` says how each is measured).
 - ``keystroke``: typing validation text character by character in one process; after every key a
   keyboard asks for 3 suggestions (``Session.suggest(prefix)``; a space also feeds the finished
   word). p50/p99 milliseconds per key, for the LiteRT runner and the compiled Keras step.
@@ -34,7 +30,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,45 +41,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from wordrnn.errors import WordRNNWarning  # noqa: E402
+from cold_start import ENV, PLAIN_KERAS, WORDRNN, cold_rows, emit  # noqa: E402  (the cold-start rows)
+
 BROWN = ROOT.parent / "shared" / "corpora" / "brown"
-WORDRNN = Path(sys.executable).parent / "wordrnn"
-# Timed commands run as an installed wordrnn does: with Python's compiled bytecode (an environment
-# that forbids writing it would recompile every module of wordrnn at each start).
-ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "TF_CPP_MIN_LOG_LEVEL": "2"}
-CONTEXT = "the next"
-
-# The plain-Keras reference process: load the .keras file, look the context up, model.predict once.
-REFERENCE = """
-import json, sys
-import numpy as np
-import keras
-model = keras.models.load_model(sys.argv[1], compile=False)
-words = json.load(open(sys.argv[2], encoding="utf-8"))["words"]
-ids = {w: i for i, w in enumerate(words)}
-context = [0] + [ids.get(w, 1) for w in sys.argv[3].split()]
-states = [np.zeros((1, int(s.shape[-1])), np.float32) for s in model.inputs[1:]]
-logits = model.predict([np.array([context], np.int32), *states], verbose=0)[0][0, -1]
-print(json.dumps([words[i] for i in np.argsort(-logits)[:3]]))
-"""
-
-
-def emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
-
-
-def wall(command: list[str]) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=tempfile.gettempdir())
-    seconds = time.perf_counter() - started
-    if result.returncode != 0 or "TensorFlow instead" in result.stderr:
-        raise SystemExit(f"{' '.join(command)} failed or fell back to TensorFlow:\n{result.stderr}")
-    return seconds
-
-
-def summary(times: list[float]) -> dict:
-    return {"runs": len(times), "min_s": round(min(times), 3), "median_s": round(statistics.median(times), 3)}
 
 
 def validation_words(count: int, vocab) -> list[str]:  # noqa: ANN001
@@ -324,60 +286,6 @@ def int8_check(model_dir: Path, work: Path, words: list[str]) -> dict:
             "size_ratio": round(int8_info["bytes"] / float_info["bytes"], 3), "target_ratio": round(1 / 3, 3),
             "top3_agreement": round(agreement["top3_agreement"], 4), "positions": agreement["positions"],
             "max_prob_diff": round(agreement["max_prob_diff"], 5)}
-
-
-# The reference model: the same layers and state inputs built from stock Keras layers only (so it
-# saves as a .keras file); tied output weights become a projection and a Dense of the same cost.
-PLAIN_KERAS = """
-import sys
-import keras
-from wordrnn.store.saved import SavedModel
-config = SavedModel.load(sys.argv[1]).model_config
-tokens = keras.Input((None,), dtype="int32")
-hidden = keras.layers.Embedding(config.vocab_size, config.embedding)(tokens)
-cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}.get(config.cell, keras.layers.SimpleRNN)
-states_in, states_out = [], []
-for _ in range(config.layers):
-    states = [keras.Input((config.units,)) for _ in range(2 if config.cell == "lstm" else 1)]
-    hidden, *new = cell(config.units, return_sequences=True, return_state=True)(hidden, initial_state=states)
-    states_in += states
-    states_out += new
-if config.tied and config.units != config.embedding:
-    hidden = keras.layers.Dense(config.embedding)(hidden)
-logits = keras.layers.Dense(config.vocab_size)(hidden)
-keras.Model([tokens, *states_in], [logits, *states_out]).save(sys.argv[2])
-"""
-
-
-FLOOR = "import numpy, typer, rich.console, rich.table; from ai_edge_litert.interpreter import Interpreter"
-
-
-def cold_rows(model_dir: Path, keras_path: Path, vocab_path: Path, runs: int) -> None:
-    """Start-up of ``--help``, the import floor, and a cold ``complete`` against the Keras process."""
-    targets = {"--help": 0.15, "complete --help": None}
-    for command in (["--help"], ["complete", "--help"]):
-        wall([str(WORDRNN), *command])  # untimed
-        times = [wall([str(WORDRNN), *command]) for _ in range(runs)]
-        emit({"bench": "startup", "command": " ".join(["wordrnn", *command]), **summary(times),
-              "target_s": targets[" ".join(command)]})
-    fast_cmd = [str(WORDRNN), "complete", CONTEXT, "--model", str(model_dir)]
-    reference_cmd = [sys.executable, "-c", REFERENCE, str(keras_path), str(vocab_path), CONTEXT]
-    fast, reference, floor = [], [], []
-    for command in (fast_cmd, reference_cmd):  # untimed: bytecode written, files in the page cache
-        wall(command)
-    for _ in range(runs):
-        floor.append(wall([sys.executable, "-c", FLOOR]))
-        fast.append(wall(fast_cmd))
-        reference.append(wall(reference_cmd))
-    emit({"bench": "floor", "imports": "python + numpy + typer/rich + LiteRT interpreter", **summary(floor)})
-    emit({"bench": "cold_complete", "method": "wordrnn complete (LiteRT)", **summary(fast),
-          "above_floor_s": round(min(fast) - min(floor), 3)})
-    emit({"bench": "cold_complete", "method": "keras load + model.predict", **summary(reference)})
-    ratio = min(reference) / min(fast)
-    emit({"bench": "cold_complete_summary", "speedup_min": round(ratio, 2),
-          "speedup_median": round(statistics.median(reference) / statistics.median(fast), 2),
-          "note": "the reference's time is mostly TensorFlow's import",
-          "target": "min <= 0.2 s and >= 15x", "pass": min(fast) <= 0.2 and ratio >= 15})
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ def test_latency_smoke_prints_every_row():
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     kinds = [row["bench"] for row in rows]
     for kind in ("model", "startup", "floor", "cold_complete", "cold_complete_summary", "keystroke",
-                 "generation_profile", "int8", "generation"):
+                 "generation_profile", "int8", "generation", "cold_profile"):
         assert kind in kinds, kind
     assert rows[0]["smoke"] and rows[0]["mixture"]  # the tiny model interpolates, as the bundled one does
     generation = {row["method"]: row for row in rows if row["bench"] == "generation"}
@@ -31,3 +31,7 @@ def test_latency_smoke_prints_every_row():
     assert abs(profile["invoke_in_generation_ms"] + profile["python_ms"] - profile["per_word_ms"]) < 2e-4
     summary = next(row for row in rows if row["bench"] == "cold_complete_summary")
     assert isinstance(summary["pass"], bool) and summary["speedup_min"] > 0
+    cold = next(row for row in rows if row["bench"] == "cold_profile")  # every phase of a cold complete, timed
+    phases = cold["phases_ms"]
+    assert len(phases) == 7 and all(ms > 0 for ms in phases.values()), phases
+    assert cold["after_floor_ms"] == round(sum(ms for name, ms in phases.items() if not name.startswith("floor")), 1)

@@ -11,7 +11,7 @@ import itertools
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.markup import escape
@@ -23,6 +23,9 @@ from wordrnn.predict.streaming import LineStreamer
 from wordrnn.cli.app import MODEL_HELP, RUNTIME_HELP, app, out, printable, warnings_to_stderr
 from wordrnn.json_output import json_text
 from wordrnn.cli.options import finite
+
+if TYPE_CHECKING:
+    from wordrnn.predict.predictor import Completion
 
 MAX_WORDS = 1_000_000  # a bound on one run, however long it may stream; more is more runs
 MAX_BEAM_WORDS = 1_000  # beam search keeps every candidate whole until the end
@@ -53,6 +56,11 @@ def complete(
     if as_json:
         out.print(json_text(completion.to_json()), markup=False, highlight=False, emoji=False)
         return
+    out.print(suggestion_table(completion))
+
+
+def suggestion_table(completion: Completion) -> Table:
+    """The table ``complete`` prints: the context (its last 8 words) and the ranked suggestions."""
     shown = escape(printable(" ".join(completion.context[-8:])))
     title = f"after “{shown}”" if completion.context else "at the start of a text"
     if completion.prefix:
@@ -65,7 +73,7 @@ def complete(
         table.add_row(str(rank), escape(printable(word)), f"{prob:.1%}" if prob >= 0.001 else f"{prob:.2e}")
     if not completion.suggestions:
         table.add_row("-", f"no vocabulary word starts with “{escape(printable(completion.prefix))}”", "")
-    out.print(table)
+    return table
 
 
 @app.command()
