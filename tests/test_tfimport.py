@@ -93,3 +93,17 @@ def test_quiet_stderr_hides_native_output_and_replays_it_when_the_block_fails(tm
     assert done.stdout == "after\n"
     assert done.stderr == "native failure detail\nstderr works again\n"
     assert files_under(tmp_path / "tmp") == []  # the capture left no file behind
+
+
+def test_quiet_stderr_falls_back_to_a_temporary_file_when_memfd_is_refused(monkeypatch, capfd):
+    import errno
+
+    from wordrnn.nn import tfimport
+
+    def refused(*args):  # noqa: ANN002
+        raise OSError(errno.ENOSYS, "memfd_create")
+
+    monkeypatch.setattr(os, "memfd_create", refused, raising=False)
+    with tfimport.quiet_stderr():
+        os.write(2, b"hidden\n")
+    assert "hidden" not in capfd.readouterr().err

@@ -117,7 +117,10 @@ def _capture_file() -> BinaryIO:
     """Where the hidden output goes: an anonymous in-memory file on Linux (nothing touches a disk,
     and a cold ``complete`` skips importing ``tempfile``), else an unnamed temporary file."""
     if hasattr(os, "memfd_create"):
-        return os.fdopen(os.memfd_create("wordrnn-stderr", os.MFD_CLOEXEC), "w+b")
+        try:
+            return os.fdopen(os.memfd_create("wordrnn-stderr", os.MFD_CLOEXEC), "w+b")
+        except OSError:  # refused (an old kernel, a sandbox's filter): a temporary file then
+            pass
     import tempfile
 
     return tempfile.TemporaryFile()
