@@ -69,6 +69,12 @@ def test_the_first_prefix_query_scans_and_answers_as_the_index_does(words, prefi
         assert scanned.prefix_ids(first).tolist() == by_scan
 
 
+def test_a_prefix_holding_a_line_break_never_matches_across_two_words():
+    vocab = Vocabulary.build(Counter({"ab": 2, "bc": 1}))
+    assert vocab.prefix_ids("ab\nb").tolist() == []  # the first query: a scan of the joined words
+    assert vocab.prefix_ids("ab\nb").tolist() == []  # later ones: the sorted index
+
+
 def test_json_round_trip_and_damage_detection():
     vocab = Vocabulary.build(Counter({"a": 2, "b": 1}))
     assert Vocabulary.from_json(vocab.to_json()).words == vocab.words
