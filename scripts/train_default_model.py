@@ -11,8 +11,8 @@ or library call, so the bundle is made like any user's model:
 2. The bundle: float16 weights, the vocabulary
    with display forms learned from the cased sources' training parts ("i" -> "I"), the learned
    start state (the mean state at sentence ends).
-3. ``wordrnn interpolate`` fits the cache / trigram mixture, by trigram history count, on dev.txt
-   with a pruned Kneser-Ney trigram of train.txt; ``wordrnn lexicon`` adds wordfreq's 100k words
+3. ``wordrnn interpolate`` fits the mixture on dev.txt: word cache and pruned Kneser-Ney trigram of
+   train.txt by trigram history count, then the continuous cache of the last hidden states; ``wordrnn lexicon`` adds wordfreq's 100k words
    and the training words outside the vocabulary; ``wordrnn export --weights-in-export`` writes the
    float16 step, which then keeps the weights once (the weights file keeps only the two biases the
    converter folds into the output layer).
@@ -22,6 +22,8 @@ or library call, so the bundle is made like any user's model:
 5. Installs it as data/default by an atomic rename when it fits the size cap.
 
 Usage: nice python scripts/train_default_model.py --work /work/runs/default [--from-run DIR] [--continue N[:EMA] ...]
+       python scripts/train_default_model.py --work /work/runs/default --corpus CORPUS --refit
+         (keeps the installed network, lexicon and export; fits the mixture again, remeasures, rewrites the card)
 The shipped model: trained with ``--minutes 90`` (stopped by that limit early in epoch 10, still
 improving), then ``--continue 16 --continue 22:0.9995`` (to 16 epochs, then to 22 with the weights
 averaged, momentum 0.9995, as averaged SGD does late in a run); its card records every command.
@@ -158,9 +160,7 @@ def train(args: argparse.Namespace, corpus: Path, log: Path) -> tuple[Path, dict
 def finish(staging: Path, corpus: Path, log: Path, args: argparse.Namespace) -> dict:
     """Interpolation, lexicon and export on the staged bundle; returns what each step reported."""
     steps = {
-        "interpolation": [*WORDRNN, "interpolate", str(staging), "--valid", str(corpus / "dev.txt"), "--ngram",
-                          str(corpus / "train.txt"), "--ngram-min-count", str(args.ngram_min_count), "--pretokenized",
-                          "--json", "-q"],
+        "interpolation": interpolation_command(staging, corpus, args),
         "lexicon": [*WORDRNN, "lexicon", str(staging), "--corpus", str(corpus / "train.txt"), "--pretokenized",
                     "--words", str(args.lexicon_words), "--json"],
         "export": [*WORDRNN, "export", str(staging), "--quantize", "float16", "--weights-in-export", "--json"],
@@ -186,23 +186,56 @@ def main() -> None:
     parser.add_argument("--lexicon-words", type=int, default=100_000)
     parser.add_argument("--limit", type=int, default=40_000, help="tokens per measurement text")
     parser.add_argument("--install", type=Path, default=ROOT / "data" / "default")
+    parser.add_argument("--refit", action="store_true",
+                        help="keep the installed network, lexicon and export: fit its mixture again with this code, "
+                             "measure it and rewrite its card")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     log = args.work / "default.log"
     corpus = args.corpus or args.work / "corpus"
     if args.corpus is None:
         build(corpus)
-    model, train_info = train(args, corpus, log)
+    if args.refit:
+        staging, train_info, steps = refit(args, corpus, log)
+    else:
+        model, train_info = train(args, corpus, log)
+        staging = args.install.with_name(f".{args.install.name}.staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        bundle(model, staging, corpus, train_info)
+        steps = finish(staging, corpus, log, args)
+    measure_and_install(staging, corpus, args, log, train_info, steps)
+
+
+def refit(args: argparse.Namespace, corpus: Path, log: Path) -> tuple[Path, dict, dict]:
+    """A staged copy of the installed bundle with its mixture fitted again by this code (the network,
+    vocabulary, lexicon and export unchanged); the card keeps how the network was trained."""
+    card = SavedModel.load(args.install).optional_json("card")
+    if not card:
+        raise SystemExit(f"{args.install} has no card to carry over; train the model instead of --refit")
     staging = args.install.with_name(f".{args.install.name}.staging")
     shutil.rmtree(staging, ignore_errors=True)
-    bundle(model, staging, corpus, train_info)
-    steps = finish(staging, corpus, log, args)
+    shutil.copytree(args.install, staging)
+    command = interpolation_command(staging, corpus, args)
+    steps = {"interpolation": {**json.loads(run(command, log)[0]), "command": display(command)},
+             "lexicon": card["lexicon"], "export": card["export"], "weights_stored": card["weights_stored"]}
+    return staging, card["training"], steps
+
+
+def interpolation_command(staging: Path, corpus: Path, args: argparse.Namespace) -> list[str]:
+    return [*WORDRNN, "interpolate", str(staging), "--valid", str(corpus / "dev.txt"), "--ngram", str(corpus / "train.txt"),
+            "--ngram-min-count", str(args.ngram_min_count), "--pretokenized", "--json", "-q"]
+
+
+def measure_and_install(staging: Path, corpus: Path, args: argparse.Namespace, log: Path, train_info: dict,
+                        steps: dict) -> None:
+    """Measure the staged bundle beside its trigram, write its card and install it (under the size cap)."""
     trigram = args.work / "trigram"
     run([*WORDRNN, "baseline", "train", str(corpus / "train.txt"), "-o", str(trigram), "--model", str(staging),
          "--pretokenized", "--force"], log)
     rows = [row for name, path, pre in texts(corpus) for row in measure(staging, trigram, name, path, pre, args.limit)]
-    places = {str(corpus): "CORPUS", str(staging): "MODEL", str(args.work): "WORK", str(model): "RUN",
-              str(ROOT.parent): ".."}
+    places = {str(corpus): "CORPUS", str(staging): "MODEL", str(args.work): "WORK", str(ROOT.parent): ".."}
+    if not args.refit:
+        places[str(args.from_run or args.work / "model")] = "RUN"
     places.update({p.replace(str(ROOT.parent), ".."): name for p, name in places.items()})  # as display() shows them
     places = dict(sorted(places.items(), key=lambda item: -len(item[0])))  # longest first: a path inside another
     card = scrub(model_card(staging, train_info, steps, rows), places)
@@ -256,9 +289,10 @@ def model_card(staging: Path, train_info: dict, steps: dict, rows: list[dict]) -
         "interpolation": {k: v for k, v in steps["interpolation"].items() if k not in ("contexts", "warning")},
         "lexicon": steps["lexicon"],
         "export": {k: steps["export"].get(k) for k in ("quantize", "bytes", "check")},
-        "weights_stored": stored_once(saved, steps["export"]),
+        "weights_stored": steps.get("weights_stored") or stored_once(saved, steps["export"]),
         "metrics": metrics_by_text(rows),
-        "metrics_note": "scripts/bench_ood.py: 'model' is the network + cache + trigram mixture as it predicts; "
+        "metrics_note": "scripts/bench_ood.py: 'model' is the network + word cache + continuous cache + trigram "
+                        "mixture as it predicts; "
                         "'trigram' is a Kneser-Ney trigram from the same training text and vocabulary; '+lexicon' "
                         "lets unknown words be completed (KSR@3) and spreads the <unk> mass over it (ppl_open); KSR@3's "
                         "bar shows words a person types only, as complete's does (punctuation is typed)",

@@ -31,6 +31,7 @@ QuietBar = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar."
 
 # = len(mixture_settings.BUCKET_EDGES) + 1, written out to keep NumPy out of start-up (test_mixture checks).
 NGRAM_BUCKETS = 6
+POINTER_SIZE = 200  # evaluation.pointer_fit.POINTER_SIZE, spelled here so that --help imports no NumPy (a test keeps them equal)
 
 baseline_app = typer.Typer(help="The interpolated Kneser-Ney trigram baseline: train it, evaluate it.",
                            no_args_is_help=True)
@@ -134,11 +135,14 @@ def interpolate(
                                       help="With --ngram: fit one (cache, n-gram) weight pair per bucket of how often the "
                                            "trigram saw the two-word history: buckets unseen/pruned, 1-2, 3-9, 10-99, "
                                            "100-999, 1000+ (fewer buckets drop the last edges; 1: one global pair)."),
+    pointer_size: int = typer.Option(POINTER_SIZE, "--pointer-size", metavar="N",
+                                     help="Also fit a continuous cache of the network's last N hidden states and the "
+                                          "words that followed them (0: none)."),
     pretokenized: AsTrained = None,
     as_json: bool = typer.Option(False, "--json", help="Print the fitted settings as JSON."),
     quiet: QuietBar = False,
 ) -> None:
-    """Fit and store interpolation weights (word cache, optional trigram) that every prediction then uses."""
+    """Fit and store interpolation weights (word cache, continuous cache, optional trigram) that every prediction then uses."""
     from wordrnn.errors import ConfigError
     from wordrnn.evaluation.interpolation import interpolate as run_interpolate
     from wordrnn.runtime.mixture_settings import BUCKET_EDGES
@@ -148,7 +152,8 @@ def interpolate(
     quiet_tensorflow()
     with progress_bar("fitting", quiet or as_json) as update:
         result = run_interpolate(model, valid, cache=cache, ngram_corpus=ngram, ngram_min_count=ngram_min_count,
-                                 bucket_edges=BUCKET_EDGES[: ngram_buckets - 1], pretokenized=pretokenized,
+                                 bucket_edges=BUCKET_EDGES[: ngram_buckets - 1], pointer_size=pointer_size,
+                                 pretokenized=pretokenized,
                                  on_progress=update)
     show(result, as_json, lambda: fitted_summary(result))
 
@@ -167,6 +172,10 @@ def fitted_summary(result: dict[str, Any]) -> Group:
             table.add_row(row["history_count"], f"{row['share']:.1%}", f"{row['cache']:.2f}",
                           f"{row['ngram']:.2f}" + (" (global: too few positions)" if row["fallback"] else ""))
         parts.append(table)
+    pointer = result.get("pointer")
+    if pointer:
+        parts.append(f"continuous cache weight {pointer['weight']:.2f} (theta {pointer['theta']}, the last "
+                     f"{pointer['size']} hidden states; without it: {result['valid_ppl_mixture']:.1f})")
     parts.append(f"validation perplexity {result['valid_ppl_network']:.1f} -> {result['valid_ppl_interpolated']:.1f}"
                  + (f" (one global pair: {result['valid_ppl_global']:.1f})" if bucketed else ""))
     parts.append(f"[yellow]warning:[/] {escape(result['warning'])}")

@@ -19,13 +19,15 @@ import hashlib
 import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from wordrnn.errors import ConfigError, WordRNNWarning
-from wordrnn.evaluation.fitting import MIN_BUCKET_POSITIONS, BucketFit, fit_by_bucket
+from wordrnn.errors import ConfigError, WordRNNWarning, option
+from wordrnn.evaluation.fitting import MIN_BUCKET_POSITIONS, BucketFit, fit_by_bucket, mixed_targets
+from wordrnn.evaluation.pointer_fit import POINTER_SIZE, fit_pointer, hidden_pass
 from wordrnn.evaluation.streams import (Progress, keras_runner, load_word_model, network_distributions,
                                         ngram_distributions, read_ids, tokenizer_config_for)
 from wordrnn.runtime.mixture_settings import BUCKET_EDGES, FittedOn, Interpolation, bucket_of
@@ -46,6 +48,7 @@ def interpolate(
     ngram_min_count: int = 1,
     bucket_edges: Sequence[int] = BUCKET_EDGES,
     min_bucket_positions: int = MIN_BUCKET_POSITIONS,
+    pointer_size: int = POINTER_SIZE,
     pretokenized: bool | None = None,
     encoding: str = "utf-8",
     batch_size: int = 32,
@@ -60,7 +63,9 @@ def interpolate(
     model's vocabulary; trigrams seen fewer than ``ngram_min_count`` times pruned, which shrinks
     it), weighted too, and stored in the model directory; the weights are then fitted per
     bucket of the trigram's history count (lower edges ``bucket_edges``; empty: one global pair),
-    buckets with fewer than ``min_bucket_positions`` positions keeping the global pair.
+    buckets with fewer than ``min_bucket_positions`` positions keeping the global pair. Then the
+    continuous cache of the last ``pointer_size`` hidden states (0: none) gets its weight and
+    sharpness on top of that mixture (``pointer_fit``).
 
     Returns the stored settings, the perplexities of the network alone, with the global pair and
     with the bucket pairs (all on the fitting text), the share and weights of every bucket
@@ -76,8 +81,12 @@ def interpolate(
     with readable_twice(valid) as paths:
         fitted_on = FittedOn(tuple(Path(str(f)).name for f in valid), text_sha256(paths))  # names: no machine paths
         _, ids = read_ids(paths, saved, pretokenized, None, encoding)
-    net = _target_probabilities(network_distributions(keras_runner(saved, interpolated=False), ids, batch_size,
-                                                      window, on_progress), ids)
+    if pointer_size < 0:
+        raise ConfigError(f"{option('pointer_size')} must be 0 (no continuous cache) or more, got {pointer_size}")
+    runner = keras_runner(saved, interpolated=False)
+    run = hidden_pass(runner, ids, batch_size, on_progress) if pointer_size else None
+    net = run.net if run is not None else _target_probabilities(
+        network_distributions(runner, ids, batch_size, window, on_progress), ids)
     kn = gram = None
     buckets = np.zeros(len(ids), np.int64)
     if ngram_corpus:
@@ -87,12 +96,33 @@ def interpolate(
     settings = Interpolation(cache=fit.global_cache, ngram=fit.global_ngram, cache_decay=decay, edges=edges,
                              bucket_cache=fit.cache if edges else (), bucket_ngram=fit.ngram if edges else (),
                              fitted_on=fitted_on)
+    interpolated_ppl = fit.ppl
+    if run is not None:
+        mixed = _mixture_targets(ids, net, gram, buckets, fit, decay if cache else None, settings.cache_fill)
+        weight, theta, pointer_ppl = fit_pointer(run, ids, mixed, settings.cache_fill, pointer_size)
+        if weight > 0:
+            settings = replace(settings, pointer=weight, pointer_theta=theta, pointer_size=pointer_size)
+            interpolated_ppl = pointer_ppl
     files = {"ngram.npz": kn.to_arrays() if kn is not None and settings.needs_ngram else None}
     ckpt.update_files(Path(saved.path), ckpt.MODEL_MANIFEST, files, meta={"interpolation": settings.to_json()})
     before = float(np.exp(-np.log(np.maximum(net, 1e-300)).mean()))
     return {**settings.to_json(), "valid_ppl_network": before, "valid_ppl_global": fit.global_ppl,
-            "valid_ppl_interpolated": fit.ppl, "tokens": len(ids), "contexts": describe_buckets(edges, fit),
+            "valid_ppl_mixture": fit.ppl,
+            "valid_ppl_interpolated": interpolated_ppl, "tokens": len(ids), "contexts": describe_buckets(edges, fit),
             "warning": ON_FITTING_TEXT}
+
+
+def _mixture_targets(ids: np.ndarray, net: np.ndarray, gram: np.ndarray | None, buckets: np.ndarray, fit: BucketFit,
+                     decay: float | None, fill: float) -> np.ndarray:
+    """The fitted mixture's probability of every target (the cache with ``decay``; None: no cache)."""
+    from wordrnn.runtime.mixture import cache_probabilities, cache_share
+
+    cached = share = None
+    if decay is not None:
+        cached, totals = cache_probabilities(np.concatenate([[EOS_ID], ids]), decay)
+        share = cache_share(1.0, totals, fill)
+    buckets = np.asarray(buckets)
+    return mixed_targets(net, cached, share, gram, np.asarray(fit.cache)[buckets], np.asarray(fit.ngram)[buckets])
 
 
 def check_edges(edges: Sequence[int]) -> tuple[int, ...]:

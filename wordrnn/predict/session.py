@@ -27,6 +27,7 @@ NEVER_SUGGESTED = (EOS_ID, UNK_ID)
 SENTENCE_ENDS = frozenset({EOS, ".", "!", "?"})
 NEVER_GENERATED = (UNK_ID,)
 _UNDO_STATES = 512  # recurrent states kept for cheap rewinding by default; older ones are recomputed
+_UNDO_BYTES = 64 << 20  # ... unless they would take more memory than this (a continuous cache's are large)
 
 
 def warn_unknown(words: Sequence[str], stacklevel: int = 2) -> None:
@@ -65,8 +66,9 @@ class Session:
         lexicon_ceiling: the largest p(word | not in the vocabulary) of any lexicon word (its
             manifest records it), so telling a finished word from a partial one seldom needs
             the lexicon itself (``ends_on_finished_word``); None: read the lexicon to decide.
-        undo_states: how many recent states to keep (at least 1; default 512): rewinding further
-            back replays from the newest kept state; the start state is always kept.
+        undo_states: how many recent states to keep (at least 1; default 512, fewer when 512 states
+            would pass 64 MiB): rewinding further back replays from the newest kept state; the start
+            state is always kept.
     """
 
     def __init__(self, runner: StepRunner, vocab: Vocabulary, tokenizer: Tokenizer,
@@ -75,7 +77,7 @@ class Session:
         self.runner, self.vocab, self.tokenizer = runner, vocab, tokenizer
         self._start = start
         self.lexicon, self.lexicon_ceiling = lexicon, lexicon_ceiling
-        self.undo_states = _UNDO_STATES if undo_states is None else max(1, int(undo_states))
+        self.undo_states = default_undo_states(runner) if undo_states is None else max(1, int(undo_states))
         self._before: str | None = None  # the word read just before the start (see ``continued``)
         self.reset()
 
@@ -292,3 +294,9 @@ class Session:
         if len(self._ids) > self.undo_states:  # keep the start state and the most recent ones
             self._states.pop(len(self._ids) - self.undo_states, None)
         self._probs = np.array(output[0], dtype=np.float32)
+
+
+def default_undo_states(runner: StepRunner) -> int:
+    """How many states to keep for undo: 512, or as many as fit in 64 MiB (at least 16)."""
+    state_bytes = 4 * sum(runner.state_sizes)  # float32
+    return int(min(_UNDO_STATES, max(16, _UNDO_BYTES // max(state_bytes, 1))))

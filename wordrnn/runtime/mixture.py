@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from wordrnn.errors import ModelFormatError
-from wordrnn.runtime.parts import MixtureParts, PartsStream
+from wordrnn.runtime.parts import MixtureParts, PartsStream, PointerQuery
+from wordrnn.runtime.pointer import Pointer, top_hidden_index
 from wordrnn.runtime.mixture_settings import Interpolation
 from wordrnn.text.vocab import EOS_ID
 
@@ -43,7 +44,7 @@ class Mixer:
     in; ``mix`` then blends the network's distribution for the next word.
     """
 
-    def __init__(self, settings: Interpolation, vocab_size: int, ngram: Any = None) -> None:
+    def __init__(self, settings: Interpolation, vocab_size: int, ngram: Any = None, units: int = 0) -> None:
         if settings.needs_ngram and ngram is None:
             raise ModelFormatError("the model interpolates an n-gram but has no n-gram file; the model directory is damaged")
         if ngram is not None and ngram.vocab_size != vocab_size:
@@ -51,14 +52,21 @@ class Mixer:
         self.settings = settings
         self.vocab_size = vocab_size
         self.ngram = ngram
-        self.state_sizes = [2, vocab_size]
+        self.pointer = (Pointer(settings.pointer, settings.pointer_theta, settings.pointer_size, units)
+                        if settings.uses_pointer else None)
+        self.state_sizes = [2, vocab_size, *(self.pointer.state_sizes if self.pointer else ())]
 
     def zero_state(self, batch: int = 1) -> list[np.ndarray]:
-        return [np.zeros((batch, size), np.float32) for size in self.state_sizes]
+        pointer = self.pointer.zero_state(batch) if self.pointer else []
+        return [np.zeros((batch, 2), np.float32), np.zeros((batch, self.vocab_size), np.float32), *pointer]
 
-    def advance(self, inputs: np.ndarray, state: list[np.ndarray]) -> list[np.ndarray]:
-        """The state after reading ``inputs`` (B,) word ids (new arrays: a state may be kept for undo)."""
-        history, cache = state
+    def advance(self, inputs: np.ndarray, state: list[np.ndarray], hidden: np.ndarray | None = None) -> list[np.ndarray]:
+        """The state after reading ``inputs`` (B,) word ids (new arrays: a state may be kept for undo).
+
+        ``hidden`` is the network's top hidden state *before* the inputs, (B, d): with a continuous
+        cache, each row pairs it with the word that followed it.
+        """
+        history, cache = state[:2]
         inputs = np.asarray(inputs, np.int64).reshape(-1)
         shifted = np.empty_like(history)
         shifted[:, 0] = history[:, 1]
@@ -66,18 +74,24 @@ class Mixer:
         cache = cache * np.float32(self.settings.cache_decay)
         rows = np.flatnonzero(inputs != EOS_ID)  # sentence ends carry no topic
         cache[rows, inputs[rows]] += 1.0
-        return [shifted, cache]
+        if self.pointer is None:
+            return [shifted, cache]
+        return [shifted, cache, *self.pointer.advance(hidden, inputs, state[2:])]
 
     def weights(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(cache a, n-gram b) per row, (B,) each: the bucket of each row's history count, or the global pair."""
         counts = self.ngram.history_counts(history) if self.settings.edges else None
         return self.settings.row_weights(counts, len(history))
 
-    def mix(self, probs: np.ndarray, state: list[np.ndarray]) -> np.ndarray:
-        """Interpolated next-word distributions (B, V) from the network's (B, V), each row with its own weights."""
+    def mix(self, probs: np.ndarray, state: list[np.ndarray], hidden: np.ndarray | None = None) -> np.ndarray:
+        """Interpolated next-word distributions (B, V) from the network's (B, V), each row with its own weights.
+
+        ``hidden`` is the network's top hidden state after the last input (B, d), the continuous
+        cache's query.
+        """
         if not self.settings.active:
             return probs
-        history, cache = state
+        history, cache = state[:2]
         history = history.astype(np.int64)
         a, b = self.weights(history)
         totals = cache.sum(axis=1, dtype=np.float64)
@@ -88,24 +102,33 @@ class Mixer:
             mixed += b * self.ngram.probabilities(history)
         if a.any():
             mixed += share * cache / np.maximum(totals, 1e-30)[:, None]
+        if self.pointer is not None:
+            pointed = self.pointer.share(self.pointer.held(state[2:]), self.settings.cache_fill)[:, None]
+            if pointed.any():
+                mixed *= 1.0 - pointed
+                mixed += pointed * self.pointer.probabilities(hidden, state[2:], self.vocab_size)
         return mixed.astype(np.float32)
 
-    def part_weights(self, u: int, v: int, total: float) -> tuple[float, float, float]:
-        """The weights of network, cache and n-gram for one stream with history (u, v) and a cache
-        holding ``total`` (decayed) words: ``mix``'s, worked out in scalars."""
+    def part_weights(self, u: int, v: int, total: float, held: int = 0) -> tuple[float, float, float, float]:
+        """The weights of network, cache, n-gram and continuous cache for one stream with history (u, v),
+        a cache holding ``total`` (decayed) words and ``held`` pointer pairs: ``mix``'s, worked out in scalars."""
         settings = self.settings
         if not settings.active:
-            return 1.0, 0.0, 0.0
+            return 1.0, 0.0, 0.0, 0.0
         a, b = settings.weights_for(self.ngram.history_count(u, v) if settings.edges else None)
         share = a * total / max(total + settings.cache_fill, 1e-30) if total > 0 else 0.0  # ``cache_share``
-        return 1.0 - share - b, share, b
+        pointed = settings.pointer * held / (held + settings.cache_fill) if held else 0.0  # ``Pointer.share``
+        keep = 1.0 - pointed
+        return keep * (1.0 - share - b), keep * share, keep * b, pointed
 
-    def parts(self, probs: np.ndarray, state: list[np.ndarray]) -> MixtureParts:
+    def parts(self, probs: np.ndarray, state: list[np.ndarray], hidden: np.ndarray | None = None) -> MixtureParts:
         """One stream's (V,) network distribution and mixer state as ``MixtureParts``."""
-        history, cache = state
+        history, cache = state[:2]
         u, v = int(history[0, 0]), int(history[0, 1])
         total = float(cache[0].sum())  # float32's pairwise sum: exact enough for counts below 1e4
-        return MixtureParts(probs, self.part_weights(u, v, total), cache[0], total, self.ngram, (u, v))
+        held = int(self.pointer.held(state[2:])[0]) if self.pointer is not None else 0
+        query = None if self.pointer is None else PointerQuery(self.pointer, hidden[0], state[2][0], state[3][0])
+        return MixtureParts(probs, self.part_weights(u, v, total, held), cache[0], total, self.ngram, (u, v), query)
 
 
 class MixtureRunner:
@@ -121,6 +144,8 @@ class MixtureRunner:
         self.name = f"{getattr(base, 'name', 'runner')}+interpolation"
         self._split = len(base.state_sizes)
         self.state_sizes = [*base.state_sizes, *mixer.state_sizes]
+        self.hidden_index = (top_hidden_index(base.config.cell, base.config.layers)
+                             if mixer.pointer is not None else 0)  # unused without a continuous cache
 
     def __getattr__(self, name: str) -> Any:  # config, model... of the wrapped runner
         return getattr(self.__dict__["base"], name)
@@ -130,15 +155,22 @@ class MixtureRunner:
 
     def step(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         probs, base_state = self.base.step(inputs, state[: self._split])
-        mix_state = self.mixer.advance(inputs, state[self._split:])
-        return self.mixer.mix(probs, mix_state), [*base_state, *mix_state]
+        mix_state = self.mixer.advance(inputs, state[self._split:], state[self.hidden_index])
+        mixed = self.mixer.mix(probs, mix_state, base_state[self.hidden_index])
+        return mixed, [*base_state, *mix_state]
 
     def parts_stream(self, probs: np.ndarray, state: list[np.ndarray]) -> PartsStream:
         """A stream of generation from ``(probs, state)`` whose distributions are kept as parts (for sampling)."""
         return PartsStream(self, probs, state)
 
     def sequence(self, inputs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Every step's distribution for (B, T) inputs: the network runs the window at once."""
+        """Every step's distribution for (B, T) inputs: the network runs the window at once, or step by
+        step when the continuous cache needs every step's hidden state."""
+        if self.mixer.pointer is not None:
+            mixed = np.empty((*inputs.shape, self.mixer.vocab_size), np.float32)
+            for t in range(inputs.shape[1]):
+                mixed[:, t], state = self.step(inputs[:, t], state)
+            return mixed, state
         probs, base_state = self.base.sequence(inputs, state[: self._split])
         mix_state = state[self._split:]
         mixed = np.empty(probs.shape, np.float32)
@@ -161,7 +193,7 @@ def load_mixer(saved: Any) -> Mixer | None:
         from wordrnn.runtime.ngram import KneserNey
 
         ngram = KneserNey.from_arrays(saved.read_arrays("ngram"))
-    return Mixer(settings, len(saved.vocab), ngram)
+    return Mixer(settings, len(saved.vocab), ngram, saved.model_config.units)
 
 
 def wrap(runner: Any, saved: Any) -> Any:

@@ -12,7 +12,8 @@ load unchanged and mix exactly as before)::
 
     {"cache": a, "ngram": b, "cache_decay": d, "cache_fill": K,
      "buckets": {"edges": [1, 3, ...], "cache": [a0, a1, ...], "ngram": [b0, b1, ...]},
-     "fitted_on": {"files": ["dev.txt"], "sha256": "..."}}
+     "fitted_on": {"files": ["dev.txt"], "sha256": "..."},
+     "pointer": {"weight": l, "theta": t, "size": N}}
 
 With buckets, ``cache``/``ngram`` hold the one-pair fit: what a reader that predates buckets
 uses, and the fallback the fitting gave to buckets with too few positions.
@@ -33,6 +34,8 @@ from wordrnn.errors import ModelFormatError
 
 BUCKET_EDGES = (1, 3, 10, 100, 1000)  # decades of history counts, with a 1-2 bucket for the rarest
 DAMAGED = "; the model directory is damaged"
+MAX_THETA = 100.0
+MAX_POINTER_SIZE = 5000  # pairs: 5000 x 256 float32 keys are 5 MB of state per stream
 
 
 def _damaged(what: str) -> ModelFormatError:
@@ -61,6 +64,8 @@ class Interpolation:
         edges: lower history-count edges of buckets 1.. (bucket 0 is below the first edge); empty: no buckets.
         bucket_cache, bucket_ngram: one weight per bucket (``len(edges) + 1``), empty without buckets.
         fitted_on: the text the weights were fitted on (for the same-text warning of ``evaluate``).
+        pointer, pointer_theta, pointer_size: the continuous cache's weight lambda, sharpness theta
+            and number of (hidden state, word) pairs kept (``runtime.pointer``); size 0: none.
     """
 
     cache: float = 0.0
@@ -71,12 +76,18 @@ class Interpolation:
     bucket_cache: tuple[float, ...] = ()
     bucket_ngram: tuple[float, ...] = ()
     fitted_on: FittedOn | None = None
+    pointer: float = 0.0
+    pointer_theta: float = 1.0
+    pointer_size: int = 0
 
     def __post_init__(self) -> None:
         pairs = [(self.cache, self.ngram), *zip(self.bucket_cache, self.bucket_ngram)]
         if not (all(0 <= a < 1 and 0 <= b < 1 and a + b < 1 for a, b in pairs) and 0 < self.cache_decay < 1
                 and 0 <= self.cache_fill < math.inf):
             raise _damaged("weights are out of range")
+        if not (0 <= self.pointer < 1 and 0 < self.pointer_theta <= MAX_THETA
+                and 0 <= self.pointer_size <= MAX_POINTER_SIZE):
+            raise _damaged("continuous cache settings are out of range")
         buckets = len(self.edges) + 1 if self.edges else 0
         if len(self.bucket_cache) != buckets or len(self.bucket_ngram) != buckets:
             raise _damaged("buckets do not match their edges")
@@ -86,7 +97,12 @@ class Interpolation:
     @cached_property  # asked at every generated word
     def active(self) -> bool:
         """Whether the mixture changes the network's distribution at all."""
-        return any(w > 0 for w in (self.cache, self.ngram, *self.bucket_cache, *self.bucket_ngram))
+        return self.uses_pointer or any(w > 0 for w in (self.cache, self.ngram, *self.bucket_cache, *self.bucket_ngram))
+
+    @property
+    def uses_pointer(self) -> bool:
+        """Whether the continuous cache takes part (a weight and room for pairs)."""
+        return self.pointer > 0 and self.pointer_size > 0
 
     @property
     def needs_ngram(self) -> bool:
@@ -119,6 +135,8 @@ class Interpolation:
                                "ngram": list(self.bucket_ngram)}
         if self.fitted_on is not None:
             data["fitted_on"] = {"files": list(self.fitted_on.files), "sha256": self.fitted_on.sha256}
+        if self.pointer_size:
+            data["pointer"] = {"weight": self.pointer, "theta": self.pointer_theta, "size": self.pointer_size}
         return data
 
     @classmethod
@@ -138,7 +156,8 @@ class Interpolation:
             edges = tuple(_count(e) for e in _list(buckets.get("edges"), "bucket edges"))
             bucket_cache = tuple(_number(w, "cache") for w in _list(buckets.get("cache"), "bucket cache weights"))
             bucket_ngram = tuple(_number(w, "ngram") for w in _list(buckets.get("ngram"), "bucket n-gram weights"))
-        return cls(*scalars, edges, bucket_cache, bucket_ngram, _fitted_on(data.get("fitted_on")))
+        return cls(*scalars, edges, bucket_cache, bucket_ngram, _fitted_on(data.get("fitted_on")),
+                   **_pointer(data.get("pointer")))
 
 
 def bucket_of(counts: np.ndarray, edges: tuple[int, ...]) -> np.ndarray:
@@ -152,9 +171,9 @@ def _number(value: Any, what: str) -> float:
     return float(value)
 
 
-def _count(value: Any) -> int:
+def _count(value: Any, what: str = "bucket edges are") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _damaged("bucket edges are not whole numbers")
+        raise _damaged(f"{what} not a whole number" if what.endswith(" is") else f"{what} not whole numbers")
     return value
 
 
@@ -162,6 +181,16 @@ def _list(value: Any, what: str) -> list[Any]:
     if not isinstance(value, list):
         raise _damaged(f"{what} are not a list")
     return value
+
+
+def _pointer(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _damaged("continuous cache settings are not an object")
+    return {"pointer": _number(value.get("weight"), "continuous cache weight"),
+            "pointer_theta": _number(value.get("theta"), "continuous cache theta"),
+            "pointer_size": _count(value.get("size"), "continuous cache size is")}
 
 
 def _fitted_on(value: Any) -> FittedOn | None:
