@@ -102,6 +102,15 @@ def test_card_figures_are_on_held_out_text_and_beat_the_trigram(bundled):
         assert systems["model+lexicon"]["ksr3"] >= model["ksr3"], text
 
 
+def test_card_out_of_domain_keystroke_savings_beat_the_trigram_by_4_points(bundled):
+    """Issue 15's out-of-domain target, as the card records it (text never trained or tuned on)."""
+    metrics = bundled.optional_json("card")["metrics"]
+    for text in ("switchboard", "tinyshakespeare"):
+        for model, trigram in (("model", "trigram"), ("model+lexicon", "trigram+lexicon")):
+            gain = metrics[text][model]["ksr3"] - metrics[text][trigram]["ksr3"]
+            assert gain >= 0.04, (text, model, gain)
+
+
 def test_card_figures_agree_with_a_recomputation(bundled, tmp_path):
     """Recompute one held-out text's figures with `evaluate` (an independent code path from the
     script's one-pass scoring): the product-review test slice, rebuilt from the shared corpora."""
