@@ -12,7 +12,8 @@ second (``report``) is only ever measured. Each step is the real command line:
    is given (``wordrnn train --resume --ema``);
 2. ``wordrnn interpolate``: fits the weights of the word cache and of a Kneser-Ney trigram of
    brown/train.txt (every trigram kept: ``--ngram-min-count 1`` beat 2 on the dev half), one pair
-   per bucket of the trigram's history count, on the dev half;
+   per bucket of the trigram's history count, then the continuous cache's weight and sharpness over
+   the last ``--pointer-size`` hidden states, on the dev half;
 3. ``wordrnn lexicon``: wordfreq's most frequent English words plus the training words outside
    the vocabulary, for open-vocabulary completion;
 4. ``wordrnn baseline train brown/train.txt --model MODEL``: the interpolated Kneser-Ney trigram
@@ -102,16 +103,25 @@ def continue_run(model: Path, train: Path, valid: Path, reading: list[str], epoc
     ``reading``: the corpus-reading flags the run was trained with. A run already that far (or
     stopped early) is not trained again; the command is returned either way so a report records it.
     """
+    from wordrnn.store.reading import CHECKPOINT_MANIFEST, read_manifest
     from wordrnn.store.saved import SavedModel
 
     command = [*WORDRNN, "train", str(train), "--valid", str(valid), "-o", str(model), *reading, "--resume",
                "--epochs", str(epochs), "-q", *(["--ema", str(ema)] if ema else [])]
-    saved = SavedModel.load(model)
-    patience = saved.train_config.early_stopping
-    stopped = patience and saved.manifest.get("position", {}).get("bad_epochs", 0) >= patience
-    if len(saved.history) < epochs and not stopped:
+    patience = SavedModel.load(model).train_config.early_stopping
+    # where the run stands is the checkpoint's (the model is its best epoch, which may be earlier)
+    position = read_manifest(model, CHECKPOINT_MANIFEST).get("position", {})
+    stopped = patience and position.get("bad_epochs", 0) >= patience
+    if position.get("epoch", 0) < epochs and not stopped:
         run(command, log)
     return command
+
+
+def trained_history(model: Path) -> list[dict]:
+    """Every epoch the run trained: the checkpoint's history (the model's own ends at its best epoch)."""
+    from wordrnn.store.reading import CHECKPOINT_MANIFEST, read_json, read_manifest
+
+    return read_json(model, read_manifest(model, CHECKPOINT_MANIFEST), "history")
 
 
 def short(path: Path | str) -> str:
@@ -168,6 +178,8 @@ def main() -> None:
     parser.add_argument("--ngram-min-count", type=int, default=1,
                         help="prune the mixture's trigrams seen fewer times (1 beat 2 on the dev half: 112.5 vs 113.1)")
     parser.add_argument("--ngram-buckets", type=int, default=6, help="mixture weight pairs by trigram history count")
+    parser.add_argument("--pointer-size", type=int, default=None,
+                        help="hidden states the continuous cache keeps (interpolate's --pointer-size; default: its own)")
     parser.add_argument("--lexicon-words", type=int, default=100_000, help="wordfreq words in the lexicon")
     parser.add_argument("--extra", default="", help="extra `wordrnn train` options (quoted)")
     parser.add_argument("--reuse", action="store_true", help="skip training: reuse OUT/model and OUT/train.json")
@@ -209,7 +221,8 @@ def main() -> None:
 
     tune_cmd = [*WORDRNN, "interpolate", str(model), "--valid", str(dev), "--ngram", str(train),
                 "--ngram-min-count", str(args.ngram_min_count), "--ngram-buckets", str(args.ngram_buckets),
-                "--pretokenized", "--json", "-q"]
+                "--pretokenized", "--json", "-q",
+                *(["--pointer-size", str(args.pointer_size)] if args.pointer_size is not None else [])]
     tuned, tune_seconds = run(tune_cmd, args.out / "interpolate.log")
     lexicon_cmd = [*WORDRNN, "lexicon", str(model), "--corpus", str(train), "--pretokenized",
                    "--words", str(lexicon_words), "--json"]
@@ -220,10 +233,10 @@ def main() -> None:
 
     from bench_ood import measure  # TensorFlow loads here, once
 
-    history = info.get("history") or []
+    history = trained_history(model)  # every epoch trained, those after the best one kept too
     if continued:  # the continuations' epochs: those past the first run's, from the history
         train_seconds += sum(h.get("seconds", 0.0) for h in history[first_epochs:])
-    best = min(history, key=lambda h: h.get("val_loss", float("inf")), default={})
+    best = (info.get("history") or [{}])[-1]  # the model's own history ends at the epoch it keeps
     fitted = json.loads(tuned)
     common = {"bench": "quality", "smoke": args.smoke, "trained_on": short(train),
               "tuned_on": short(dev), "reported_on": short(report)}
@@ -234,10 +247,11 @@ def main() -> None:
                   "vocab_size": info.get("vocab_size"), "interpolate_seconds": round(tune_seconds, 1),
                   "interpolate_command": display(tune_cmd), "lexicon_command": display(lexicon_cmd),
                   "lexicon": json.loads(lexicon),
-                  "interpolation": {k: fitted.get(k) for k in ("cache", "ngram", "cache_decay", "contexts")},
+                  "interpolation": {k: fitted.get(k) for k in ("cache", "ngram", "cache_decay", "contexts", "pointer")},
                   # perplexities on the dev half the weights were fitted on (optimistic; to choose settings by)
                   "dev_ppl": {k.removeprefix("valid_ppl_"): fitted.get(k) for k in
-                              ("valid_ppl_network", "valid_ppl_global", "valid_ppl_interpolated")}},
+                              ("valid_ppl_network", "valid_ppl_global", "valid_ppl_interpolated",
+                               "valid_ppl_mixture")}},
         "network": {"command": train_display},
         "trigram": {"train_seconds": round(kn_seconds, 1), "command": display(kn_cmd),
                     "ngrams": json.loads(kn_summary).get("ngrams")},

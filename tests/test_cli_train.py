@@ -349,3 +349,18 @@ def test_ema_start_without_ema_is_refused_before_any_work(tmp_path, corpus):
     result = run("train", str(corpus), "-o", str(tmp_path / "m"), *TINY, "--ema-start", "0.5")
     assert_clean_error(result, "--ema-start")
     assert not (tmp_path / "m").exists()
+
+
+def test_resuming_a_run_that_early_stopping_ended_says_nothing_was_trained(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(make_text(400), encoding="utf-8")
+    out = tmp_path / "m"
+    settings = ["--units", "16", "--embedding", "8", "--batch-size", "8", "--window", "10", "--seed", "1",
+                "--learning-rate", "0.05", "--epochs", "60", "--early-stopping", "1", "--no-export"]
+    first = run("train", str(corpus), "-o", str(out), *settings)
+    assert first.exit_code == 0, first.output
+    assert "early_stopping" in first.stderr
+    again = run("train", str(corpus), "-o", str(out), "--resume", "--epochs", "60")
+    assert again.exit_code == 0, again.output
+    assert "nothing trained: this run had already ended by early stopping" in again.stderr
+    assert "--early-stopping" in again.stderr

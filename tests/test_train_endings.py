@@ -13,7 +13,7 @@ from conftest import make_text
 from wordrnn.config import ModelConfig, TrainConfig
 
 
-def _train(tmp_path, should_stop=lambda: False, **train):
+def _train(tmp_path, should_stop=lambda: False, resume=False, options=None, **train):
     from wordrnn.cli.export import export_after_training
     from wordrnn.train.jobs import train_text
 
@@ -24,7 +24,7 @@ def _train(tmp_path, should_stop=lambda: False, **train):
     out = tmp_path / "m"
     summary = train_text([corpus], out, model_config=ModelConfig(vocab_size=1, units=16, embedding=8),
                          train_config=TrainConfig(**settings), max_vocab=200, should_stop=should_stop,
-                         after_save=export_after_training())
+                         after_save=export_after_training(), resume=resume, options=options)
     return out, summary
 
 
@@ -57,6 +57,20 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     losses = [r["val_loss"] for r in summary["history"]]
     assert losses[-1] > min(losses)  # the last epoch is not the model: the best one is
     _assert_best_and_exported(out, summary)
+
+
+def test_resuming_a_run_that_early_stopping_ended_trains_nothing_unless_the_patience_grows(tmp_path):
+    out, summary = _train(tmp_path, epochs=60, early_stopping=1, learning_rate=0.05)
+    assert summary["stopped"] == "early_stopping"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    _, again = _train(tmp_path, resume=True, options=set(), epochs=60, early_stopping=1, learning_rate=0.05)
+    assert again["stopped"] == "early_stopping" and again["new_steps"] == 0  # not one more epoch past the stop
+    assert len(again["history"]) == len(summary["history"])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing rewritten
+    _, longer = _train(tmp_path, resume=True, options={"early_stopping"}, epochs=60, early_stopping=3,
+                       learning_rate=0.05)
+    assert longer["new_steps"] > 0 and len(longer["history"]) > len(summary["history"])
+    _assert_best_and_exported(out, longer)
 
 
 def test_the_budget_running_out(tmp_path):

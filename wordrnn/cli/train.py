@@ -14,6 +14,7 @@ from wordrnn.cli.app import app, cli_text, err, out, quiet_tensorflow
 from wordrnn.json_output import json_text
 from wordrnn.cli.options import Encoding, Eos, Lowercase, MaxVocab, ModelOutput, Pretokenized, Quiet, ReplaceModel, Seed, finite
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig
+from wordrnn.errors import option
 
 
 RECIPE_HELP = " (default: chosen from the corpus size; the recipe line shows the choice)"
@@ -169,6 +170,9 @@ def _train_with_progress(corpus: list[str], output: Path, quiet: bool, export: b
                                                    "training tokens": f"{summary['train_tokens']:,}"}))
     if summary["stopped"] == "interrupted":
         err.print(f"[yellow]stopped early; continue with: wordrnn train ... -o {output} --resume[/]")
+    elif summary["stopped"] == "early_stopping" and summary.get("new_steps") == 0:
+        err.print(f"[yellow]nothing trained: this run had already ended by early stopping (its best epoch is "
+                  f"kept); to train on, resume with a larger {cli_text(option('early_stopping'))}[/]")
 
 
 @app.command()

@@ -13,11 +13,13 @@ reading the weights of a 6 MB export costs about a millisecond and runs no graph
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from wordrnn.errors import ModelFormatError
+from wordrnn.store.reading import read_manifest
 
 EXPORT_STEM = "litert"  # files["litert"] -> litert-NNNNNN.tflite; manifest["litert"] -> what it is
 WEIGHTS_KEY = "weight_tensors"  # the export's manifest entry: weight path -> [tensor name, transposed]
@@ -73,3 +75,14 @@ def read_weights(content: bytes, mapping: Any, where: str) -> dict[str, np.ndarr
                                f"{missing[0]!r}; the model directory is damaged (reinstall or retrain it)")
     return {path: np.ascontiguousarray(tensors[name].T if transposed else tensors[name])
             for path, (name, transposed) in mapping.items()}
+
+
+def export_is_current(directory: Path) -> bool:
+    """The model's LiteRT export was made from its present weights file (so a resume that trained
+    nothing, a run already finished or early stopped, leaves it as it is instead of redoing it)."""
+    try:
+        manifest = read_manifest(directory)
+    except (ModelFormatError, OSError):  # no model yet, or an unreadable one: exporting says what is wrong
+        return False
+    export, files = manifest.get(EXPORT_STEM), manifest.get("files") or {}
+    return isinstance(export, dict) and EXPORT_STEM in files and export.get("weights") == files.get("weights")

@@ -19,6 +19,7 @@ from wordrnn.store import checkpoint as ckpt
 from wordrnn.train.batching import StreamBatches, split_tail
 from wordrnn.config import STRATEGIES, ModelConfig, TokenizerConfig, TrainConfig, replace
 from wordrnn.errors import ConfigError, CorpusError, option
+from wordrnn.store.exported import export_is_current
 from wordrnn.store.meta import model_meta
 from wordrnn.store.saved import SavedModel
 from wordrnn.train.budget import budget_for, reserve_seconds
@@ -91,7 +92,7 @@ def run_training(
                          should_stop=should_stop, budget=budget)
     if chief and summary["stopped"] == "interrupted" and not (out_dir / ckpt.MODEL_MANIFEST).is_file():
         save("last", engine.snapshot(engine.zero_states(1), {"epoch": 0, "window": 0, "step": 0}, []))
-    if after_save is not None and chief:
+    if after_save is not None and chief and not (summary["new_steps"] == 0 and export_is_current(out_dir)):
         after_save(out_dir)
     summary["parameters"] = parameters
     return summary

@@ -132,8 +132,10 @@ def fit(engine: Engine, train: StreamBatches, valid: StreamBatches | None, callb
                             "targets_per_epoch": train.num_targets,
                             "seconds_left": budget.seconds_left() if budget else None})
     saves = _Saves(save, engine.config.min_save_seconds)
-    started = time.perf_counter()
+    started, first_step = time.perf_counter(), run.step
     stopped = stop_loss = None
+    if resume is not None and run.window == 0 and _patience_spent(engine.config, run, valid is not None):
+        stopped = "early_stopping"  # the resumed run had already ended so: not one more epoch past it
     while (budget is not None or run.epoch < engine.config.epochs) and stopped is None:
         epoch_start = time.perf_counter()
         stopped = _train_epoch(engine, train, run, saves, emit, should_stop, budget)
@@ -150,7 +152,8 @@ def fit(engine: Engine, train: StreamBatches, valid: StreamBatches | None, callb
             saves.epoch_end(engine.snapshot_of(run), improved)
     if saves.pending:
         saves.flush()
-    summary = {"stopped": stopped or "completed", "epochs": run.epoch, "steps": run.step, "best": run.best,
+    summary = {"stopped": stopped or "completed", "epochs": run.epoch, "steps": run.step,
+               "new_steps": run.step - first_step, "best": run.best,
                "seconds": round(time.perf_counter() - started, 3), "history": run.history}
     if stop_loss is not None:
         summary["val_loss_at_stop"] = stop_loss
@@ -296,6 +299,15 @@ def _validate(engine: Engine, run: Run, valid: StreamBatches) -> tuple[float, di
     return best, {"val_loss": best, "val_loss_trained": trained, "val_loss_averaged": averaged}
 
 
+def _patience_spent(cfg: TrainConfig, run: Run, has_valid: bool) -> bool:
+    """Early stopping's patience is used up: ``cfg.early_stopping`` epochs in a row without improvement.
+
+    Asked at each epoch's end, and once when a run resumes at an epoch boundary, so resuming a run
+    that early stopping ended trains nothing (``--early-stopping`` given larger lets it go on).
+    """
+    return bool(cfg.early_stopping) and run.bad_epochs >= cfg.early_stopping and has_valid
+
+
 def _schedule(engine: Engine, run: Run, monitored: float, has_valid: bool, budget: Budget | None = None) -> str | None:
     """The epoch-end decisions: stop (``until_loss``, early stopping) or cut/decay the learning rate.
 
@@ -306,7 +318,7 @@ def _schedule(engine: Engine, run: Run, monitored: float, has_valid: bool, budge
     stopped = None
     if cfg.until_loss and monitored <= cfg.until_loss:
         stopped = "until_loss"
-    elif cfg.early_stopping and run.bad_epochs >= cfg.early_stopping and has_valid:
+    elif _patience_spent(cfg, run, has_valid):
         stopped = "early_stopping"
     elif cfg.lr_patience and run.bad_epochs and run.bad_epochs % cfg.lr_patience == 0:
         engine.scale_learning_rate(cfg.lr_factor)

@@ -19,7 +19,8 @@ from wordrnn.errors import ConfigError, CorpusError, option
 from wordrnn.store.saved import SavedModel
 
 # the settings a resumed run takes from the caller (time_budget always: a new budget counts from now)
-RESUMABLE = ("epochs", "time_budget", "max_steps", "checkpoint_every", "checkpoint_minutes", "xla", "ema", "ema_start")
+RESUMABLE = ("epochs", "time_budget", "max_steps", "checkpoint_every", "checkpoint_minutes", "xla", "ema", "ema_start",
+             "early_stopping")
 
 
 def resumed_config(previous: SavedModel, options: Collection[str] | None, *, tokenizer_config: TokenizerConfig,
