@@ -21,7 +21,7 @@ import numpy as np
 
 from wordrnn.config import ModelConfig
 from wordrnn.errors import ExportError, ModelFormatError, option
-from wordrnn.store.exported import EXPORT_STEM  # files["litert"], manifest["litert"]
+from wordrnn.store.exported import EXPORT_STEM, made_from_present_weights  # files["litert"], manifest["litert"]
 from wordrnn.store.saved import SavedModel
 
 INPUT_NAME = "inputs"
@@ -80,7 +80,7 @@ def export_info(saved: SavedModel) -> dict[str, Any]:
     info = saved.manifest.get(EXPORT_STEM)
     if EXPORT_STEM not in saved.manifest.get("files", {}) or not isinstance(info, dict):
         raise ExportError(f"{where}: the model has no LiteRT export; create one with `wordrnn export {where}`")
-    if info.get("weights") != saved.manifest["files"].get("weights"):
+    if not made_from_present_weights(saved.manifest):
         raise ExportError(
             f"{where}: the LiteRT export was made from other weights than the saved ones; "
             f"refresh it with `wordrnn export {where}`"

@@ -77,12 +77,18 @@ def read_weights(content: bytes, mapping: Any, where: str) -> dict[str, np.ndarr
             for path, (name, transposed) in mapping.items()}
 
 
+def made_from_present_weights(manifest: dict[str, Any]) -> bool:
+    """The manifest's LiteRT export was made from the weights file the manifest names now (a save
+    of other weights since makes it stale)."""
+    info = manifest.get(EXPORT_STEM)
+    return isinstance(info, dict) and info.get("weights") == (manifest.get("files") or {}).get("weights")
+
+
 def export_is_current(directory: Path) -> bool:
-    """The model's LiteRT export was made from its present weights file (so a resume that trained
+    """The model's LiteRT export is there and made from its present weights (so a resume that trained
     nothing, a run already finished or early stopped, leaves it as it is instead of redoing it)."""
     try:
         manifest = read_manifest(directory)
     except (ModelFormatError, OSError):  # no model yet, or an unreadable one: exporting says what is wrong
         return False
-    export, files = manifest.get(EXPORT_STEM), manifest.get("files") or {}
-    return isinstance(export, dict) and EXPORT_STEM in files and export.get("weights") == files.get("weights")
+    return EXPORT_STEM in (manifest.get("files") or {}) and made_from_present_weights(manifest)

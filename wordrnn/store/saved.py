@@ -141,8 +141,7 @@ class SavedModel:
         from wordrnn.store import exported
 
         info = self.manifest.get(exported.EXPORT_STEM)
-        if not isinstance(info, dict) or exported.WEIGHTS_KEY not in info or \
-                info.get("weights") != self.manifest["files"].get("weights"):
+        if not exported.made_from_present_weights(self.manifest) or exported.WEIGHTS_KEY not in info:
             return {}
         return exported.read_weights(self.read_file(exported.EXPORT_STEM), info[exported.WEIGHTS_KEY], str(self.path))
 
