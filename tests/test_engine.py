@@ -6,7 +6,7 @@ import pytest
 from wordrnn.train.batching import StreamBatches
 from wordrnn.config import ModelConfig, TrainConfig
 from wordrnn.train.engine import Engine
-from wordrnn.train.loop import _improves
+from wordrnn.train.run import improves
 from wordrnn.nn.model import build_model, loss_function, state_sizes
 
 
@@ -201,7 +201,7 @@ def test_epoch_end_saves_are_throttled_but_never_lost():
     assert len(saved) <= 2
     best, best_epoch = float("inf"), 0
     for record in summary["history"]:  # the last epoch that counted as an improvement
-        if _improves(record["loss"], best):
+        if improves(record["loss"], best):
             best, best_epoch = record["loss"], record["epoch"]
     assert [snap.position["epoch"] for kind, snap in saved if kind == "best"] == [best_epoch]
 

@@ -9,8 +9,8 @@ training, validation and prediction all begin from the same start state.
 
 Progress goes to callbacks; checkpoints go to a ``save`` callable the caller
 supplies (it knows the model directory, the engine does not). A ``Snapshot`` is the
-engine's whole training state; ``loop.py`` decides when epochs end, the learning rate
-changes, training stops and snapshots are saved.
+engine's whole training state; ``loop.py`` decides when epochs end, training stops and
+snapshots are saved, and ``run.py`` what an epoch's end records and changes (the learning rate).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import keras  # noqa: E402  (after the quiet TensorFlow import)
 from wordrnn.train import loop
 from wordrnn.train.batching import StreamBatches
 from wordrnn.train.budget import Budget
-from wordrnn.train.loop import Run
+from wordrnn.train.run import Run
 from wordrnn.config import TrainConfig
 from wordrnn.nn.model import get_weight_arrays, set_weight_arrays
 
