@@ -26,7 +26,8 @@ One JSON object per row on stdout, then a summary row: the ratios and gains agai
 ``targets_met`` for issue 15 (top-3 and KSR@3 at least 4 points over the trigram, perplexity at
 most 0.6x; KSR@3 both without and with the lexicon).
 
-Usage: nice -n 5 python scripts/bench_quality.py --out /work/runs/brown-quality [--minutes 75] [--continue 20:0.999]
+Usage: nice -n 5 python scripts/bench_quality.py --out /work/runs/brown-quality [--minutes 80] [--continue 40:0.999]
+                  [--pointer-size 1000]     # the README's run
        python scripts/bench_quality.py --smoke        # a tiny model on the first lines, a test
 The model stays in OUT/model (the trigram in OUT/trigram, logs in OUT/*.log); OUT/train.json records
 the training command and time, so ``--reuse`` redoes steps 2-5 on the same trained network.
