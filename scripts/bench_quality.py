@@ -101,35 +101,21 @@ def continue_run(model: Path, train: Path, valid: Path, reading: list[str], epoc
     """``wordrnn train --resume --epochs N [--ema M]`` on ``model``: a run that ended at its limit
     while still improving goes on, its schedule and early stopping continuing where they were.
 
-    ``reading``: the corpus-reading flags the run was trained with. A run already that far (or
-    stopped early) is not trained again; the command is returned either way so a report records it.
+    ``reading``: the corpus-reading flags the run was trained with. ``wordrnn train --resume`` itself
+    trains nothing (and rewrites no file) for a run already that far or ended by early stopping, so
+    the command always runs; it is returned so a report records it.
     """
-    from wordrnn.config import TrainConfig
-
     command = [*WORDRNN, "train", str(train), "--valid", str(valid), "-o", str(model), *reading, "--resume",
                "--epochs", str(epochs), "-q", *(["--ema", str(ema)] if ema else [])]
-    # where the run stands is the checkpoint's (the model is its best epoch, which may be earlier)
-    manifest = checkpoint_manifest(model)
-    patience = manifest["config"]["train"].get("early_stopping", TrainConfig().early_stopping)
-    position = manifest.get("position", {})
-    stopped = patience and position.get("bad_epochs", 0) >= patience
-    if position.get("epoch", 0) < epochs and not stopped:
-        run(command, log)
+    run(command, log)
     return command
 
 
-def checkpoint_manifest(model: Path) -> dict:
-    """The manifest of the run's latest checkpoint: where training stands, past the best epoch too."""
-    from wordrnn.store.reading import CHECKPOINT_MANIFEST, read_manifest
-
-    return read_manifest(model, CHECKPOINT_MANIFEST)
-
-
 def trained_history(model: Path) -> list[dict]:
-    """Every epoch the run trained: the checkpoint's history (the model's own ends at its best epoch)."""
-    from wordrnn.store.reading import read_json
+    """Every epoch the run trained: its latest checkpoint's history (the model's own ends at its best epoch)."""
+    from wordrnn.store.reading import CHECKPOINT_MANIFEST, read_json, read_manifest
 
-    return read_json(model, checkpoint_manifest(model), "history")
+    return read_json(model, read_manifest(model, CHECKPOINT_MANIFEST), "history")
 
 
 def short(path: Path | str) -> str:
