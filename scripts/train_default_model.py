@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_ood import measure, texts  # noqa: E402
-from bench_quality import WORDRNN, continuation, continue_run, display, run  # noqa: E402
+from bench_quality import WORDRNN, continuation, continue_run, display, run, trained_history  # noqa: E402
 from build_default_corpus import build  # noqa: E402
 
 from wordrnn.store import checkpoint as ckpt  # noqa: E402
@@ -150,7 +150,7 @@ def train(args: argparse.Namespace, corpus: Path, log: Path) -> tuple[Path, dict
     if args.continue_to:
         info["continued"] = [display(continue_run(model, corpus / "train.txt", corpus / "dev.txt", READING, epochs, ema,
                                                   log)) for epochs, ema in args.continue_to]
-    history = SavedModel.load(model).history
+    history = trained_history(model)  # every epoch trained: the model's own history ends at its best epoch
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
     return model, {**info, "corpus": "scripts/build_default_corpus.py --out CORPUS", "epochs_run": len(history),
                    "best_epoch": best + 1, "dev_ppl": round(float(np.exp(history[best]["val_loss"])), 2),
