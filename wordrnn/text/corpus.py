@@ -141,7 +141,7 @@ def iter_pieces(
             offset += len(chunk)
             if first and text:
                 text = text.lstrip("\ufeff")
-                first = False
+                first = not text  # only BOMs so far: the next piece still starts the file, whatever the chunk size
             pending += text
             if chunk and pending.endswith("\r"):
                 keep, pending = pending[:-1], "\r"  # a \r\n may straddle two chunks
