@@ -59,7 +59,7 @@ def train_tiny(corpus: Path, out: Path, cell: str = "lstm", epochs: int = 2, **o
     from wordrnn.train.jobs import train_text
 
     model = ModelConfig(vocab_size=1, cell=cell, units=16, embedding=8, layers=overrides.pop("layers", 1),
-                        tied=overrides.pop("tied", False))
+                        tied=overrides.pop("tied", False), adaptive_softmax=overrides.pop("adaptive_softmax", 0))
     train = TrainConfig(epochs=epochs, batch_size=overrides.pop("batch_size", 8), window=overrides.pop("window", 10),
                         seed=overrides.pop("seed", 1), learning_rate=overrides.pop("learning_rate", 0.01),
                         early_stopping=0, **overrides)

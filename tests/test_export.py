@@ -25,6 +25,8 @@ CONFIGS = {
     "gru-2-layers": dict(cell="gru", layers=2),
     "elman-tied": dict(cell="elman", tied=True),
     "jordan-tied-projection": dict(cell="jordan", tied=True, embedding=12),
+    "lstm-adaptive-tied-projection": dict(cell="lstm", tied=True, embedding=12, adaptive_softmax=6),
+    "gru-adaptive-untied": dict(cell="gru", adaptive_softmax=10),
     "series-lstm": dict(input_kind="series", features=2),
 }
 

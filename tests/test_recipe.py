@@ -84,6 +84,20 @@ def test_a_short_budget_samples_more_words_unless_told_or_the_softmax_is_full():
     _, train, chosen = configure(800_000, 17_715, fixed={"sampled_softmax"}, budget=5)
     assert "sampled_softmax" not in chosen and train.sampled_softmax == TrainConfig().sampled_softmax
     assert chosen["dropout"] == 0.1
+    model, _, chosen = configure(800_000, 17_715, budget=5)
+    assert model.adaptive_softmax == 0 and "adaptive_softmax" not in chosen  # the recipe never chooses it
+    _, train, _ = configure(800_000, 17_715, fixed={"adaptive_softmax"}, budget=5)  # --adaptive-softmax 0: as usual
+    assert train.sampled_softmax == 4096
+
+
+def test_an_adaptive_softmax_given_leaves_the_sample_alone():
+    """``--adaptive-softmax`` replaces the sampled softmax: the recipe then chooses neither, and the
+    cheaper output layer counts in the passes a budget allows (so in the dropout it picks)."""
+    model, train, chosen = configure(800_000, 17_715, fixed={"adaptive_softmax"}, budget=5, adaptive_softmax=2000)
+    assert "sampled_softmax" not in chosen and "adaptive_softmax" not in chosen
+    assert train.sampled_softmax == 0 and model.adaptive_softmax == 2000 and chosen["dropout"] == 0.1
+    adaptive = {**model_settings(800_000), "adaptive_softmax": 2000}
+    assert cost_per_word(adaptive, 17_715, 0) < cost_per_word(model_settings(800_000), 17_715, 4096)
 
 
 def test_passes_follow_from_the_cost_of_a_word():

@@ -7,7 +7,7 @@ import pytest
 
 from wordrnn.errors import ConfigError
 from wordrnn.store import checkpoint as ckpt
-from wordrnn.train.engine import Snapshot
+from wordrnn.train.snapshot import Snapshot
 from wordrnn.train.saving import saver
 
 

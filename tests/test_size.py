@@ -15,12 +15,16 @@ CONFIGS = [
     ModelConfig(vocab_size=30, cell="jordan", units=8, embedding=4, layers=2),
     ModelConfig(vocab_size=30, units=8, embedding=4, tied=True),  # a projection to the embedding width
     ModelConfig(vocab_size=30, cell="gru", units=6, embedding=6, tied=True),  # no projection
+    ModelConfig(vocab_size=100, units=8, embedding=16, tied=True, adaptive_softmax=5),  # three tail bands
+    ModelConfig(vocab_size=30, cell="gru", units=8, embedding=8, tied=True, adaptive_softmax=10),  # one band
+    ModelConfig(vocab_size=100, units=8, embedding=4, adaptive_softmax=5),  # untied: its own rows per band
+    ModelConfig(vocab_size=30, units=8, embedding=4, adaptive_softmax=40),  # a head of every word: no bands
     ModelConfig(input_kind="series", features=3, units=8, layers=2),
     ModelConfig(input_kind="series", features=2, cell="jordan", units=5),
 ]
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.input_kind}-{c.cell}-{c.layers}-{c.tied}")
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.input_kind}-{c.cell}-{c.layers}-{c.tied}-{c.adaptive_softmax}")
 def test_the_shapes_are_those_the_builder_makes(config):
     from wordrnn.nn.model import build_model, count_parameters, get_weight_arrays
 

@@ -78,6 +78,9 @@ class ModelConfig:
         dropout: dropout on embeddings and between layers while training.
         recurrent_dropout: dropout on the recurrent connections (slower: disables fused kernels).
         tied: share the embedding matrix with the output layer (tokens only).
+        adaptive_softmax: score words with an adaptive softmax whose head holds this many of the
+            most frequent words, the rest in narrower clusters (``nn/adaptive.py``; 0: a full softmax).
+            The distribution is still exact over the whole vocabulary; training is several times cheaper.
     """
 
     input_kind: str = "tokens"
@@ -90,6 +93,7 @@ class ModelConfig:
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
     tied: bool = False
+    adaptive_softmax: int = 0
 
     def __post_init__(self) -> None:
         _finite(self)
@@ -104,6 +108,9 @@ class ModelConfig:
         if self.input_kind == "tokens":
             _positive("vocab_size", self.vocab_size, 10_000_000)
             _positive(option("embedding"), self.embedding, 8192)
+            if self.adaptive_softmax < 0:
+                raise ConfigError(f"{option('adaptive_softmax')} is the number of frequent words the head scores "
+                                  f"(0: a full softmax), so it must be 0 or more, got {self.adaptive_softmax}")
         else:
             _positive("features", self.features, 10_000)
 

@@ -74,6 +74,10 @@ def train(
                                       "then the state carries (0: carried from the start; see the README)."),
     sampled_softmax: Optional[int] = typer.Option(None, "--sampled-softmax", help="Train with a softmax over this many sampled words "
                                                   "(0: full; faster on large vocabularies)." + RECIPE_HELP),
+    adaptive_softmax: Optional[int] = typer.Option(None, "--adaptive-softmax", metavar="HEAD",
+                                                   help="Score words with an adaptive softmax whose head holds the HEAD most "
+                                                   "frequent words, rarer ones in narrower clusters (0: full softmax; exact, "
+                                                   "and cheaper to train on large vocabularies)." + RECIPE_HELP),
     force: ReplaceModel = False,
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted training in the output directory."),
     quiet: Quiet = False,
@@ -90,13 +94,15 @@ def train(
     given = {name: value for name, value in (("min_count", min_count), ("layers", layers), ("units", units),
                                              ("embedding", embedding), ("dropout", dropout), ("tied", tied),
                                              ("epochs", epochs), ("lr_decay", lr_decay),
-                                             ("sampled_softmax", sampled_softmax), ("batch_size", batch_size),
+                                             ("sampled_softmax", sampled_softmax), ("adaptive_softmax", adaptive_softmax),
+                                             ("batch_size", batch_size),
                                              ("learning_rate", learning_rate))
              if value is not None}
     settings = {**PLACEHOLDERS, **given}
     model_config = ModelConfig(vocab_size=1, cell=cell, layers=settings["layers"], units=settings["units"],
                                embedding=settings["embedding"], dropout=settings["dropout"],
-                               recurrent_dropout=recurrent_dropout, tied=settings["tied"])
+                               recurrent_dropout=recurrent_dropout, tied=settings["tied"],
+                               adaptive_softmax=settings["adaptive_softmax"])
     train_config = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], window=window, warmup_steps=warmup_steps,
                                optimizer=optimizer, learning_rate=settings["learning_rate"], clipnorm=clipnorm,
                                weight_decay=weight_decay, lr_patience=lr_patience, early_stopping=early_stopping,
@@ -125,7 +131,7 @@ def typed_options(ctx: typer.Context) -> frozenset[str]:
 
 # what a recipe setting is before the recipe sets it (any valid value: every one not given is replaced)
 PLACEHOLDERS = {"min_count": 1, "layers": 1, "units": 256, "embedding": 128, "dropout": 0.1, "tied": False,
-                "epochs": 10, "lr_decay": 1.0, "sampled_softmax": 0, "batch_size": 32, "learning_rate": 2e-3}
+                "epochs": 10, "lr_decay": 1.0, "sampled_softmax": 0, "adaptive_softmax": 0, "batch_size": 32, "learning_rate": 2e-3}
 
 
 def recipe_line(choices: dict[str, Any], budget: bool = False) -> str:

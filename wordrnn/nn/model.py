@@ -15,6 +15,7 @@ import keras  # noqa: E402  (after the quiet TensorFlow import)
 import numpy as np
 from keras import layers, ops
 
+from wordrnn.nn.adaptive import AdaptiveOutput
 from wordrnn.nn.cells import JordanCell
 from wordrnn.config import ModelConfig
 
@@ -82,7 +83,12 @@ def build_model(config: ModelConfig) -> keras.Model:
     elif config.tied:
         if config.units != config.embedding:
             hidden = layers.Dense(config.embedding, name="projection")(hidden)
-        outputs = TiedOutput(embedding, name="output")(hidden)
+        if config.adaptive_softmax:
+            outputs = AdaptiveOutput(config.vocab_size, config.adaptive_softmax, embedding, name="output")(hidden)
+        else:
+            outputs = TiedOutput(embedding, name="output")(hidden)
+    elif config.adaptive_softmax:
+        outputs = AdaptiveOutput(config.vocab_size, config.adaptive_softmax, name="output")(hidden)
     else:
         outputs = layers.Dense(config.vocab_size, name="output")(hidden)
     return keras.Model([inputs, *states_in], [outputs, *states_out], name=f"wordrnn_{config.cell}")

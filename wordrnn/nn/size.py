@@ -33,6 +33,34 @@ def _cell_shapes(cell: str, inputs: int, units: int) -> list[Shape]:
     return [(inputs, units), (units, units), (units,), (units, units), (units,)]
 
 
+BAND_GROWTH = 4  # each adaptive-softmax cluster holds 4x the words of the one before, at a quarter of its width
+MIN_BAND_WIDTH = 4
+
+
+def adaptive_clusters(vocab_size: int, head: int, width: int) -> list[tuple[int, int, int]]:
+    """The adaptive softmax's tail clusters as (first id, end id, width) (``nn/adaptive.py``): after the
+    ``head`` most frequent words, bands of 4x the words at a quarter of the previous width."""
+    bands, start, size, band_width = [], head, head * (BAND_GROWTH - 1), width
+    while start < vocab_size:
+        band_width = max(MIN_BAND_WIDTH, band_width // BAND_GROWTH)
+        end = min(vocab_size, start + size)
+        bands.append((start, end, band_width))
+        start, size = end, size * BAND_GROWTH
+    return bands
+
+
+def _adaptive_shapes(config: ModelConfig, width: int) -> list[Shape]:
+    """The adaptive output layer's weights over hidden states ``width`` wide (tied: the embedding's)."""
+    head = min(config.adaptive_softmax, config.vocab_size)
+    bands = adaptive_clusters(config.vocab_size, head, width)
+    shapes: list[Shape] = [] if config.tied else [(width, head)]
+    shapes += ([(width, len(bands))] if bands else []) + [(head + len(bands),)]
+    for start, end, band_width in bands:  # projection, then the band's rows (tied: a map of its embeddings)
+        rows = (width, band_width) if config.tied else (band_width, end - start)
+        shapes += [(width, band_width), rows, (end - start,)]
+    return shapes
+
+
 def weight_shapes(config: ModelConfig) -> list[Shape]:
     """The shape of every weight array of ``config``'s network (the order is not the builder's)."""
     tokens = config.input_kind == "tokens"
@@ -43,9 +71,13 @@ def weight_shapes(config: ModelConfig) -> list[Shape]:
     if not tokens:
         return shapes + [(config.units, config.features), (config.features,)]
     if not config.tied:
+        if config.adaptive_softmax:
+            return shapes + _adaptive_shapes(config, config.units)
         return shapes + [(config.units, config.vocab_size), (config.vocab_size,)]
     if config.units != config.embedding:  # a projection to the embedding width, then the shared matrix
         shapes += [(config.units, config.embedding), (config.embedding,)]
+    if config.adaptive_softmax:
+        return shapes + _adaptive_shapes(config, config.embedding)
     return shapes + [(config.vocab_size,)]
 
 

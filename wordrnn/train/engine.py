@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,42 +29,9 @@ from wordrnn.train import loop
 from wordrnn.train.batching import StreamBatches
 from wordrnn.train.budget import Budget
 from wordrnn.train.run import Run
+from wordrnn.train.snapshot import Snapshot
 from wordrnn.config import TrainConfig
 from wordrnn.nn.model import get_weight_arrays, set_weight_arrays
-
-
-@dataclass
-class Snapshot:
-    """Everything needed to continue training exactly where it stopped."""
-
-    weights: dict[str, np.ndarray]
-    optimizer: list[np.ndarray]
-    states: list[np.ndarray]
-    position: dict[str, Any]
-    history: list[dict[str, Any]] = field(default_factory=list)
-    seeds: list[np.ndarray] = field(default_factory=list)  # dropout's random-stream positions
-    model_weights: dict[str, np.ndarray] | None = None  # the model's, when not ``weights`` (averaged ones)
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """The optimizer variables, recurrent states and seed states as one flat dict of arrays.
-
-        A checkpoint stores them as one ``.npz`` file; the ``opt_``/``rnn_``/``seed_`` prefixes and
-        the 4-digit order keep the three lists apart and in order (``from_arrays`` reads them back).
-        """
-        arrays = {f"opt_{i:04d}": v for i, v in enumerate(self.optimizer)}
-        arrays.update({f"rnn_{i:04d}": v for i, v in enumerate(self.states)})
-        arrays.update({f"seed_{i:04d}": v for i, v in enumerate(self.seeds)})
-        return arrays
-
-    @classmethod
-    def from_arrays(cls, weights: dict[str, np.ndarray], state: dict[str, np.ndarray], position: Any,
-                    history: list[dict[str, Any]]) -> Snapshot:
-        """The snapshot a checkpoint holds: its weights, its ``state_arrays()``, position and history."""
-
-        def numbered(prefix: str) -> list[np.ndarray]:
-            return [state[f"{prefix}{i:04d}"] for i in range(sum(k.startswith(prefix) for k in state))]
-
-        return cls(weights, numbered("opt_"), numbered("rnn_"), position, history, numbered("seed_"))
 
 
 SaveFn = Callable[[str, Snapshot], None]
@@ -92,7 +58,9 @@ class Engine:
         state_sizes: width of each state tensor, in model order.
         train_model, train_loss_fn: optionally what the train step runs instead of ``model`` and
             ``loss_fn``: a model sharing ``model``'s weights and its own loss (e.g. a sampled
-            softmax over hidden states). Validation always uses ``model`` and ``loss_fn``.
+            softmax over hidden states). Validation uses ``model`` and ``loss_fn``, unless the
+            training loss is exact (``train_loss_fn.exact``: the adaptive softmax's, the same values
+            as the full output's at a fraction of the cost); a sampled loss is only an estimate.
     """
 
     def __init__(self, model: keras.Model, loss_fn: Callable, config: TrainConfig, state_sizes: Sequence[int],
@@ -101,6 +69,8 @@ class Engine:
         self.loss_fn = loss_fn
         self.train_model = train_model or model
         self.train_loss_fn = train_loss_fn or loss_fn
+        exact = getattr(self.train_loss_fn, "exact", False)
+        self._eval_model, self._eval_loss_fn = (self.train_model, self.train_loss_fn) if exact else (model, loss_fn)
         self.config = config
         self.state_sizes = list(state_sizes)
         self.optimizer = make_optimizer(config)
@@ -143,8 +113,8 @@ class Engine:
         return total, count, [tf.stop_gradient(s) for s in new_states]
 
     def _eval_step_impl(self, x, y, w, states):
-        outputs, *new_states = self.model([x, *states], training=False)
-        total, count = self._weighted_loss(y, w, outputs)
+        outputs, *new_states = self._eval_model([x, *states], training=False)
+        total, count = self._weighted_loss(y, w, outputs, self._eval_loss_fn)
         return total, count, new_states
 
     def _cast(self, batch: tuple[np.ndarray, np.ndarray, np.ndarray]):

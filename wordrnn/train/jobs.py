@@ -25,7 +25,7 @@ from wordrnn.store.saved import SavedModel
 from wordrnn.train.budget import budget_for, reserve_seconds
 from wordrnn.train.cluster import writes_model
 from wordrnn.train.recipe import Recipe
-from wordrnn.train.resources import check_memory, check_size
+from wordrnn.train.resources import check_memory, check_size, check_softmax
 from wordrnn.train.resuming import check_resumed_corpus, resumed_config, resuming_line
 from wordrnn.train.saving import read_checkpoint, saver
 from wordrnn.text.shards import is_dataset
@@ -102,9 +102,11 @@ def _build_engine(tf_strategy: Any, model_config: ModelConfig, train_config: Tra
     """The engine (distributed under a strategy) for a freshly built model, and the model's parameter count.
 
     The random seed is set first so the initial weights, like everything after, repeat with it;
-    a sampled softmax is only worth building when it samples fewer words than the vocabulary has.
+    a sampled softmax is only worth building when it samples fewer words than the vocabulary has;
+    an adaptive softmax trains with its own loss (each position scores only its target's cluster).
     """
     from wordrnn.train.distributed import engine_for, strategy_scope
+    from wordrnn.nn.adaptive import adaptive_training
     from wordrnn.nn.model import build_model, count_parameters, loss_function, sampled_softmax_training, state_sizes
 
     import keras
@@ -114,7 +116,9 @@ def _build_engine(tf_strategy: Any, model_config: ModelConfig, train_config: Tra
     with strategy_scope(tf_strategy):
         model = build_model(model_config)
         train_model = train_loss = None
-        if train_config.sampled_softmax and model_config.input_kind == "tokens" and train_config.sampled_softmax < model_config.vocab_size - 1:
+        if model_config.adaptive_softmax and model_config.input_kind == "tokens":
+            train_model, train_loss = adaptive_training(model, dense=train_config.xla)
+        elif train_config.sampled_softmax and model_config.input_kind == "tokens" and train_config.sampled_softmax < model_config.vocab_size - 1:
             train_model, train_loss = sampled_softmax_training(model, model_config, train_config.sampled_softmax)
         engine = engine_for(tf_strategy, model, loss_function(model_config), train_config, state_sizes(model_config),
                             train_model, train_loss)
@@ -164,6 +168,7 @@ def train_text(
         raise ConfigError(f"{option('time_budget')} cannot be used with {option('strategy', 'multiworker')}: the workers "
                           f"must stop after the same step; give {option('epochs')} instead")
     check_limits(max_vocab, min_count)
+    check_softmax(model_config, train_config)
     out_dir = Path(out_dir)
     # The lock first, the directory checked under it, held until the last save: a run that checked
     # and then read its corpus for minutes must not replace what another run saved meanwhile.

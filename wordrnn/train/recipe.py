@@ -24,7 +24,12 @@ seen at least 3 times; README "The quality recipe") and held on a broader 2.8M-w
   command), 4096 words made a step about 1.3x as long but reached validation perplexity 176.3 (ad
   hoc, without the export) where that benchmark's run with 1024 ended at 193.4; at 5e-3, 4096
   words reached 163.0 and 8192 (a step 1.9x as long) 183.3 (ad hoc, one run each); a long run
-  keeps the 1024 of the 72-minute quality recipe it was proven with;
+  keeps the 1024 of the 72-minute quality recipe it was proven with. The adaptive softmax
+  (``--adaptive-softmax 2000``, ``nn/adaptive.py``) learned far more in five minutes on Brown
+  (validation 158.4, 132.5, 123.4 after each epoch against the sample's 231.1, 170.8, 158.4), but
+  in one benchmark run of three its 1.5- and 2.5-minute runs ended over-confident (perplexity 444
+  and 460, a few words given e^-30 and less, where the same budgets had given 245 and 176), so
+  the recipe does not choose it until that is understood (README, "Time to quality");
 - schedule: without a time budget, 0.9 per-epoch decay over round(20M / N) epochs kept within
   3..30 (about 20M token passes, which is where Brown's run stopped gaining), early stopping
   keeping the best epoch; with a budget, the budget sets the length and the learning rate decays
@@ -45,8 +50,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wordrnn.config import ModelConfig, TrainConfig, replace
+from wordrnn.nn.size import adaptive_clusters
 
-MODEL_SETTINGS = ("layers", "units", "embedding", "tied", "dropout")
+MODEL_SETTINGS = ("layers", "units", "embedding", "tied", "dropout", "adaptive_softmax")
 TRAIN_SETTINGS = ("batch_size", "sampled_softmax", "lr_decay", "epochs", "learning_rate")
 SETTINGS = ("min_count", *MODEL_SETTINGS, *TRAIN_SETTINGS)
 SAMPLED = 1024
@@ -77,11 +83,18 @@ REFERENCE_COST = 4 * 200 * (96 + 200) + 4 * 200 * 400 + 200 * 96 + (1024 + 1) * 
 
 
 def cost_per_word(settings: dict[str, Any], vocab_size: int, sampled: int) -> int:
-    """Multiply-adds per word of a forward pass: the recurrent layers, the projection and the softmax."""
+    """Multiply-adds per word of a forward pass: the recurrent layers, the projection and the softmax
+    (an adaptive one's head in full, its clusters at a fifth: the share of text beyond a head)."""
     units, width = settings["units"], settings["embedding"]
     recurrent = sum(4 * units * ((width if i == 0 else units) + units) for i in range(settings["layers"]))
     projection = units * width if settings["tied"] and units != width else 0
-    return recurrent + projection + (sampled + 1 if sampled else vocab_size) * (width if settings["tied"] else units)
+    output_width = width if settings["tied"] else units
+    head = settings.get("adaptive_softmax", 0)
+    if head:
+        bands = adaptive_clusters(vocab_size, min(head, vocab_size), output_width)
+        tails = sum((output_width + end - start) * band for start, end, band in bands)
+        return recurrent + projection + (min(head, vocab_size) + len(bands)) * output_width + tails // 5
+    return recurrent + projection + (sampled + 1 if sampled else vocab_size) * output_width
 
 
 def expected_passes(tokens: int, minutes: float, cost: int) -> float:
@@ -127,12 +140,14 @@ class Recipe:
         The third value maps each chosen setting to its value (what the CLI shows in one line).
         """
         picks = {**model_settings(tokens), **train_settings(tokens, vocab_size, train.time_budget is not None, train.window)}
+        if "adaptive_softmax" in self.fixed and model.adaptive_softmax:  # the caller's output layer replaces the sample
+            picks.pop("sampled_softmax")
         current = {**{k: getattr(model, k) for k in MODEL_SETTINGS}, "sampled_softmax": train.sampled_softmax}
         final = {**current, **{k: v for k, v in picks.items() if k not in self.fixed}}
         cost = cost_per_word(final, vocab_size, final["sampled_softmax"])
         if train.time_budget is not None and expected_passes(tokens, train.time_budget, cost) < SHORT_RUN_PASSES:
             picks["dropout"] = 0.1  # a short run: it under-fits, and what each step learns counts most
-            if picks["sampled_softmax"]:
+            if picks.get("sampled_softmax"):
                 picks["sampled_softmax"] = SHORT_RUN_SAMPLED
         chosen = {name: value for name, value in picks.items() if name not in self.fixed}
         model = replace(model, **{k: v for k, v in chosen.items() if k in MODEL_SETTINGS})

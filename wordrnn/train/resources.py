@@ -30,6 +30,15 @@ def check_size(steps: int, config: TrainConfig, what: str = "tokens") -> None:
         )
 
 
+def check_softmax(model: ModelConfig, train: TrainConfig) -> None:
+    """Refuse two cheaper softmaxes at once: a sampled softmax trains a full output layer, an adaptive
+    one is an output layer of its own, so a run can have one or the other."""
+    if model.adaptive_softmax and train.sampled_softmax:
+        raise ConfigError(f"{option('sampled_softmax', train.sampled_softmax)} and "
+                          f"{option('adaptive_softmax', model.adaptive_softmax)} are two ways to make the softmax "
+                          "cheaper to train and cannot be combined; give one of them")
+
+
 def estimate_memory(model: ModelConfig, train: TrainConfig) -> int:
     """Rough peak bytes for training: weights x 4 (weights, grads, two Adam moments) + activations."""
     vocab = model.vocab_size if model.input_kind == "tokens" else model.features

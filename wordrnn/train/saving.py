@@ -19,16 +19,16 @@ from wordrnn.store import checkpoint as ckpt
 from wordrnn.train.batching import StreamBatches
 
 if TYPE_CHECKING:
-    from wordrnn.train.engine import Snapshot
+    from wordrnn.train.snapshot import Snapshot
 
 
 def read_checkpoint(out_dir: Path, batches: StreamBatches, model_config: ModelConfig, train_config: TrainConfig) -> Snapshot:
-    """The ``engine.Snapshot`` in ``out_dir``'s checkpoint, refused unless it fits this corpus and config.
+    """The ``snapshot.Snapshot`` in ``out_dir``'s checkpoint, refused unless it fits this corpus and config.
 
     A position past the corpus's windows, or a mid-epoch state of another shape, means the files or
     settings changed since the run was interrupted; resuming would silently train on something else.
     """
-    from wordrnn.train.engine import Snapshot
+    from wordrnn.train.snapshot import Snapshot
     from wordrnn.nn.model import state_sizes
 
     # A run killed inside a save leaves files no manifest names; a resume that has nothing left to
