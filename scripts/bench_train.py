@@ -6,7 +6,9 @@ text by default (its recipe: 2 x 200 LSTM units, tied 96-wide embeddings, dropou
 seen >= 3 times). The comparison is fair pair by pair: the engine against ``fit`` without XLA, and
 the engine compiled with XLA (``--xla``) against ``fit`` compiled with XLA (``jit_compile=True``),
 both with the full softmax. The engine with the recipe's 1024-word sampled softmax, with and
-without XLA, shows what ``wordrnn train`` itself runs (``fit`` has no sampled softmax to compare).
+without XLA, shows what ``wordrnn train`` itself runs (``fit`` has no sampled softmax to compare);
+so does the engine with an adaptive softmax (``--adaptive-softmax 2000``: a head of 2,000 words;
+the same layers with that output layer instead of the full one).
 Throughput counts every target position that carries a loss, skipping the first 20 steps (tracing,
 warm-up); methods run interleaved, block by block, so load on a shared machine hits all alike.
 Prints one JSON line per method. ``--smoke``: a tiny model on a synthetic stream, in seconds.
@@ -31,6 +33,7 @@ tf = tensorflow()
 import keras  # noqa: E402
 
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, replace  # noqa: E402
+from wordrnn.nn.adaptive import adaptive_training  # noqa: E402
 from wordrnn.nn.model import TiedOutput, build_model, loss_function, sampled_softmax_training, state_sizes  # noqa: E402
 from wordrnn.text.encode import count_words, encode_corpus  # noqa: E402
 from wordrnn.text.tokenizer import Tokenizer  # noqa: E402
@@ -40,6 +43,7 @@ from wordrnn.train.engine import Engine  # noqa: E402
 from wordrnn.train.recipe import Recipe  # noqa: E402
 
 SKIP = 20
+ADAPTIVE_HEAD = 2000  # the adaptive methods' head (``wordrnn train --adaptive-softmax 2000``)
 
 
 def brown_ids(path: Path) -> tuple[np.ndarray, int]:
@@ -90,6 +94,8 @@ class Ours:
         model = build_model(model_config)
         extra = (sampled_softmax_training(model, model_config, train_config.sampled_softmax)
                  if train_config.sampled_softmax else ())
+        if model_config.adaptive_softmax:
+            extra = adaptive_training(model, dense=train_config.xla)
         self.engine = Engine(model, loss_function(model_config), train_config, state_sizes(model_config), *extra)
         self.batches = StreamBatches(ids, train_config.batch_size, train_config.window)
         self.states = self.engine.zero_states(train_config.batch_size)
@@ -141,17 +147,22 @@ class Reference:
 # each method, and the reference it is compared with (None: it is a reference)
 PAIRS = {"keras_fit": None, "keras_fit_xla": None, "wordrnn_engine": "keras_fit",
          "wordrnn_engine_xla": "keras_fit_xla", "wordrnn_engine_sampled": "keras_fit",
-         "wordrnn_engine_xla_sampled": "keras_fit_xla"}
+         "wordrnn_engine_xla_sampled": "keras_fit_xla", "wordrnn_engine_adaptive": "keras_fit",
+         "wordrnn_engine_xla_adaptive": "keras_fit_xla"}
 
 
-def methods(ids: np.ndarray, model_config: ModelConfig, recipe: TrainConfig) -> dict:
+def methods(ids: np.ndarray, model_config: ModelConfig, recipe: TrainConfig, head: int) -> dict:
+    """Every method of ``PAIRS``; the adaptive ones give the network a head of ``head`` words."""
     full = replace(recipe, sampled_softmax=0)
+    adaptive = replace(model_config, adaptive_softmax=head)
     return {"keras_fit": Reference(ids, model_config, full, xla=False),
             "keras_fit_xla": Reference(ids, model_config, full, xla=True),
             "wordrnn_engine": Ours(ids, model_config, full),
             "wordrnn_engine_xla": Ours(ids, model_config, replace(full, xla=True)),
             "wordrnn_engine_sampled": Ours(ids, model_config, recipe),
-            "wordrnn_engine_xla_sampled": Ours(ids, model_config, replace(recipe, xla=True))}
+            "wordrnn_engine_xla_sampled": Ours(ids, model_config, replace(recipe, xla=True)),
+            "wordrnn_engine_adaptive": Ours(ids, adaptive, full),
+            "wordrnn_engine_xla_adaptive": Ours(ids, adaptive, replace(full, xla=True))}
 
 
 def main() -> None:
@@ -166,12 +177,13 @@ def main() -> None:
         ids, vocab_size = (np.random.default_rng(0).zipf(1.3, 20_000) % 300).astype(np.int32), 300
         model_config = ModelConfig(vocab_size=vocab_size, layers=1, units=16, embedding=8, tied=True)
         recipe = TrainConfig(batch_size=4, window=10, sampled_softmax=32)
-        args.rounds, args.block, skip = 1, 3, 2
+        args.rounds, args.block, skip, head = 1, 3, 2, 20
     else:
         ids, vocab_size = brown_ids(args.corpus)
         model_config, recipe = recipe_configs(len(ids), vocab_size)
+        head = ADAPTIVE_HEAD
     keras.utils.set_random_seed(0)
-    runs = methods(ids, model_config, recipe)
+    runs = methods(ids, model_config, recipe, head)
     for method in runs.values():  # warm-up: tracing and the first steps are not timed
         method.block(skip)
     totals = {name: [0.0, 0.0] for name in runs}
@@ -189,6 +201,7 @@ def main() -> None:
         reference = PAIRS[name]
         print(json.dumps({"bench": "train_throughput", "method": name, **common,
                           "sampled_softmax": recipe.sampled_softmax if name.endswith("sampled") else 0,
+                          "adaptive_softmax": head if name.endswith("adaptive") else 0,
                           "targets": int(targets), "seconds": round(seconds, 3), "tokens_per_s": round(rates[name], 1),
                           "reference": reference,
                           "ratio": round(rates[name] / rates[reference], 3) if reference else None}), flush=True)
