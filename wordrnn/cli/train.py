@@ -76,8 +76,9 @@ def train(
                                                   "(0: full; faster on large vocabularies)." + RECIPE_HELP),
     adaptive_softmax: Optional[int] = typer.Option(None, "--adaptive-softmax", metavar="HEAD",
                                                    help="Score words with an adaptive softmax whose head holds the HEAD most "
-                                                   "frequent words, rarer ones in narrower clusters (0: full softmax; exact, "
-                                                   "and cheaper to train on large vocabularies)." + RECIPE_HELP),
+                                                   "frequent words, rarer ones in narrower clusters: exact, and cheaper to "
+                                                   "train on large vocabularies; not with --sampled-softmax (default 0: off; "
+                                                   "the recipe does not choose it yet, see the README)."),
     force: ReplaceModel = False,
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted training in the output directory."),
     quiet: Quiet = False,
