@@ -80,7 +80,8 @@ class ModelConfig:
         tied: share the embedding matrix with the output layer (tokens only).
         adaptive_softmax: score words with an adaptive softmax whose head holds this many of the
             most frequent words, the rest in narrower clusters (``nn/adaptive.py``; 0: a full softmax).
-            The distribution is still exact over the whole vocabulary; training is several times cheaper.
+            It is still a distribution over the whole vocabulary, trained on its exact likelihood; on
+            Brown a training step costs about half a full softmax's (``scripts/bench_train.py``).
     """
 
     input_kind: str = "tokens"
