@@ -40,7 +40,7 @@ from bench_train import keras_reference, stateless_windows  # noqa: E402  (impor
 import keras  # noqa: E402
 
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig  # noqa: E402
-from wordrnn.nn.model import build_model, loss_function, sampled_softmax_training, state_sizes  # noqa: E402
+from wordrnn.nn.model import build_model, loss_function, state_sizes, training_head  # noqa: E402
 from wordrnn.text.encode import count_words, encode_corpus  # noqa: E402
 from wordrnn.text.tokenizer import Tokenizer  # noqa: E402
 from wordrnn.text.vocab import Vocabulary  # noqa: E402
@@ -70,8 +70,7 @@ def engine_for(config: ModelConfig, train: TrainConfig, weights: list[np.ndarray
     """An engine over a fresh network holding ``weights`` (the sampled softmax when ``train`` asks for it)."""
     model = build_model(config)
     model.set_weights(weights)
-    extra = sampled_softmax_training(model, config, train.sampled_softmax) if train.sampled_softmax else ()
-    return Engine(model, loss_function(config), train, state_sizes(config), *extra)
+    return Engine(model, loss_function(config), train, state_sizes(config), *training_head(model, config, train))
 
 
 def train_engine(engine: Engine, ids: np.ndarray, steps: int, carried: bool) -> list[np.ndarray]:

@@ -4,8 +4,8 @@ The methods run one after the other on the same machine:
 
 1. ``wordrnn train train.txt --valid valid.txt --pretokenized --time-budget M`` with every other
    setting left to the recipe (the one-line choice is recorded; ``--train-args`` adds flags, such
-   as ``--adaptive-softmax 2000``), as a subprocess, once from scratch
-   for each budget M of ``--minutes`` (default 1.5, 2.5 and 5). Its stderr is read as it is
+   as ``--adaptive-softmax 2000``), as a subprocess, once from scratch for each budget M of
+   ``--minutes`` (default 1.5, 2.5 and 5). Its stderr is read as it is
    written, so each epoch line's validation perplexity gets its wall time since the process was
    launched (imports, reading the corpus and every validation pass included). A run validates only
    at its epochs' ends, so shorter budgets (whose schedules end sooner) show how soon the quality
@@ -15,11 +15,12 @@ The methods run one after the other on the same machine:
    perplexity to reach, and the longest run's network perplexity by the §1 protocol.
 2. Plain Keras ``fit`` on the same network (``bench_train.keras_reference``: same layers, same
    dropout, the full softmax where the recipe's is adaptive, Adam at the same rate, batches of 32
-   shuffled 35-word windows, ``REFERENCE_BATCH``, whatever the recipe's streams), in chunks of about ``--chunk-seconds``; after each chunk its weights
-   are copied into a wordrnn model and validated exactly as ``wordrnn train`` validates (the time
-   of those passes is not counted: the reference is given that advantage). It stops when it
-   reaches the trigram or at ``--reference-factor`` times the time ``wordrnn train`` needed, which
-   then bounds the ratio from below.
+   shuffled 35-word windows, ``REFERENCE_BATCH``, whatever the recipe's streams), in chunks of
+   about ``--chunk-seconds``; after each chunk its weights are copied into a wordrnn model and
+   validated exactly as ``wordrnn train`` validates (the time of those passes is not counted: the
+   reference is given that advantage). It stops when it reaches the trigram or at
+   ``--reference-factor`` times the time ``wordrnn train`` needed, which then bounds the ratio
+   from below.
 
 Prints one JSON line per run and a summary line (the ratio, and whether the targets hold:
 ``wordrnn train`` within 5 minutes, at least 3 times faster). ``--smoke``: a synthetic corpus and a

@@ -33,8 +33,7 @@ tf = tensorflow()
 import keras  # noqa: E402
 
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, replace  # noqa: E402
-from wordrnn.nn.adaptive import adaptive_training  # noqa: E402
-from wordrnn.nn.model import TiedOutput, build_model, loss_function, sampled_softmax_training, state_sizes  # noqa: E402
+from wordrnn.nn.model import TiedOutput, build_model, loss_function, state_sizes, training_head  # noqa: E402
 from wordrnn.text.encode import count_words, encode_corpus  # noqa: E402
 from wordrnn.text.tokenizer import Tokenizer  # noqa: E402
 from wordrnn.text.vocab import Vocabulary  # noqa: E402
@@ -92,11 +91,8 @@ class Ours:
 
     def __init__(self, ids: np.ndarray, model_config: ModelConfig, train_config: TrainConfig) -> None:
         model = build_model(model_config)
-        extra = (sampled_softmax_training(model, model_config, train_config.sampled_softmax)
-                 if train_config.sampled_softmax else ())
-        if model_config.adaptive_softmax:
-            extra = adaptive_training(model, dense=train_config.xla)
-        self.engine = Engine(model, loss_function(model_config), train_config, state_sizes(model_config), *extra)
+        self.engine = Engine(model, loss_function(model_config), train_config, state_sizes(model_config),
+                             *training_head(model, model_config, train_config))
         self.batches = StreamBatches(ids, train_config.batch_size, train_config.window)
         self.states = self.engine.zero_states(train_config.batch_size)
         self.k = 0

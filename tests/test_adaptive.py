@@ -48,7 +48,7 @@ def _model_and_batch(tied: bool, head: int):
 def test_the_output_is_a_distribution_and_the_loss_is_its_negative_log_likelihood(tied, head):
     """Sums to one over the whole vocabulary; the training loss, gathered per cluster or dense (XLA),
     is exactly -log p(target) of the full output that validation and prediction read."""
-    from wordrnn.nn.adaptive import adaptive_training
+    from wordrnn.nn.model import adaptive_training
     from wordrnn.nn.tfimport import tensorflow
 
     tf = tensorflow()
@@ -126,7 +126,7 @@ def test_the_library_refuses_both_cheaper_softmaxes_too(tmp_path, text_file):
 def test_validation_reads_the_exact_loss_instead_of_the_full_output():
     """The engine validates an adaptive model with its training loss (each position scores only its
     target's cluster, not the whole vocabulary), and it gives the full output's figure."""
-    from wordrnn.nn.adaptive import adaptive_training
+    from wordrnn.nn.model import adaptive_training
     from wordrnn.nn.model import build_model, loss_function, state_sizes
     from wordrnn.train.batching import StreamBatches
     from wordrnn.train.engine import Engine

@@ -25,8 +25,7 @@ from __future__ import annotations
 from wordrnn.nn.tfimport import tensorflow
 
 tf = tensorflow()
-import keras  # noqa: E402  (after the quiet TensorFlow import)
-from keras import layers, ops  # noqa: E402
+from keras import layers, ops  # noqa: E402  (after the quiet TensorFlow import)
 
 from wordrnn.nn.size import adaptive_clusters  # noqa: E402
 
@@ -131,9 +130,3 @@ class AdaptiveSoftmaxLoss:
             loss = tf.tensor_scatter_nd_sub(loss, rows[:, None], picked)
         return tf.reshape(loss, tf.shape(targets))
 
-
-def adaptive_training(model: keras.Model, dense: bool = False) -> tuple[keras.Model, AdaptiveSoftmaxLoss]:
-    """A training model (``model`` up to the output layer's input, same weights) and its adaptive loss."""
-    output = model.get_layer("output")
-    train_model = keras.Model(model.inputs, [output.input, *model.outputs[1:]], name=f"{model.name}_adaptive")
-    return train_model, AdaptiveSoftmaxLoss(output, dense)

@@ -15,9 +15,9 @@ import keras  # noqa: E402  (after the quiet TensorFlow import)
 import numpy as np
 from keras import layers, ops
 
-from wordrnn.nn.adaptive import AdaptiveOutput
+from wordrnn.nn.adaptive import AdaptiveOutput, AdaptiveSoftmaxLoss
 from wordrnn.nn.cells import JordanCell
-from wordrnn.config import ModelConfig
+from wordrnn.config import ModelConfig, TrainConfig
 
 
 def state_sizes(config: ModelConfig) -> list[int]:
@@ -113,6 +113,33 @@ def loss_function(config: ModelConfig):
     return series_loss
 
 
+def training_head(model: keras.Model, config: ModelConfig, train: TrainConfig) -> tuple:
+    """What the train step runs instead of ``model`` and its full loss, as ``Engine``'s last two
+    arguments (empty: nothing else). An adaptive output layer trains with its own loss (every
+    cluster for every position under ``--xla``); a sampled softmax is only worth it when it samples
+    fewer words than the vocabulary has."""
+    if config.input_kind != "tokens":
+        return ()
+    if config.adaptive_softmax:
+        return adaptive_training(model, dense=train.xla)
+    if 0 < train.sampled_softmax < config.vocab_size - 1:
+        return sampled_softmax_training(model, config, train.sampled_softmax)
+    return ()
+
+
+def _up_to_output(model: keras.Model, suffix: str) -> tuple[layers.Layer, keras.Model]:
+    """``model``'s output layer, and ``model`` stopped at that layer's input (the same weights): what a
+    training loss cheaper than the full output scores."""
+    output = model.get_layer("output")
+    return output, keras.Model(model.inputs, [output.input, *model.outputs[1:]], name=f"{model.name}_{suffix}")
+
+
+def adaptive_training(model: keras.Model, dense: bool = False) -> tuple[keras.Model, AdaptiveSoftmaxLoss]:
+    """A training model (``model`` up to its adaptive output layer) and that layer's exact loss."""
+    output, train_model = _up_to_output(model, "adaptive")
+    return train_model, AdaptiveSoftmaxLoss(output, dense)
+
+
 def sampled_softmax_training(model: keras.Model, config: ModelConfig, num_sampled: int):
     """A training model and loss for a sampled softmax (token models only).
 
@@ -121,8 +148,7 @@ def sampled_softmax_training(model: keras.Model, config: ModelConfig, num_sample
     Zipfian (log-uniform) distribution, which matches our frequency-ordered ids. The output layer's
     weights still train, so the full-softmax ``model`` predicts with them unchanged.
     """
-    output = model.get_layer("output")
-    train_model = keras.Model(model.inputs, [output.input, *model.outputs[1:]], name=f"{model.name}_sampled")
+    output, train_model = _up_to_output(model, "sampled")
     if config.tied:
         embeddings = model.get_layer("embedding").embeddings
 

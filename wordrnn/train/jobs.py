@@ -102,12 +102,10 @@ def _build_engine(tf_strategy: Any, model_config: ModelConfig, train_config: Tra
     """The engine (distributed under a strategy) for a freshly built model, and the model's parameter count.
 
     The random seed is set first so the initial weights, like everything after, repeat with it;
-    a sampled softmax is only worth building when it samples fewer words than the vocabulary has;
-    an adaptive softmax trains with its own loss (each position scores only its target's cluster).
+    what the train step runs instead of the full output, if anything, is ``model.training_head``'s.
     """
     from wordrnn.train.distributed import engine_for, strategy_scope
-    from wordrnn.nn.adaptive import adaptive_training
-    from wordrnn.nn.model import build_model, count_parameters, loss_function, sampled_softmax_training, state_sizes
+    from wordrnn.nn.model import build_model, count_parameters, loss_function, state_sizes, training_head
 
     import keras
 
@@ -115,13 +113,8 @@ def _build_engine(tf_strategy: Any, model_config: ModelConfig, train_config: Tra
         keras.utils.set_random_seed(train_config.seed)
     with strategy_scope(tf_strategy):
         model = build_model(model_config)
-        train_model = train_loss = None
-        if model_config.adaptive_softmax and model_config.input_kind == "tokens":
-            train_model, train_loss = adaptive_training(model, dense=train_config.xla)
-        elif train_config.sampled_softmax and model_config.input_kind == "tokens" and train_config.sampled_softmax < model_config.vocab_size - 1:
-            train_model, train_loss = sampled_softmax_training(model, model_config, train_config.sampled_softmax)
         engine = engine_for(tf_strategy, model, loss_function(model_config), train_config, state_sizes(model_config),
-                            train_model, train_loss)
+                            *training_head(model, model_config, train_config))
     return engine, count_parameters(model)
 
 
