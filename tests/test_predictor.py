@@ -335,3 +335,16 @@ def test_a_vocabulary_word_being_typed_is_completed_when_a_longer_word_is_likeli
     assert finished.prefix == "" and finished.context[-1] == "red"
     typing = pred.complete("the cat sees a red a", k=3)  # "a" after "a red": "apple" is far likelier
     assert typing.prefix == "a" and typing.suggestions[0][0] == "apple"
+
+
+def test_visible_probabilities_follow_every_change_of_context(pred, monkeypatch):
+    # Retyping a first word (a keyboard's backspace, "he" -> "she") must never be served the
+    # previous word's distribution. A cache keyed on the id() of the probabilities once was: a
+    # freed array's id can be reused by the next one (made certain here by an id() that repeats).
+    monkeypatch.setattr(session_module, "id", lambda _: 7, raising=False)
+    fresh = {word: pred.session(word).visible_probabilities() for word in ("the", "a", "dog")}
+    session = pred.session()
+    for _ in range(3):
+        for word in ("the", "a", "dog"):
+            session.sync(f"{word} ")
+            np.testing.assert_allclose(session.visible_probabilities(), fresh[word], atol=1e-6)

@@ -178,15 +178,16 @@ class Session:
         Without this, after "He was there." (where the model mostly expects ``</s>``) every word
         would look improbable and the bar would echo the cache instead of offering "The", "He"...
         """
-        key = (len(self._ids), id(self._probs))
-        if getattr(self, "_visible_key", None) != key:
+        # Keyed on the probabilities array itself, which every step and rewind replaces; holding it
+        # keeps it alive (an id() alone could be reused by the next array once this one is freed).
+        if getattr(self, "_visible_of", None) is not self._probs:
             probs = self._probs.copy()
             end = float(probs[EOS_ID])
             if end > 0.01:
                 after, _ = self.runner.step(np.array([EOS_ID]), self.state)
                 probs = probs + end * np.asarray(after[0], dtype=np.float32)
                 probs[EOS_ID] = end
-            self._visible, self._visible_key = probs, key
+            self._visible, self._visible_of = probs, self._probs
         return self._visible.copy()
 
     def suggest(self, prefix: str = "", k: int = 3, typed: str | None = None) -> list[tuple[str, float]]:
