@@ -321,6 +321,12 @@ def test_fresh_state_is_recorded_and_a_resume_keeps_it(tmp_path, corpus):
     assert_clean_error(changed, "--fresh-state (0.0; the checkpoint has 0.5)")
 
 
+def test_state_reset_is_recorded_and_a_resume_keeps_it(tmp_path, corpus):
+    saved, changed = _trained_then_resumed_with(tmp_path, corpus, "--state-reset", "3", "0")
+    assert saved.train_config.state_reset == 3
+    assert_clean_error(changed, "--state-reset (0; the checkpoint has 3)")
+
+
 def test_ema_saves_the_weights_that_validated_better_and_a_resume_can_change_its_momentum(tmp_path, corpus):
     from wordrnn.store.saved import SavedModel
 

@@ -88,6 +88,57 @@ def test_fresh_state_follows_a_budgets_time():
     assert zero == [k < 10 or k % batches.num_windows == 0 for k in range(20)]
 
 
+def test_state_reset_starts_each_stream_afresh_in_turn_and_carries_the_others():
+    """``state_reset=2``: before every window the streams ``fresh_streams`` names start from zero,
+    every other stream carries the state the previous window ended with."""
+    from wordrnn.train.batching import fresh_streams
+
+    engine, _ = _engine(state_reset=2)
+    calls = []
+    real = engine._train_step
+
+    def spy(x, y, w, states):
+        total, count, new_states = real(x, y, w, states)
+        calls.append(([np.asarray(s) for s in states], [np.asarray(s) for s in new_states]))
+        return total, count, new_states
+
+    engine._train_step = spy
+    batches = StreamBatches(np.arange(61) % 20, 3, 5)
+    engine.fit(batches)
+    per_epoch = batches.num_windows
+    assert len(calls) == 2 * per_epoch
+    resets = 0
+    for k, (states_in, _) in enumerate(calls):
+        window = k % per_epoch
+        fresh = fresh_streams(window, 3, 2) | (window == 0)
+        resets += int(fresh_streams(window, 3, 2).sum())
+        for s, previous in zip(states_in, calls[k - 1][1] if window else states_in):
+            assert np.all(s[fresh] == 0)
+            assert np.array_equal(s[~fresh], previous[~fresh])
+            assert fresh.all() or np.any(s[~fresh] != 0)
+    assert resets > 0
+
+
+@pytest.mark.parametrize("every, streams", [(1, 4), (2, 3), (5, 32), (20, 32), (50, 8)])
+def test_fresh_streams_resets_each_stream_once_per_period_spread_over_the_windows(every, streams):
+    from wordrnn.train.batching import fresh_streams
+
+    table = np.array([fresh_streams(k, streams, every) for k in range(1, 4 * every + 1)])
+    assert not fresh_streams(0, streams, every).any()  # the epoch's start: every state is zero anyway
+    for start in range(len(table) - every + 1):
+        assert np.all(table[start:start + every].sum(axis=0) == 1)  # once in any run of `every` windows
+    per_window = table.sum(axis=1)
+    assert per_window.max() - per_window.min() <= max(1, -(-streams // every) - streams // every)
+    assert not fresh_streams(3, streams, 0).any()
+
+
+def test_a_negative_state_reset_is_refused():
+    from wordrnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="state_reset must be 0 or more"):
+        TrainConfig(state_reset=-1)
+
+
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
 def test_fresh_state_outside_zero_to_one_is_refused(fraction):
     from wordrnn.errors import ConfigError

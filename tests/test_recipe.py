@@ -75,19 +75,31 @@ def test_a_short_budget_regularises_less(minutes, dropout):
     assert "dropout" not in chosen
 
 
-def test_a_short_budget_samples_more_words_unless_told_or_the_softmax_is_full():
-    """Under 5 passes each step's learning counts most: 4096 sampled words instead of 1024."""
-    assert configure(800_000, 17_715, budget=5)[2]["sampled_softmax"] == 4096
-    assert configure(800_000, 17_715, budget=60)[2]["sampled_softmax"] == 1024
-    assert configure(800_000, 17_715)[2]["sampled_softmax"] == 1024
-    assert configure(258_037, 5_108, budget=1)[2]["sampled_softmax"] == 0  # the full softmax stays full
+def test_a_short_budget_over_a_large_vocabulary_gets_the_adaptive_softmax_with_state_resets():
+    """Under 5 passes each step's learning counts most: the adaptive softmax (exact, cheap) instead of
+    the 1024-word sample, with each stream's state reset every 20 windows; a full softmax stays full."""
+    model, train, chosen = configure(800_000, 17_715, budget=5)
+    assert (chosen["adaptive_softmax"], chosen["sampled_softmax"], chosen["state_reset"]) == (2000, 0, 20)
+    assert (model.adaptive_softmax, train.sampled_softmax, train.state_reset, model.dropout) == (2000, 0, 20, 0.1)
+    for long_run in (configure(800_000, 17_715, budget=60), configure(800_000, 17_715)):
+        model, train, chosen = long_run  # a long run keeps the proven 1024-word sample and carried state
+        assert chosen["sampled_softmax"] == 1024 and "adaptive_softmax" not in chosen and "state_reset" not in chosen
+        assert model.adaptive_softmax == 0 and train.state_reset == 0
+    model, _, chosen = configure(258_037, 5_108, budget=1)  # the full softmax stays full
+    assert chosen["sampled_softmax"] == 0 and model.adaptive_softmax == 0 and "state_reset" not in chosen
+
+
+def test_a_short_budget_samples_4096_words_when_the_caller_fixed_a_softmax_setting():
     _, train, chosen = configure(800_000, 17_715, fixed={"sampled_softmax"}, budget=5)
     assert "sampled_softmax" not in chosen and train.sampled_softmax == TrainConfig().sampled_softmax
-    assert chosen["dropout"] == 0.1
-    model, _, chosen = configure(800_000, 17_715, budget=5)
-    assert model.adaptive_softmax == 0 and "adaptive_softmax" not in chosen  # the recipe never chooses it
-    _, train, _ = configure(800_000, 17_715, fixed={"adaptive_softmax"}, budget=5)  # --adaptive-softmax 0: as usual
-    assert train.sampled_softmax == 4096
+    assert "adaptive_softmax" not in chosen and chosen["dropout"] == 0.1 and "state_reset" not in chosen
+    model, train, chosen = configure(800_000, 17_715, fixed={"adaptive_softmax"}, budget=5)  # --adaptive-softmax 0
+    assert train.sampled_softmax == 4096 and model.adaptive_softmax == 0 and "state_reset" not in chosen
+
+
+def test_the_callers_state_reset_is_kept():
+    _, train, chosen = configure(800_000, 17_715, fixed={"state_reset"}, budget=5)
+    assert "state_reset" not in chosen and train.state_reset == 0 and chosen["adaptive_softmax"] == 2000
 
 
 def test_an_adaptive_softmax_given_leaves_the_sample_alone():
@@ -96,6 +108,7 @@ def test_an_adaptive_softmax_given_leaves_the_sample_alone():
     model, train, chosen = configure(800_000, 17_715, fixed={"adaptive_softmax"}, budget=5, adaptive_softmax=2000)
     assert "sampled_softmax" not in chosen and "adaptive_softmax" not in chosen
     assert train.sampled_softmax == 0 and model.adaptive_softmax == 2000 and chosen["dropout"] == 0.1
+    assert chosen["state_reset"] == 20 and train.state_reset == 20  # with the adaptive softmax, as the recipe's
     adaptive = {**model_settings(800_000), "adaptive_softmax": 2000}
     assert cost_per_word(adaptive, 17_715, 0) < cost_per_word(model_settings(800_000), 17_715, 4096)
 

@@ -157,6 +157,12 @@ class TrainConfig:
             250 steps from zero states validated at perplexity 336, as plain ``fit`` did, against
             491 with the state carried from the start (``scripts/bench_state.py``); over whole
             budgeted runs it has not helped so far, so the recipe leaves it at 0.
+        state_reset: every stream's state is reset to zero every this many windows, the streams
+            taking turns (``batching.fresh_streams``), so every step trains some streams from the
+            start-of-text state that validation and a keyboard begin with (0: the state is reset
+            only at each epoch's start; ``warmup_steps`` applies after that reset only). Carried
+            for a whole epoch, a model can come to rely on the large cell states of a long carried
+            state and predict wildly from a fresh one (see the README).
     """
 
     epochs: int = 10
@@ -184,6 +190,7 @@ class TrainConfig:
     ema: float = 0.0
     ema_start: float = 0.0
     fresh_state: float = 0.0
+    state_reset: int = 0
 
     def __post_init__(self) -> None:
         _finite(self)
@@ -211,7 +218,7 @@ class TrainConfig:
         if self.ema_start and not self.ema:
             raise ConfigError(f"{option('ema_start')} says when weight averaging begins, but it is off; "
                               f"give {option('ema')} a momentum such as 0.999 too")
-        for name in ("lr_patience", "early_stopping", "checkpoint_every", "checkpoint_minutes", "min_save_seconds", "max_steps", "until_loss",
+        for name in ("state_reset", "lr_patience", "early_stopping", "checkpoint_every", "checkpoint_minutes", "min_save_seconds", "max_steps", "until_loss",
                      "sampled_softmax"):
             if getattr(self, name) < 0:  # min_save_seconds is the one no flag sets: named as it is
                 raise ConfigError(f"{name if name == 'min_save_seconds' else option(name)} must be 0 or more")

@@ -72,13 +72,18 @@ def train(
     fresh_state: float = typer.Option(0.0, "--fresh-state", metavar="FRACTION", callback=finite,
                                       help="For this first fraction of the training every window starts from a zero state, "
                                       "then the state carries (0: carried from the start; see the README)."),
+    state_reset: Optional[int] = typer.Option(None, "--state-reset", metavar="WINDOWS",
+                                              help="Reset each stream's state every this many windows, the streams taking "
+                                              "turns, so every step also trains from a fresh state (0: only at each "
+                                              "epoch's start; see the README)." + RECIPE_HELP),
     sampled_softmax: Optional[int] = typer.Option(None, "--sampled-softmax", help="Train with a softmax over this many sampled words "
                                                   "(0: full; faster on large vocabularies)." + RECIPE_HELP),
     adaptive_softmax: Optional[int] = typer.Option(None, "--adaptive-softmax", metavar="HEAD",
                                                    help="Score words with an adaptive softmax whose head holds the HEAD most "
                                                    "frequent words, rarer ones in narrower clusters: exact, and cheaper to "
-                                                   "train on large vocabularies; not with --sampled-softmax (default 0: off; "
-                                                   "the recipe does not choose it yet, see the README)."),
+                                                   "train on large vocabularies; not with --sampled-softmax (0: off; the "
+                                                   "recipe chooses 2000 for a short --time-budget over more than 10,000 "
+                                                   "words, else 0)."),
     force: ReplaceModel = False,
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted training in the output directory."),
     quiet: Quiet = False,
@@ -96,7 +101,7 @@ def train(
                                              ("embedding", embedding), ("dropout", dropout), ("tied", tied),
                                              ("epochs", epochs), ("lr_decay", lr_decay),
                                              ("sampled_softmax", sampled_softmax), ("adaptive_softmax", adaptive_softmax),
-                                             ("batch_size", batch_size),
+                                             ("batch_size", batch_size), ("state_reset", state_reset),
                                              ("learning_rate", learning_rate))
              if value is not None}
     settings = {**PLACEHOLDERS, **given}
@@ -111,7 +116,7 @@ def train(
                                checkpoint_minutes=checkpoint_minutes, max_steps=max_steps, xla=xla,
                                sampled_softmax=settings["sampled_softmax"], lr_decay=settings["lr_decay"],
                                time_budget=time_budget, ema=ema, ema_start=ema_start,
-                               fresh_state=fresh_state)
+                               fresh_state=fresh_state, state_reset=settings["state_reset"])
     if time_budget is not None and epochs is not None and not quiet:
         err.print(f"[yellow]warning:[/] --time-budget decides how long training runs; --epochs {epochs} is ignored")
     from wordrnn.train.recipe import Recipe
@@ -132,7 +137,8 @@ def typed_options(ctx: typer.Context) -> frozenset[str]:
 
 # what a recipe setting is before the recipe sets it (any valid value: every one not given is replaced)
 PLACEHOLDERS = {"min_count": 1, "layers": 1, "units": 256, "embedding": 128, "dropout": 0.1, "tied": False,
-                "epochs": 10, "lr_decay": 1.0, "sampled_softmax": 0, "adaptive_softmax": 0, "batch_size": 32, "learning_rate": 2e-3}
+                "epochs": 10, "lr_decay": 1.0, "sampled_softmax": 0, "adaptive_softmax": 0, "batch_size": 32, "learning_rate": 2e-3,
+                "state_reset": 0}
 
 
 def recipe_line(choices: dict[str, Any], budget: bool = False) -> str:

@@ -73,6 +73,19 @@ class StreamBatches:
             yield self.batch(k)
 
 
+def fresh_streams(window: int, batch_size: int, every: int) -> np.ndarray:
+    """(B,) bool: the streams whose state is reset before ``window`` (``TrainConfig.state_reset``).
+
+    Stream ``i`` is reset every ``every`` windows at its own offset, ``i * every // B``, so the
+    resets are spread evenly over the windows and at any step the streams' states have every age
+    from 0 to ``every - 1`` windows. Window 0 is the epoch's start, where every state is zero anyway.
+    It depends on the window alone, so a resumed run resets exactly where an uninterrupted one does.
+    """
+    if every <= 0 or window <= 0:
+        return np.zeros(batch_size, dtype=bool)
+    return window % every == np.arange(batch_size) * every // batch_size
+
+
 def split_tail(data: np.ndarray, fraction: float, min_steps: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Hold out the last ``fraction`` of a sequence for validation (None when too small)."""
     held = int(len(data) * fraction)

@@ -93,6 +93,11 @@ class Engine:
     def zero_states(self, batch_size: int) -> list[tf.Tensor]:
         return [tf.zeros((batch_size, size), tf.float32) for size in self.state_sizes]
 
+    def reset_streams(self, states: list, rows: np.ndarray) -> list[tf.Tensor]:
+        """``states`` with the streams (rows) flagged in ``rows`` set to zero: they start afresh."""
+        keep = tf.constant((~rows).astype(np.float32)[:, None])
+        return [tf.convert_to_tensor(s) * keep for s in states]
+
     def _weighted_loss(self, y, w, outputs, loss_fn=None):
         per_position = (loss_fn or self.loss_fn)(y, outputs)
         total = tf.reduce_sum(per_position * w)

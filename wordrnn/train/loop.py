@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from wordrnn.train.batching import StreamBatches, fresh_streams
 from wordrnn.train.run import Run, awaiting_averages, close_epoch, improves, patience_spent, progress, schedule, validate
 
 if TYPE_CHECKING:
-    from wordrnn.train.batching import StreamBatches
     from wordrnn.train.budget import Budget
     from wordrnn.train.engine import Engine, SaveFn, Snapshot
 
@@ -124,8 +124,6 @@ def _validation_seconds(engine: Engine, valid: StreamBatches | None, windows: in
     """What one validation pass costs, timed on its first ``windows`` windows (after tracing them once)."""
     if valid is None:
         return 0.0
-    from wordrnn.train.batching import StreamBatches
-
     needed = valid.batch_size * valid.window * windows + 1
     sample = StreamBatches(valid.data[:needed], valid.batch_size, valid.window) if len(valid.data) > needed else valid
     engine.evaluate(sample)
@@ -172,6 +170,8 @@ def _train_epoch(engine: Engine, train: StreamBatches, run: Run, saves: _Saves, 
             if awaiting_averages(cfg, run) and done >= cfg.ema_start:
                 engine.restart_averages()
                 run.averaging_from = run.step
+        if cfg.state_reset and (rows := fresh_streams(run.window, train.batch_size, cfg.state_reset)).any():
+            run.states = engine.reset_streams(run.states, rows)
         t, c, run.states = engine.train_window(*train.batch(run.window), run.states)
         run.window += 1
         run.step += 1

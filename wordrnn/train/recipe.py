@@ -24,12 +24,16 @@ seen at least 3 times; README "The quality recipe") and held on a broader 2.8M-w
   command), 4096 words made a step about 1.3x as long but reached validation perplexity 176.3 (ad
   hoc, without the export) where that benchmark's run with 1024 ended at 193.4; at 5e-3, 4096
   words reached 163.0 and 8192 (a step 1.9x as long) 183.3 (ad hoc, one run each); a long run
-  keeps the 1024 of the 72-minute quality recipe it was proven with. The adaptive softmax
-  (``--adaptive-softmax 2000``, ``nn/adaptive.py``) learned far more in five minutes on Brown
-  (validation 158.4, 132.5, 123.4 after each epoch against the sample's 231.1, 170.8, 158.4), but
-  in one benchmark run of three its 1.5- and 2.5-minute runs ended over-confident (perplexity 444
-  and 460, a few words given e^-30 and less, where the same budgets had given 245 and 176), so
-  the recipe does not choose it until that is understood (README, "Time to quality");
+  keeps the 1024 of the 72-minute quality recipe it was proven with. But a short run over such a
+  vocabulary gets the adaptive softmax instead (``ADAPTIVE_HEAD``, ``nn/adaptive.py``; the sample
+  stays when the caller fixed either softmax setting): exact and about half the cost of a full
+  softmax step, it learned far more in five minutes on Brown (validation 158.4, 132.5, 123.4 after
+  each epoch against the sample's 231.1, 170.8, 158.4). With it each stream's state is reset every
+  ``STATE_RESET`` windows, the streams taking turns (``TrainConfig.state_reset``): carried for a
+  whole epoch, some runs came to rely on the large cell states of a long-carried state and predicted
+  wildly from a fresh one (validation perplexity near 1,000 from 40 s into a 2.5-minute run until
+  the epoch's end reset the state; 444 and 460 at the end of two benchmark runs), and the same seed
+  with resets trained smoothly (README, "Time to quality");
 - schedule: without a time budget, 0.9 per-epoch decay over round(20M / N) epochs kept within
   3..30 (about 20M token passes, which is where Brown's run stopped gaining), early stopping
   keeping the best epoch; with a budget, the budget sets the length and the learning rate decays
@@ -53,13 +57,15 @@ from wordrnn.config import ModelConfig, TrainConfig, replace
 from wordrnn.nn.size import adaptive_clusters
 
 MODEL_SETTINGS = ("layers", "units", "embedding", "tied", "dropout", "adaptive_softmax")
-TRAIN_SETTINGS = ("batch_size", "sampled_softmax", "lr_decay", "epochs", "learning_rate")
+TRAIN_SETTINGS = ("batch_size", "sampled_softmax", "lr_decay", "epochs", "learning_rate", "state_reset")
 SETTINGS = ("min_count", *MODEL_SETTINGS, *TRAIN_SETTINGS)
 SAMPLED = 1024
 SHORT_RUN_SAMPLED = 4096  # the sample of a budget allowing under SHORT_RUN_PASSES passes (see the docstring)
 SHORT_RUN_PASSES = 5.0
 BUDGET_LEARNING_RATE = 7e-3  # a budget's run starts here (its rate decays to a tenth by the end); else 2e-3
 FULL_SOFTMAX_WORDS = 10_000  # the largest vocabulary trained with the full softmax (see the docstring)
+ADAPTIVE_HEAD = 2_000  # a short run's adaptive softmax: the words its head scores at full width
+STATE_RESET = 20  # with an adaptive softmax, each stream's state is reset every this many windows
 
 
 def min_count_for(tokens: int) -> int:
@@ -148,8 +154,19 @@ class Recipe:
         if train.time_budget is not None and expected_passes(tokens, train.time_budget, cost) < SHORT_RUN_PASSES:
             picks["dropout"] = 0.1  # a short run: it under-fits, and what each step learns counts most
             if picks.get("sampled_softmax"):
-                picks["sampled_softmax"] = SHORT_RUN_SAMPLED
+                self._short_run_softmax(picks)
+        if (model.adaptive_softmax if "adaptive_softmax" in self.fixed else picks.get("adaptive_softmax")):
+            picks["state_reset"] = STATE_RESET  # see the docstring: carried for a whole epoch, it can fail from a fresh state
         chosen = {name: value for name, value in picks.items() if name not in self.fixed}
         model = replace(model, **{k: v for k, v in chosen.items() if k in MODEL_SETTINGS})
         train = replace(train, **{k: v for k, v in chosen.items() if k in TRAIN_SETTINGS})
         return model, train, chosen
+
+    def _short_run_softmax(self, picks: dict[str, Any]) -> None:
+        """A short run over a large vocabulary: the adaptive softmax, exact and cheap to train; or,
+        when the caller fixed either softmax setting (``--sampled-softmax``, or ``--adaptive-softmax
+        0``), the larger 4096-word sample, since a short run is judged by what each step learns."""
+        if {"sampled_softmax", "adaptive_softmax"} & self.fixed:
+            picks["sampled_softmax"] = SHORT_RUN_SAMPLED
+        else:
+            picks["sampled_softmax"], picks["adaptive_softmax"] = 0, ADAPTIVE_HEAD
