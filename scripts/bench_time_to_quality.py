@@ -7,10 +7,13 @@ The methods run one after the other on the same machine:
    as ``--adaptive-softmax 2000``), as a subprocess, once from scratch for each budget M of
    ``--minutes`` (default 1.5, 2.5 and 5). Its stderr is read as it is
    written, so each epoch line's validation perplexity gets its wall time since the process was
-   launched (imports, reading the corpus and every validation pass included). A run validates only
-   at its epochs' ends, so shorter budgets (whose schedules end sooner) show how soon the quality
-   can be had: ``wordrnn train``'s time to quality is the earliest validation of any run at or
-   under the trigram's perplexity, and every run's lines are printed. Then the trigram (``wordrnn
+   launched (imports, reading the corpus and every validation pass included). A run validates
+   itself only at its epochs' ends, so it is also asked for a checkpoint every ``--snapshot-seconds``
+   (written on its clock), and each is validated after the run, off the clock, as the plain fit's
+   chunks are (``run_snapshots.py``). Shorter budgets (whose schedules end sooner) show how soon
+   the quality can be had: ``wordrnn train``'s time to quality is the earliest validation (an
+   epoch's or a checkpoint's) of any run at or under the trigram's perplexity, and every run's
+   lines are printed. Then the trigram (``wordrnn
    baseline train --model``: same text, same vocabulary) and ``wordrnn evaluate`` give the KN
    perplexity to reach, and the longest run's network perplexity by the §1 protocol.
 2. Plain Keras ``fit`` on the same network (``bench_train.keras_reference``: same layers, same
@@ -42,6 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from run_snapshots import SnapshotWatcher, validate_snapshots
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWN = ROOT.parent / "shared" / "corpora" / "brown"
@@ -50,13 +54,18 @@ REFERENCE_BATCH = 32  # plain fit's batch of windows, whatever the recipe gives 
 EPOCH_LINE = re.compile(r"^epoch (\d+)(?: \((\d+)/(\d+) windows\))?: train ppl\s+([\d.]+), valid ppl\s+([\d.]+)")
 
 
-def run_train(train: Path, valid: Path, out: Path, minutes: float, extra: list[str]) -> dict:
-    """``wordrnn train`` with default flags and a budget; every epoch's validation perplexity with its wall time."""
+def run_train(train: Path, valid: Path, out: Path, minutes: float, extra: list[str], snapshot_seconds: float) -> dict:
+    """``wordrnn train`` with default flags and a budget: every epoch's validation perplexity with its
+    wall time, and every ``snapshot_seconds``' checkpoint validated afterwards (``run_snapshots``)."""
     cmd = [*WORDRNN, "train", str(train), "--valid", str(valid), "-o", str(out), "--pretokenized",
            "--time-budget", f"{minutes:g}", "--force", "--seed", "1", *extra]
+    if snapshot_seconds:
+        cmd += ["--checkpoint-minutes", f"{snapshot_seconds / 60:.4g}"]
     launched = time.perf_counter()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
                             env={**os.environ, "COLUMNS": "200"})
+    watcher = SnapshotWatcher(out, out.parent / f"{out.name}-snapshots", launched)
+    watcher.start()
     epochs, lines = [], []
     for line in proc.stderr:
         now = time.perf_counter() - launched
@@ -65,11 +74,15 @@ def run_train(train: Path, valid: Path, out: Path, minutes: float, extra: list[s
         if match:
             epochs.append({"epoch": int(match[1]), "seconds": round(now, 1), "valid_ppl": float(match[5]),
                            "partial": match[2] is not None})
-    if proc.wait() != 0:
+    failed = proc.wait() != 0
+    wall = round(time.perf_counter() - launched, 1)
+    found = watcher.stop()
+    if failed:
         raise SystemExit(f"{shlex.join(cmd)} failed:\n" + "\n".join(lines[-20:]))
     recipe = next((x for x in lines if x.startswith("recipe for")), None)
     plan = next((x for x in lines if x.startswith("plan:")), None)
-    return {"command": display(cmd), "wall_seconds": round(time.perf_counter() - launched, 1), "epochs": epochs,
+    return {"command": display(cmd), "wall_seconds": wall, "epochs": epochs,
+            "snapshots": validate_snapshots(out, valid, [f for f in found if f[0] <= wall]),
             "recipe": recipe, "plan": plan}
 
 
@@ -164,7 +177,9 @@ def main() -> None:
                         help="the time budgets given to wordrnn train, one run each from scratch")
     parser.add_argument("--reference-factor", type=float, default=3.5,
                         help="stop the plain fit at this many times wordrnn train's time to quality")
-    parser.add_argument("--chunk-seconds", type=float, default=60.0, help="plain fit trains this long between validations")
+    parser.add_argument("--chunk-seconds", type=float, default=30.0, help="plain fit trains this long between validations")
+    parser.add_argument("--snapshot-seconds", type=float, default=30.0,
+                        help="wordrnn train checkpoints this often, each validated after the run (0: epoch ends only)")
     parser.add_argument("--train-args", default="", help="more flags for every wordrnn train run, in one string "
                         "(e.g. \"--adaptive-softmax 2000\"); default: none, the recipe's choices")
     parser.add_argument("--smoke", action="store_true", help="synthetic corpus, tiny model, a minute (for tests)")
@@ -179,9 +194,9 @@ def main() -> None:
             shutil.rmtree(args.out, ignore_errors=True)
 
 
-def first_reached(epochs: list[dict], target: float) -> float | None:
-    """Seconds from launch to the first validation at or under ``target`` (None: never)."""
-    return next((e["seconds"] for e in epochs if e["valid_ppl"] <= target), None)
+def first_reached(run: dict, target: float) -> float | None:
+    """Seconds from launch to the first validation (an epoch's or a snapshot's) at or under ``target`` (None: never)."""
+    return min((e["seconds"] for e in [*run["epochs"], *run["snapshots"]] if e["valid_ppl"] <= target), default=None)
 
 
 def measure_both(args: argparse.Namespace) -> None:
@@ -189,7 +204,7 @@ def measure_both(args: argparse.Namespace) -> None:
     extra: list[str] = shlex.split(args.train_args)
     if args.smoke:
         train, valid = smoke_corpus(args.out)
-        args.minutes, args.chunk_seconds, args.reference_factor = [0.25], 2.0, 0.5
+        args.minutes, args.chunk_seconds, args.reference_factor, args.snapshot_seconds = [0.25], 2.0, 0.5, 3.0
         extra += ["--units", "16", "--embedding", "8", "--no-export"]
     else:
         train, valid = BROWN / "train.txt", BROWN / "valid.txt"
@@ -197,16 +212,16 @@ def measure_both(args: argparse.Namespace) -> None:
             raise SystemExit(f"Brown corpus not found under {BROWN}")
     args.out.mkdir(parents=True, exist_ok=True)
     budgets = sorted(set(args.minutes))
-    runs = {m: run_train(train, valid, args.out / f"model-{m:g}", m, extra) for m in budgets}
+    runs = {m: run_train(train, valid, args.out / f"model-{m:g}", m, extra, args.snapshot_seconds) for m in budgets}
     longest = args.out / f"model-{budgets[-1]:g}"
     kn, network = kn_and_network(train, valid, longest, args.out / "trigram")  # every run has the same vocabulary
     for minutes, ours in runs.items():
-        reached = first_reached(ours["epochs"], kn)
+        reached = first_reached(ours, kn)
         print(json.dumps({"bench": "time_to_quality", "method": "wordrnn_train", "budget_minutes": minutes, "kn_ppl": kn,
                           **ours, "reached_minutes": round(reached / 60, 2) if reached is not None else None,
                           "network_ppl_evaluate": network if minutes == budgets[-1] else None,
                           "smoke": args.smoke}), flush=True)
-    times = {m: first_reached(ours["epochs"], kn) for m, ours in runs.items()}
+    times = {m: first_reached(ours, kn) for m, ours in runs.items()}
     fastest = min((m for m in budgets if times[m] is not None), key=lambda m: times[m], default=None)
     reached = times[fastest] if fastest is not None else None
     limit = args.reference_factor * (reached if reached is not None else runs[budgets[-1]]["wall_seconds"])

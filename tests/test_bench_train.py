@@ -42,4 +42,9 @@ def test_time_to_quality_times_both_methods_against_the_trigram():
     seconds = [e["seconds"] for e in ours["epochs"]]
     assert seconds == sorted(seconds) and seconds[-1] <= ours["wall_seconds"] <= 15 + 20  # budget + start-up
     assert reference["evaluations"] and all(e["valid_ppl"] > 1 for e in reference["evaluations"])
+    # the run's checkpoints, validated afterwards as the run validates: the last one is the last epoch's weights
+    snapshots = [e["seconds"] for e in ours["snapshots"]]
+    assert len(snapshots) >= 2 and snapshots == sorted(snapshots) and snapshots[-1] <= ours["wall_seconds"]
+    assert ours["snapshots"][-1]["valid_ppl"] == pytest.approx(ours["epochs"][-1]["valid_ppl"], abs=0.11)
+    assert "--checkpoint-minutes" in ours["command"]
     assert isinstance(summary["targets_met"], bool)
