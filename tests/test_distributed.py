@@ -27,7 +27,7 @@ from wordrnn.config import ModelConfig, TrainConfig
 from wordrnn.train.distributed import DistributedEngine, WindowFeed, create_strategy, is_chief
 from wordrnn.train.engine import Engine
 from wordrnn.errors import ConfigError
-from wordrnn.nn.model import build_model, loss_function, state_sizes
+from wordrnn.nn.model import build_model, loss_function, state_sizes, training_head
 from wordrnn.text.prepare import prepare
 from wordrnn.store.saved import SavedModel
 
@@ -68,18 +68,26 @@ def _fit(engine, data, epochs_losses=True):
     return [(h["loss"], h["val_loss"]) for h in summary["history"]]
 
 
-def test_a_one_replica_strategy_trains_exactly_like_the_plain_engine():
+def _engine_args(config: ModelConfig, train: TrainConfig) -> tuple:
+    model = build_model(config)
+    return model, loss_function(config), train, state_sizes(config), *training_head(model, config, train)
+
+
+@pytest.mark.parametrize("settings", [{}, {"adaptive_softmax": 8, "state_reset": 2}])
+def test_a_one_replica_strategy_trains_exactly_like_the_plain_engine(settings):
+    """Also with the recipe's short-run choices: an adaptive softmax and staggered state resets."""
     import keras
 
-    config = ModelConfig(vocab_size=20, units=8, embedding=4)
-    train = TrainConfig(epochs=2, batch_size=4, window=6, early_stopping=0, learning_rate=0.02)
+    config = ModelConfig(vocab_size=20, units=8, embedding=4, adaptive_softmax=settings.get("adaptive_softmax", 0))
+    train = TrainConfig(epochs=2, batch_size=4, window=6, early_stopping=0, learning_rate=0.02,
+                        state_reset=settings.get("state_reset", 0))
     data = (np.arange(900) * 7 % 20).astype(np.int32)
     keras.utils.set_random_seed(3)
-    plain = Engine(build_model(config), loss_function(config), train, state_sizes(config))
+    plain = Engine(*_engine_args(config, train))
     strategy = create_strategy("mirrored")
     keras.utils.set_random_seed(3)
     with strategy.scope():
-        mirrored = DistributedEngine(strategy, build_model(config), loss_function(config), train, state_sizes(config))
+        mirrored = DistributedEngine(strategy, *_engine_args(config, train))
     assert mirrored.replicas == 1 and mirrored.is_chief and mirrored.rows(4) == slice(0, 4)
     np.testing.assert_allclose(_fit(mirrored, data), _fit(plain, data), rtol=1e-5)
     for a, b in zip(plain.model.get_weights(), mirrored.model.get_weights()):

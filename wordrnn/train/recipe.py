@@ -19,8 +19,8 @@ seen at least 3 times; README "The quality recipe") and held on a broader 2.8M-w
   on Shakespeare (5.1k words) a full-softmax step was cheaper than a sampled one (82 vs 94 ms:
   drawing the candidates has a cost of its own) and learned more (perplexity 0.94x the trigram's
   in five minutes, against 0.96x); on Brown (17.7k words) it costs 1.7x a sampled step. The
-  sample is 1024 words, but 4096 when a budget allows fewer than 5 passes, since a short run is
-  judged by what each step learns. On Brown in five minutes at 3e-3 (``bench_time_to_quality.py``'s
+  sample is 1024 words (4096 when a budget allows fewer than 5 passes and the caller fixed a
+  softmax setting), since a short run is judged by what each step learns. On Brown in five minutes at 3e-3 (``bench_time_to_quality.py``'s
   command), 4096 words made a step about 1.3x as long but reached validation perplexity 176.3 (ad
   hoc, without the export) where that benchmark's run with 1024 ended at 193.4; at 5e-3, 4096
   words reached 163.0 and 8192 (a step 1.9x as long) 183.3 (ad hoc, one run each); a long run
