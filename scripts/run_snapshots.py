@@ -1,6 +1,6 @@
 """The weights a running ``wordrnn train`` checkpoints, kept with the wall time each appeared, and validated afterwards.
 
-``bench_time_to_quality.py`` validates plain ``fit`` after every chunk of about a minute, off the clock.
+``bench_time_to_quality.py`` validates plain ``fit`` after every chunk (``--chunk-seconds``), off the clock.
 ``wordrnn train`` validates itself only at its epochs' ends (about two minutes apart on Brown), so
 its time to quality would be known to two minutes only. To give both methods the same treatment, the
 run is asked for a resumable checkpoint every few seconds (``--checkpoint-minutes``: the writing is

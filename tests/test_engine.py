@@ -263,13 +263,15 @@ def test_epoch_end_saves_are_throttled_but_never_lost():
     assert kinds[:2] == ["best", "last"] and saved_mid[0][1]["epoch"] == 1 and saved_mid[1][1]["window"] == 1
 
 
-def test_a_resumed_run_with_dropout_draws_the_same_masks_as_an_uninterrupted_one():
-    """The dropout seed-generator states travel in the snapshot, so stopping and resuming changes nothing."""
+@pytest.mark.parametrize("state_reset", [0, 2])
+def test_a_resumed_run_with_dropout_draws_the_same_masks_as_an_uninterrupted_one(state_reset):
+    """The dropout seed-generator states travel in the snapshot, and state resets follow the window
+    index, so stopping and resuming changes nothing."""
     import keras
 
     def engine_with_dropout():
         keras.utils.set_random_seed(3)
-        return _engine(dropout=0.3, min_save_seconds=0)
+        return _engine(dropout=0.3, min_save_seconds=0, state_reset=state_reset)
 
     data = np.arange(200) % 20
     whole, whole_model = engine_with_dropout()
