@@ -40,12 +40,12 @@ from bench_train import keras_reference, stateless_windows  # noqa: E402  (impor
 import keras  # noqa: E402
 
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig  # noqa: E402
-from wordrnn.nn.model import build_model, loss_function, state_sizes, training_head  # noqa: E402
+from wordrnn.nn.model import build_model  # noqa: E402
 from wordrnn.text.encode import count_words, encode_corpus  # noqa: E402
 from wordrnn.text.tokenizer import Tokenizer  # noqa: E402
 from wordrnn.text.vocab import Vocabulary  # noqa: E402
 from wordrnn.train.batching import StreamBatches  # noqa: E402
-from wordrnn.train.engine import Engine  # noqa: E402
+from wordrnn.train.engine import Engine, engine_arguments  # noqa: E402
 from wordrnn.train.recipe import BUDGET_LEARNING_RATE  # noqa: E402
 
 BROWN = ROOT.parent / "shared" / "corpora" / "brown"
@@ -70,7 +70,7 @@ def engine_for(config: ModelConfig, train: TrainConfig, weights: list[np.ndarray
     """An engine over a fresh network holding ``weights`` (the sampled softmax when ``train`` asks for it)."""
     model = build_model(config)
     model.set_weights(weights)
-    return Engine(model, loss_function(config), train, state_sizes(config), *training_head(model, config, train))
+    return Engine(*engine_arguments(model, config, train))
 
 
 def train_engine(engine: Engine, ids: np.ndarray, steps: int, carried: bool) -> list[np.ndarray]:
@@ -120,8 +120,7 @@ def main() -> None:
                         sampled_softmax=args.sampled, seed=1)
     keras.utils.set_random_seed(1)
     start = build_model(config).get_weights()
-    judge = Engine(build_model(config), loss_function(config), TrainConfig(batch_size=BATCH, window=WINDOW),
-                   state_sizes(config))
+    judge = Engine(*engine_arguments(build_model(config), config, TrainConfig(batch_size=BATCH, window=WINDOW)))
     valid = StreamBatches(valid_ids, BATCH, WINDOW)
     for method in ("carried", "fresh", "fit"):
         keras.utils.set_random_seed(1)

@@ -115,12 +115,12 @@ def reference_fit(train: Path, valid: Path, model_dir: Path, target: float, limi
     import keras
 
     from wordrnn.config import replace
-    from wordrnn.nn.model import build_model, loss_function, state_sizes
+    from wordrnn.nn.model import build_model
     from wordrnn.store.saved import SavedModel
     from wordrnn.text.encode import encode_corpus
     from wordrnn.text.tokenizer import Tokenizer
-    from wordrnn.train.batching import StreamBatches
-    from wordrnn.train.engine import Engine
+    from wordrnn.train.batching import validation_batches
+    from wordrnn.train.engine import Engine, engine_arguments
 
     saved = SavedModel.load(model_dir)
     config, train_config = replace(saved.model_config, adaptive_softmax=0), saved.train_config  # fit: the full softmax
@@ -133,8 +133,8 @@ def reference_fit(train: Path, valid: Path, model_dir: Path, target: float, limi
     model = keras_reference(config, window)
     model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate, global_clipnorm=train_config.clipnorm),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    judge = Engine(build_model(config), loss_function(config), replace(train_config, sampled_softmax=0), state_sizes(config))
-    valid_batches = StreamBatches(valid_ids, min(batch, len(valid_ids) - 1), window)
+    judge = Engine(*engine_arguments(build_model(config), config, replace(train_config, sampled_softmax=0)))
+    valid_batches = validation_batches(valid_ids, batch, window)
     evaluations, order, position, seen = [], np.random.default_rng(1).permutation(len(x)), 0, 0
     trained = time.perf_counter() - started  # reading and encoding count, as they do for wordrnn train
     per_chunk = 20 * batch  # a short first chunk times the steps; later chunks last about chunk_seconds

@@ -33,12 +33,12 @@ tf = tensorflow()
 import keras  # noqa: E402
 
 from wordrnn.config import ModelConfig, TokenizerConfig, TrainConfig, replace  # noqa: E402
-from wordrnn.nn.model import TiedOutput, build_model, loss_function, state_sizes, training_head  # noqa: E402
+from wordrnn.nn.model import TiedOutput, build_model  # noqa: E402
 from wordrnn.text.encode import count_words, encode_corpus  # noqa: E402
 from wordrnn.text.tokenizer import Tokenizer  # noqa: E402
 from wordrnn.text.vocab import Vocabulary  # noqa: E402
 from wordrnn.train.batching import StreamBatches  # noqa: E402
-from wordrnn.train.engine import Engine  # noqa: E402
+from wordrnn.train.engine import Engine, engine_arguments  # noqa: E402
 from wordrnn.train.recipe import Recipe  # noqa: E402
 
 SKIP = 20
@@ -91,8 +91,7 @@ class Ours:
 
     def __init__(self, ids: np.ndarray, model_config: ModelConfig, train_config: TrainConfig) -> None:
         model = build_model(model_config)
-        self.engine = Engine(model, loss_function(model_config), train_config, state_sizes(model_config),
-                             *training_head(model, model_config, train_config))
+        self.engine = Engine(*engine_arguments(model, model_config, train_config))
         self.batches = StreamBatches(ids, train_config.batch_size, train_config.window)
         self.states = self.engine.zero_states(train_config.batch_size)
         self.k = 0

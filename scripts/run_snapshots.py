@@ -70,20 +70,19 @@ def validate_snapshots(model_dir: Path, valid: Path, found: list[tuple[float, Pa
     """Each kept checkpoint's validation perplexity, validated as ``wordrnn train`` validates it."""
     if not found:
         return []
-    from wordrnn.nn.model import build_model, loss_function, set_weight_arrays, state_sizes, training_head
+    from wordrnn.nn.model import build_model, set_weight_arrays
     from wordrnn.store.saved import SavedModel
     from wordrnn.text.encode import encode_corpus
     from wordrnn.text.tokenizer import Tokenizer
-    from wordrnn.train.batching import StreamBatches
-    from wordrnn.train.engine import Engine
+    from wordrnn.train.batching import validation_batches
+    from wordrnn.train.engine import Engine, engine_arguments
 
     saved = SavedModel.load(model_dir)
     config, train_config = saved.model_config, saved.train_config
     valid_ids = encode_corpus([valid], Tokenizer(saved.tokenizer_config), saved.vocab).astype(np.int32)
-    batches = StreamBatches(valid_ids, min(train_config.batch_size, len(valid_ids) - 1), train_config.window)
+    batches = validation_batches(valid_ids, train_config.batch_size, train_config.window)
     model = build_model(config)
-    judge = Engine(model, loss_function(config), train_config, state_sizes(config),
-                   *training_head(model, config, train_config))
+    judge = Engine(*engine_arguments(model, config, train_config))
     rows = []
     for seconds, path in found:
         with np.load(path, allow_pickle=False) as arrays:  # the run's own file: arrays only, no code

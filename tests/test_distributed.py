@@ -25,9 +25,9 @@ from conftest import make_text
 from wordrnn.train.batching import StreamBatches
 from wordrnn.config import ModelConfig, TrainConfig
 from wordrnn.train.distributed import DistributedEngine, WindowFeed, create_strategy, is_chief
-from wordrnn.train.engine import Engine
+from wordrnn.train.engine import Engine, engine_arguments
 from wordrnn.errors import ConfigError
-from wordrnn.nn.model import build_model, loss_function, state_sizes, training_head
+from wordrnn.nn.model import build_model
 from wordrnn.text.prepare import prepare
 from wordrnn.store.saved import SavedModel
 
@@ -68,11 +68,6 @@ def _fit(engine, data, epochs_losses=True):
     return [(h["loss"], h["val_loss"]) for h in summary["history"]]
 
 
-def _engine_args(config: ModelConfig, train: TrainConfig) -> tuple:
-    model = build_model(config)
-    return model, loss_function(config), train, state_sizes(config), *training_head(model, config, train)
-
-
 @pytest.mark.parametrize("settings", [{}, {"adaptive_softmax": 8, "state_reset": 2}])
 def test_a_one_replica_strategy_trains_exactly_like_the_plain_engine(settings):
     """Also with the recipe's short-run choices: an adaptive softmax and staggered state resets."""
@@ -83,11 +78,11 @@ def test_a_one_replica_strategy_trains_exactly_like_the_plain_engine(settings):
                         state_reset=settings.get("state_reset", 0))
     data = (np.arange(900) * 7 % 20).astype(np.int32)
     keras.utils.set_random_seed(3)
-    plain = Engine(*_engine_args(config, train))
+    plain = Engine(*engine_arguments(build_model(config), config, train))
     strategy = create_strategy("mirrored")
     keras.utils.set_random_seed(3)
     with strategy.scope():
-        mirrored = DistributedEngine(strategy, *_engine_args(config, train))
+        mirrored = DistributedEngine(strategy, *engine_arguments(build_model(config), config, train))
     assert mirrored.replicas == 1 and mirrored.is_chief and mirrored.rows(4) == slice(0, 4)
     np.testing.assert_allclose(_fit(mirrored, data), _fit(plain, data), rtol=1e-5)
     for a, b in zip(plain.model.get_weights(), mirrored.model.get_weights()):

@@ -19,15 +19,7 @@ def _engine(cell="lstm", dropout=0.0, **train):
 
 def test_state_flows_from_window_to_window_and_resets_each_epoch():
     engine, _ = _engine()
-    calls = []
-    real = engine._train_step
-
-    def spy(x, y, w, states):
-        total, count, new_states = real(x, y, w, states)
-        calls.append(([np.asarray(s) for s in states], [np.asarray(s) for s in new_states]))
-        return total, count, new_states
-
-    engine._train_step = spy
+    calls = _steps_seen(engine)
     data = np.arange(61) % 20
     batches = StreamBatches(data, 3, 5)
     engine.fit(batches)
@@ -42,13 +34,14 @@ def test_state_flows_from_window_to_window_and_resets_each_epoch():
             assert any(np.any(s != 0) for s in states_in)
 
 
-def _states_seen(engine) -> list[list[np.ndarray]]:
-    """Record the state each training step starts from."""
+def _steps_seen(engine) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
+    """Record, for each training step, the state it starts from and the state it ends with."""
     seen, real = [], engine._train_step
 
     def spy(x, y, w, states):
-        seen.append([np.asarray(s) for s in states])
-        return real(x, y, w, states)
+        total, count, new_states = real(x, y, w, states)
+        seen.append(([np.asarray(s) for s in states], [np.asarray(s) for s in new_states]))
+        return total, count, new_states
 
     engine._train_step = spy
     return seen
@@ -57,10 +50,11 @@ def _states_seen(engine) -> list[list[np.ndarray]]:
 def test_fresh_state_starts_the_first_part_of_training_from_zero_then_carries():
     """``fresh_state=0.5`` of 2 epochs: every window of the first epoch starts at zero, the second carries."""
     engine, _ = _engine(fresh_state=0.5)
-    seen = _states_seen(engine)
+    steps = _steps_seen(engine)
     batches = StreamBatches(np.arange(61) % 20, 3, 5)
     engine.fit(batches)
     per_epoch = batches.num_windows
+    seen = [states for states, _ in steps]
     assert all(np.all(s == 0) for states in seen[:per_epoch] for s in states)
     carried = seen[per_epoch + 1:]
     assert carried and all(any(np.any(s != 0) for s in states) for states in carried)
@@ -72,7 +66,7 @@ def test_fresh_state_follows_a_budgets_time():
     from wordrnn.train.budget import Budget
 
     engine, _ = _engine(fresh_state=0.5, time_budget=1.0)
-    seen = _states_seen(engine)
+    steps = _steps_seen(engine)
     now = [0.0]
     step = engine.train_window
 
@@ -83,7 +77,7 @@ def test_fresh_state_follows_a_budgets_time():
     engine.train_window = ticking
     batches = StreamBatches(np.arange(61) % 20, 3, 5)
     engine.fit(batches, budget=Budget(deadline=20.0, clock=lambda: now[0]))
-    zero = [all(np.all(s == 0) for s in states) for states in seen]
+    zero = [all(np.all(s == 0) for s in states) for states, _ in steps]
     assert len(zero) == 20
     assert zero == [k < 10 or k % batches.num_windows == 0 for k in range(20)]
 
@@ -94,15 +88,7 @@ def test_state_reset_starts_each_stream_afresh_in_turn_and_carries_the_others():
     from wordrnn.train.batching import fresh_streams
 
     engine, _ = _engine(state_reset=2)
-    calls = []
-    real = engine._train_step
-
-    def spy(x, y, w, states):
-        total, count, new_states = real(x, y, w, states)
-        calls.append(([np.asarray(s) for s in states], [np.asarray(s) for s in new_states]))
-        return total, count, new_states
-
-    engine._train_step = spy
+    calls = _steps_seen(engine)
     batches = StreamBatches(np.arange(61) % 20, 3, 5)
     engine.fit(batches)
     per_epoch = batches.num_windows

@@ -73,6 +73,15 @@ class StreamBatches:
             yield self.batch(k)
 
 
+def validation_batches(data: np.ndarray | None, batch_size: int, window: int) -> StreamBatches | None:
+    """How a run validates ``data``: in windows of its training window, on as many streams as it
+    trains (fewer when the text is too short to give each one a word); None when there is nothing
+    to validate on."""
+    if data is None or len(data) <= 1:
+        return None
+    return StreamBatches(data, min(batch_size, len(data) - 1), window)
+
+
 def fresh_streams(window: int, batch_size: int, every: int) -> np.ndarray:
     """(B,) bool: the streams whose state is reset before ``window`` (``TrainConfig.state_reset``).
 

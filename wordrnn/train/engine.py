@@ -30,11 +30,19 @@ from wordrnn.train.batching import StreamBatches
 from wordrnn.train.budget import Budget
 from wordrnn.train.run import Run
 from wordrnn.train.snapshot import Snapshot
-from wordrnn.config import TrainConfig
-from wordrnn.nn.model import get_weight_arrays, set_weight_arrays
+from wordrnn.config import ModelConfig, TrainConfig
+from wordrnn.nn.model import get_weight_arrays, loss_function, set_weight_arrays, state_sizes, training_head
 
 
 SaveFn = Callable[[str, Snapshot], None]
+
+
+def engine_arguments(model: keras.Model, model_config: ModelConfig, train_config: TrainConfig) -> tuple:
+    """``Engine``'s arguments for training ``model`` as ``wordrnn train`` does (``DistributedEngine``
+    takes the same after its strategy): its loss, its state sizes, and what the train step runs
+    instead of the full output, if anything (``model.training_head``)."""
+    return (model, loss_function(model_config), train_config, state_sizes(model_config),
+            *training_head(model, model_config, train_config))
 
 
 def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:

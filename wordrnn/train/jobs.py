@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from wordrnn.store import checkpoint as ckpt
-from wordrnn.train.batching import StreamBatches, split_tail
+from wordrnn.train.batching import StreamBatches, split_tail, validation_batches
 from wordrnn.config import STRATEGIES, ModelConfig, TokenizerConfig, TrainConfig, replace
 from wordrnn.errors import ConfigError, CorpusError, option
 from wordrnn.store.exported import export_is_current
@@ -74,9 +74,7 @@ def run_training(
     tf_strategy = create_strategy(strategy)
     engine, parameters = _build_engine(tf_strategy, model_config, train_config)
     batches = StreamBatches(train_data, train_config.batch_size, train_config.window, train_config.warmup_steps)
-    valid = None
-    if valid_data is not None and len(valid_data) > 1:
-        valid = StreamBatches(valid_data, min(train_config.batch_size, len(valid_data) - 1), train_config.window)
+    valid = validation_batches(valid_data, train_config.batch_size, train_config.window)
     snapshot = read_checkpoint(out_dir, batches, model_config, train_config) if resume else None
     meta = {**meta, "parameters": parameters, "strategy": {"name": strategy, "replicas": getattr(engine, "replicas", 1)}}
     save = saver(out_dir, files, meta, has_valid=valid is not None)
@@ -105,7 +103,8 @@ def _build_engine(tf_strategy: Any, model_config: ModelConfig, train_config: Tra
     what the train step runs instead of the full output, if anything, is ``model.training_head``'s.
     """
     from wordrnn.train.distributed import engine_for, strategy_scope
-    from wordrnn.nn.model import build_model, count_parameters, loss_function, state_sizes, training_head
+    from wordrnn.nn.model import build_model, count_parameters
+    from wordrnn.train.engine import engine_arguments
 
     import keras
 
@@ -113,8 +112,7 @@ def _build_engine(tf_strategy: Any, model_config: ModelConfig, train_config: Tra
         keras.utils.set_random_seed(train_config.seed)
     with strategy_scope(tf_strategy):
         model = build_model(model_config)
-        engine = engine_for(tf_strategy, model, loss_function(model_config), train_config, state_sizes(model_config),
-                            *training_head(model, model_config, train_config))
+        engine = engine_for(tf_strategy, *engine_arguments(model, model_config, train_config))
     return engine, count_parameters(model)
 
 
